@@ -1,0 +1,89 @@
+"""The ``seqattn`` command. Thin: parses arguments, calls experiments, prints, writes files."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from seqattn import __version__
+
+
+def _progress(items, desc="", total=None):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, total=total, dynamic_ncols=True, disable=None)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from seqattn import experiments
+    from seqattn.experiments.base import versions, write_json_atomic
+
+    if args.list or not args.experiment:
+        width = max(len(n) for n in experiments.EXPERIMENTS)
+        for name, exp in sorted(experiments.EXPERIMENTS.items()):
+            print(f"{name:<{width}}  {exp.summary}")
+        return 0
+    try:
+        exp = experiments.get(args.experiment)
+    except ValueError as err:
+        print(f"seqattn run: {err}", file=sys.stderr)
+        return 2
+    cfg = exp.config_cls()
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed)
+    if args.quick:
+        cfg = exp.quick(cfg)
+    out = Path(args.out or Path("runs") / exp.name)
+    out.mkdir(parents=True, exist_ok=True)
+    results = exp.run(cfg, out, progress=_progress)
+    payload = {
+        "results": results,
+        "config": dataclasses.asdict(cfg),
+        "quick": args.quick,
+        "versions": versions(),
+        "command": " ".join(["seqattn", *sys.argv[1:]]),
+    }
+    path = write_json_atomic(out / "results.json", payload)
+    print(exp.table(results))
+    print(f"\nresults: {path}")
+    for fig in results.get("figures", []):
+        print(f"figure:  {fig}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqattn",
+        description="Sequence models and attention: from-scratch layers and runnable experiments.",
+    )
+    parser.add_argument("--version", action="version", version=f"seqattn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run an experiment (see `seqattn run --list`)")
+    run.add_argument("experiment", nargs="?", help="experiment name")
+    run.add_argument("--list", action="store_true", help="list the experiments and exit")
+    run.add_argument("--out", help="output folder (default runs/<experiment>)")
+    run.add_argument("--seed", type=int, help="first random seed")
+    run.add_argument("--quick", action="store_true", help="the quick (demo) scale")
+    run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

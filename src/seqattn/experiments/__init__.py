@@ -1,0 +1,19 @@
+"""Runnable experiments, one module each: a default config and ``run(cfg, out_dir) -> results``."""
+
+from seqattn.experiments.base import Experiment
+from seqattn.experiments.vanishing_gradients import EXPERIMENT as _VANISHING
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_VANISHING,)}
+
+
+def get(name: str) -> Experiment:
+    """Look an experiment up by name; a ValueError lists the known names."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise ValueError(
+            f"expected an experiment from {sorted(EXPERIMENTS)}, got {name!r}"
+        ) from None
+
+
+__all__ = ["EXPERIMENTS", "Experiment", "get"]

@@ -1,0 +1,5 @@
+"""Figures: curves, attention maps, reports. Imported by experiments and the CLI, never by nn."""
+
+from seqattn.viz.curves import plot_panels
+
+__all__ = ["plot_panels"]

@@ -1,0 +1,63 @@
+"""Line plots of curves (gradient norms, Jacobian products, learning curves) to PNG/SVG."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = ["plot_panels"]
+
+Curve = tuple[Sequence[float], Sequence[float]]
+
+
+def plot_panels(
+    panels: Mapping[str, Mapping[str, Curve]],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    logy: bool = False,
+    title: str | None = None,
+    bands: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]] | None = None,
+) -> Path:
+    """One subplot per panel, one line per labelled curve; save to ``path`` (PNG or SVG).
+
+    Args:
+        panels: ``{panel title: {label: (x, y)}}``.
+        path: output file; the suffix picks the format.
+        logy: log-scale y axis.
+        bands: optional ``{panel: {label: (low, high)}}`` shaded around the matching curve.
+
+    Returns:
+        The path written.
+    """
+    n = len(panels)
+    if n == 0:
+        raise ValueError("expected at least one panel, got none")
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), sharey=True, squeeze=False)
+    for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
+        for label, (x, y) in curves.items():
+            (line,) = ax.plot(x, y, label=label, linewidth=1.6)
+            band = (bands or {}).get(panel, {}).get(label)
+            if band is not None:
+                ax.fill_between(x, band[0], band[1], color=line.get_color(), alpha=0.18)
+        ax.set_title(panel)
+        ax.set_xlabel(xlabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(loc="best", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
