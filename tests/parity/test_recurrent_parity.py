@@ -124,9 +124,7 @@ def _run(module, cfg: Config, x, lens, state, ours: bool):
                 x, lens, batch_first=cfg.batch_first, enforce_sorted=False
             )
             out, hn = module(packed, state)
-            out, _ = pad_packed_sequence(
-                out, batch_first=cfg.batch_first, total_length=cfg.steps
-            )
+            out, _ = pad_packed_sequence(out, batch_first=cfg.batch_first, total_length=cfg.steps)
     else:
         out, hn = module(x, state)
     return out, hn
@@ -150,8 +148,11 @@ def test_layer_matches_torch(cfg: Config):
         if cfg.mode == "LSTM":
             states.append(
                 torch.randn(
-                    cfg.num_layers * d, cfg.batch, cfg.hidden_size,
-                    dtype=torch.double, generator=gen,
+                    cfg.num_layers * d,
+                    cfg.batch,
+                    cfg.hidden_size,
+                    dtype=torch.double,
+                    generator=gen,
                 )  # fmt: skip
             )
 

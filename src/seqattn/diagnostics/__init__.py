@@ -1,4 +1,4 @@
-"""Diagnostics of recurrent training: gradient flow over time, Jacobian products, gradient health."""
+"""Diagnostics of recurrent training: gradient flow, Jacobian products, gradient health."""
 
 from seqattn.diagnostics.gradient_flow import GradientFlow, gradient_flow
 from seqattn.diagnostics.health import GradientHealthMonitor, GradientReport, NonFiniteGradientError
@@ -10,7 +10,13 @@ from seqattn.diagnostics.jacobian import (
 )
 
 __all__ = [
-    "GradientFlow", "gradient_flow", "GradientHealthMonitor", "GradientReport",
-    "NonFiniteGradientError", "JacobianProducts", "jacobian_products", "step_jacobian",
+    "GradientFlow",
+    "gradient_flow",
+    "GradientHealthMonitor",
+    "GradientReport",
+    "NonFiniteGradientError",
+    "JacobianProducts",
+    "jacobian_products",
+    "step_jacobian",
     "zero_state",
 ]

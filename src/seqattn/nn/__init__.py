@@ -12,5 +12,12 @@ from seqattn.nn.recurrent import (
 )
 
 __all__ = [
-    "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU", "pack_padded_sequence",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "RNNBase",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "pack_padded_sequence",
 ]

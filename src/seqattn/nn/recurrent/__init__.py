@@ -5,6 +5,15 @@ from seqattn.nn.recurrent.layers import GRU, LSTM, RNN, RNNBase
 from seqattn.nn.recurrent.packing import pack_padded_sequence
 
 __all__ = [
-    "RNNCell", "LSTMCell", "GRUCell", "RNNBase", "RNN", "LSTM", "GRU",
-    "rnn_step", "lstm_step", "gru_step", "pack_padded_sequence",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "RNNBase",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "rnn_step",
+    "lstm_step",
+    "gru_step",
+    "pack_padded_sequence",
 ]

@@ -223,7 +223,7 @@ class RNNBase(nn.Module):
                 f"{name}: expected input with {self.input_size} features (last dim), "
                 f"got shape {tuple(input.data.shape if packed else input.shape)}"
             )
-        steps, batch = x.shape[0], x.shape[1]
+        steps = x.shape[0]
         h0, c0 = self._initial_state(hx, x, batched)
 
         mask = rev = None

@@ -77,9 +77,7 @@ def pack_padded_sequence(
             when ``enforce_sorted=True``.
     """
     if input.dim() < 2:
-        raise ValueError(
-            f"expected a padded batch of rank >= 2, got shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"expected a padded batch of rank >= 2, got shape {tuple(input.shape)}")
     batch, max_len = (input.shape[0], input.shape[1]) if batch_first else input.shape[:2][::-1]
     lens = as_lengths(lengths, batch, max_len)
     if enforce_sorted and bool((lens[1:] > lens[:-1]).any()):
