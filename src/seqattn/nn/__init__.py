@@ -1,5 +1,20 @@
 """Modules that own parameters. ``nn`` never imports data, training or viz."""
 
+from seqattn.nn.attention import (
+    LUONG_MODES,
+    AdditiveAttention,
+    AttentionPooling,
+    LocalAttention,
+    LuongAttention,
+    MultiHeadAttention,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from seqattn.nn.embeddings import (
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_encoding,
+)
 from seqattn.nn.recurrent import (
     GRU,
     LSTM,
@@ -12,6 +27,17 @@ from seqattn.nn.recurrent import (
 )
 
 __all__ = [
+    "AttentionPooling",
+    "AdditiveAttention",
+    "LuongAttention",
+    "LUONG_MODES",
+    "LocalAttention",
+    "MultiHeadAttention",
+    "TransformerEncoderLayer",
+    "TransformerEncoder",
+    "SinusoidalPositionalEncoding",
+    "LearnedPositionalEncoding",
+    "sinusoidal_encoding",
     "RNNCell",
     "LSTMCell",
     "GRUCell",

@@ -1,0 +1,140 @@
+"""Attention as a pure function: scores, a masked softmax, a weighted sum of values.
+
+``attention`` takes any score function; ``scaled_dot_product_attention`` has the signature of
+``torch.nn.functional.scaled_dot_product_attention`` and can also return its weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seqattn.functional.masks import causal_mask, check_mask
+from seqattn.functional.scores import SCORES
+from seqattn.functional.softmax import masked_softmax
+
+__all__ = ["attention", "scaled_dot_product_attention", "apply_mask"]
+
+
+def apply_mask(
+    scores: Tensor, mask: Tensor | None, name: str = "mask"
+) -> tuple[Tensor, Tensor | None]:
+    """Split a mask into what the softmax needs: a float mask is added to the scores, a bool
+    mask is passed on. Returns (scores, bool mask or None)."""
+    if mask is None:
+        return scores, None
+    check_mask(mask, scores.shape, name)
+    if mask.dtype == torch.bool:
+        return scores, mask
+    return scores + mask, None
+
+
+def attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    mask: Tensor | None = None,
+    score: str | Callable[..., Tensor] = "dot",
+    **score_kwargs,
+) -> tuple[Tensor, Tensor]:
+    """context = softmax(score(q, k)) v, with the weights returned.
+
+    Args:
+        query: (..., T, Dq). key: (..., S, Dk). value: (..., S, Dv).
+        mask: bool (True = may attend) or additive float, broadcastable to (..., T, S).
+        score: a name from :data:`seqattn.functional.scores.SCORES` or a callable
+            ``score(query, key, **score_kwargs) -> (..., T, S)``.
+
+    Returns:
+        (context (..., T, Dv), weights (..., T, S)); fully masked rows give zero weights and a
+        zero context.
+
+    Example:
+        >>> q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 6)
+        >>> ctx, w = attention(q, k, v, score="scaled_dot")
+        >>> ctx.shape, w.shape
+        (torch.Size([2, 3, 6]), torch.Size([2, 3, 5]))
+    """
+    if isinstance(score, str):
+        try:
+            score = SCORES[score]
+        except KeyError:
+            raise ValueError(
+                f"expected score in {sorted(SCORES)} or a callable, got {score!r}"
+            ) from None
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"expected key and value with the same number of positions S, got key "
+            f"{tuple(key.shape)} and value {tuple(value.shape)}"
+        )
+    scores, bool_mask = apply_mask(score(query, key, **score_kwargs), mask)
+    weights = masked_softmax(scores, bool_mask)
+    return weights @ value, weights
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+    *,
+    need_weights: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """``F.scaled_dot_product_attention``, written out, NaN-free, optionally with its weights.
+
+    softmax(q k^T · scale + mask) v (Vaswani et al. 2017, eq. 1), scale = 1/sqrt(E).
+
+    Args:
+        query: (..., Hq, T, E). key: (..., H, S, E). value: (..., H, S, Ev).
+        attn_mask: bool (True = may attend) or float (added), broadcastable to (..., T, S).
+        dropout_p: dropout on the weights (always applied when > 0, as in torch).
+        is_causal: top-left aligned causal mask; not together with ``attn_mask``.
+        scale: score scale; default 1/sqrt(E).
+        enable_gqa: grouped-query attention: Hq a multiple of H, keys/values repeated.
+        need_weights: also return the weights (after dropout, as used).
+
+    Returns:
+        output (..., Hq, T, Ev), or (output, weights (..., Hq, T, S)). A query with every key
+        masked gets a zero output (torch returns NaN there).
+    """
+    if is_causal and attn_mask is not None:
+        raise ValueError("expected attn_mask=None with is_causal=True, got both")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"expected dropout_p in [0, 1], got {dropout_p}")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"expected query and key with the same embedding size E, got query "
+            f"{tuple(query.shape)} and key {tuple(key.shape)}"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"expected key and value with the same length S, got key {tuple(key.shape)} "
+            f"and value {tuple(value.shape)}"
+        )
+    if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
+        groups, rem = divmod(query.shape[-3], key.shape[-3])
+        if rem:
+            raise ValueError(
+                f"expected query heads ({query.shape[-3]}) a multiple of key heads "
+                f"({key.shape[-3]}) with enable_gqa=True"
+            )
+        key = key.repeat_interleave(groups, dim=-3)
+        value = value.repeat_interleave(groups, dim=-3)
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query @ key.transpose(-2, -1)) * scale  # (..., T, S)
+    if is_causal:
+        attn_mask = causal_mask(query.shape[-2], key.shape[-2], device=query.device)
+    scores, bool_mask = apply_mask(scores, attn_mask, "attn_mask")
+    weights = masked_softmax(scores, bool_mask)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, dropout_p, training=True)
+    out = weights @ value
+    return (out, weights) if need_weights else out

@@ -1,0 +1,19 @@
+"""Attention modules: pooling, additive, Luong (global and local), multi-head."""
+
+from seqattn.nn.attention.additive import AdditiveAttention
+from seqattn.nn.attention.local import LocalAttention
+from seqattn.nn.attention.multihead import MultiHeadAttention
+from seqattn.nn.attention.multiplicative import LUONG_MODES, LuongAttention
+from seqattn.nn.attention.pooling import AttentionPooling
+from seqattn.nn.attention.transformer import TransformerEncoder, TransformerEncoderLayer
+
+__all__ = [
+    "AttentionPooling",
+    "AdditiveAttention",
+    "LuongAttention",
+    "LUONG_MODES",
+    "LocalAttention",
+    "MultiHeadAttention",
+    "TransformerEncoderLayer",
+    "TransformerEncoder",
+]

@@ -1,0 +1,86 @@
+"""Bahdanau (additive) attention: e_ts = v^T tanh(W_q q_t + W_k k_s + b).
+
+Bahdanau, Cho & Bengio (2015), "Neural machine translation by jointly learning to align and
+translate", eq. 6 and appendix A.1.2 (there W_a s_{i-1} + U_a h_j).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from seqattn.functional.scores import tanh_score
+from seqattn.functional.softmax import masked_softmax
+from seqattn.nn.attention._common import as_sequence_query, check_keys, key_mask
+
+__all__ = ["AdditiveAttention"]
+
+
+class AdditiveAttention(nn.Module):
+    """Additive attention over keys (B, S, Dk) for queries (B, Dq) or (B, T, Dq).
+
+    The key projection W_k k (+ b) is independent of the query: compute it once per source
+    with :meth:`project_keys` and pass it back as ``key_proj`` at every decoder step.
+
+    Args:
+        query_dim: Dq. key_dim: Dk. attn_dim: A (the tanh layer's size).
+        bias: the bias b (added on the key side).
+
+    Shape:
+        query (B, Dq) or (B, T, Dq); key (B, S, Dk); value (B, S, Dv), default the key;
+        mask (B, S) or (B, T, S), True = may attend. Returns context (B, [T,] Dv) and
+        weights (B, [T,] S).
+
+    Example:
+        >>> att = AdditiveAttention(6, 8, 10)
+        >>> keys = torch.randn(2, 7, 8)
+        >>> kp = att.project_keys(keys)          # once per source sentence
+        >>> ctx, w = att(torch.randn(2, 6), keys, key_proj=kp)
+        >>> ctx.shape, w.shape
+        (torch.Size([2, 8]), torch.Size([2, 7]))
+    """
+
+    def __init__(
+        self, query_dim: int, key_dim: int, attn_dim: int, bias: bool = True,
+        device=None, dtype=None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.query_dim, self.key_dim, self.attn_dim = query_dim, key_dim, attn_dim
+        self.query_proj = nn.Linear(query_dim, attn_dim, bias=False, **factory)
+        self.key_proj = nn.Linear(key_dim, attn_dim, bias=bias, **factory)
+        self.v = nn.Parameter(torch.empty(attn_dim, **factory))
+        nn.init.uniform_(self.v, -(attn_dim**-0.5), attn_dim**-0.5)
+
+    def project_keys(self, key: Tensor) -> Tensor:
+        """W_k k + b for every key, (B, S, A)."""
+        return self.key_proj(key)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor | None = None,
+        mask: Tensor | None = None,
+        key_proj: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        name = type(self).__name__
+        q, one_step = as_sequence_query(query, name)
+        if q.shape[-1] != self.query_dim:
+            raise ValueError(
+                f"{name}: expected query with {self.query_dim} features, got {tuple(query.shape)}"
+            )
+        value = key if value is None else value
+        check_keys(key, value, q.shape[0], self.key_dim, name)
+        kp = self.project_keys(key) if key_proj is None else key_proj
+        if kp.shape != (*key.shape[:2], self.attn_dim):
+            raise ValueError(
+                f"{name}: expected key_proj of shape {(*key.shape[:2], self.attn_dim)}, "
+                f"got {tuple(kp.shape)}"
+            )
+        m = key_mask(mask, q.shape[0], q.shape[1], key.shape[1], name)
+        weights = masked_softmax(tanh_score(self.query_proj(q), kp, self.v), m)  # (B, T, S)
+        context = weights @ value
+        if one_step:
+            return context.squeeze(1), weights.squeeze(1)
+        return context, weights
