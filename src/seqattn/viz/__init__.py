@@ -1,5 +1,6 @@
 """Figures: curves, attention maps, reports. Imported by experiments and the CLI, never by nn."""
 
+from seqattn.viz.attention import AttentionView, attention_heatmap, attention_html, save_attention
 from seqattn.viz.curves import plot_panels
 
-__all__ = ["plot_panels"]
+__all__ = ["plot_panels", "AttentionView", "attention_heatmap", "attention_html", "save_attention"]
