@@ -22,6 +22,7 @@ def plot_panels(
     xlabel: str,
     ylabel: str,
     logy: bool = False,
+    logx: bool = False,
     title: str | None = None,
     bands: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]] | None = None,
 ) -> Path:
@@ -30,7 +31,7 @@ def plot_panels(
     Args:
         panels: ``{panel title: {label: (x, y)}}``.
         path: output file; the suffix picks the format.
-        logy: log-scale y axis.
+        logy: log-scale y axis. logx: log-scale (base 2) x axis.
         bands: optional ``{panel: {label: (low, high)}}`` shaded around the matching curve.
 
     Returns:
@@ -50,6 +51,8 @@ def plot_panels(
         ax.set_xlabel(xlabel)
         if logy:
             ax.set_yscale("log")
+        if logx:
+            ax.set_xscale("log", base=2)
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(loc="best", fontsize="small")

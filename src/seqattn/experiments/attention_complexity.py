@@ -1,0 +1,229 @@
+"""Experiment ``attention-complexity``: the cost of attention against recurrence, measured.
+
+The claims (Vaswani et al. 2017, Table 1): self-attention costs O(n²·d) time and, done
+naively, O(n²) memory, but needs O(1) sequential steps and connects any two positions by a path
+of length O(1); a recurrent layer costs O(n·d²) but needs O(n) sequential steps and a path of
+length O(n). Exact attention does not need O(n²) memory (FlashAttention): only the time is
+quadratic.
+
+For n over a range of lengths this measures, forward and forward+backward: the median time and
+the peak extra memory of naive attention (the n × n matrix), our O(n)-memory
+:func:`~seqattn.functional.efficient_attention`, torch's ``F.scaled_dot_product_attention``,
+and an ``nn.LSTM`` of the same width; and fits the log-log slopes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.measure import loglog_slope, median_time, peak_memory_child
+from seqattn.functional import efficient_attention, scaled_dot_product_attention
+from seqattn.viz import plot_panels
+
+METHODS = ("naive", "efficient", "sdpa", "lstm")
+LABELS = {
+    "naive": "naive attention (n×n matrix)",
+    "efficient": "efficient attention (ours, O(n) memory)",
+    "sdpa": "F.scaled_dot_product_attention",
+    "lstm": "nn.LSTM (same width)",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    lengths: tuple[int, ...] = (256, 512, 1024, 2048, 4096)
+    batch: int = 2
+    heads: int = 4
+    head_dim: int = 64
+    methods: tuple[str, ...] = METHODS
+    repeats: int = 3
+    block_size: int = 256
+    memory: bool = True
+    naive_max_len: int = 8192  # the n × n matrices beyond this do not fit in 24 GB
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.methods) - set(METHODS)
+        if unknown:
+            raise ValueError(f"expected methods from {list(METHODS)}, got {sorted(unknown)}")
+        if not self.lengths or min(self.lengths) < 1:
+            raise ValueError(f"expected positive lengths, got {self.lengths}")
+
+
+def quick(cfg: Config) -> Config:
+    return dataclasses.replace(cfg, lengths=(128, 256, 512, 1024), repeats=2)
+
+
+def _setup_code(method: str, n: int, cfg: Config, grad: bool) -> str:
+    b, h, d = cfg.batch, cfg.heads, cfg.head_dim
+    rg = "True" if grad else "False"
+    if method == "lstm":
+        return (
+            f"torch.manual_seed({cfg.seed})\n"
+            f"lstm = torch.nn.LSTM({h * d}, {h * d})\n"
+            f"x = torch.randn({n}, {b}, {h * d}, requires_grad={rg})\n"
+            "fn = lambda: lstm(x)[0]\n"
+        )
+    call = {
+        "naive": "scaled_dot_product_attention(q, k, v)",
+        "efficient": f"efficient_attention(q, k, v, block_size={cfg.block_size})",
+        "sdpa": "F.scaled_dot_product_attention(q, k, v)",
+    }[method]
+    return (
+        "import torch.nn.functional as F\n"
+        "from seqattn.functional import efficient_attention, scaled_dot_product_attention\n"
+        f"torch.manual_seed({cfg.seed})\n"
+        f"q, k, v = (torch.randn({b}, {h}, {n}, {d}, requires_grad={rg}) for _ in range(3))\n"
+        f"fn = lambda: {call}\n"
+    )
+
+
+def _run_code(grad: bool) -> str:
+    return "fn().sum().backward()\n" if grad else "with torch.no_grad():\n    fn()\n"
+
+
+def _measure(method: str, n: int, cfg: Config) -> dict[str, Any]:
+    row: dict[str, Any] = {"method": method, "n": n}
+    for grad, label in ((False, "forward"), (True, "train")):
+        env: dict[str, Any] = {
+            "torch": torch,
+            "F": F,
+            "efficient_attention": efficient_attention,
+            "scaled_dot_product_attention": scaled_dot_product_attention,
+        }
+        exec(_setup_code(method, n, cfg, grad), env)  # noqa: S102 - our own generated code
+        fn = env["fn"]
+        if grad:
+
+            def step(fn=fn):
+                fn().sum().backward()
+        else:
+
+            def step(fn=fn):
+                with torch.no_grad():
+                    fn()
+
+        row[f"{label}_ms"] = 1e3 * median_time(step, repeats=cfg.repeats)
+        if cfg.memory:
+            row[f"{label}_peak_mib"] = peak_memory_child(
+                "import torch\n" + _setup_code(method, n, cfg, grad), _run_code(grad)
+            )
+        del env
+    return row
+
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    jobs = [
+        (m, n)
+        for m in cfg.methods
+        for n in cfg.lengths
+        if not (m == "naive" and n > cfg.naive_max_len)
+    ]
+    rows = [_measure(m, n, cfg) for m, n in progress(jobs, "attention-complexity", len(jobs))]
+    slopes = {}
+    for m in cfg.methods:
+        mine = [r for r in rows if r["method"] == m]
+        ns = [r["n"] for r in mine]
+        slopes[m] = {
+            key: loglog_slope(ns, [r[key] for r in mine])
+            for key in ("forward_ms", "train_ms", "forward_peak_mib", "train_peak_mib")
+            if mine and key in mine[0]
+        }
+    structure = {
+        m: {
+            "sequential_steps": "n" if m == "lstm" else "1",
+            "max_path_length": "n - 1" if m == "lstm" else "1",
+            "time_per_layer": "O(n·d²)" if m == "lstm" else "O(n²·d)",
+            "memory": {"naive": "O(n²)", "lstm": "O(n·d)"}.get(m, "O(n·d)"),
+        }
+        for m in cfg.methods
+    }
+    figures = _plots(rows, slopes, cfg, out_dir)
+    return {
+        "experiment": "attention-complexity",
+        "shape": {
+            "batch": cfg.batch,
+            "heads": cfg.heads,
+            "head_dim": cfg.head_dim,
+            "lstm_width": cfg.heads * cfg.head_dim,
+        },  # fmt: skip
+        "rows": rows,
+        "slopes": slopes,
+        "structure": structure,
+        "figures": figures,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _plots(rows, slopes, cfg: Config, out_dir: Path) -> list[str]:
+    files = []
+    panels_t, panels_m = {}, {}
+    for m in cfg.methods:
+        mine = [r for r in rows if r["method"] == m]
+        if not mine:
+            continue
+        ns = [r["n"] for r in mine]
+        for key, title in (("forward_ms", "forward"), ("train_ms", "forward + backward")):
+            label = f"{LABELS[m]} (slope {slopes[m][key]:.2f})"
+            panels_t.setdefault(title, {})[label] = (ns, [r[key] for r in mine])
+        if cfg.memory:
+            for key, title in (
+                ("forward_peak_mib", "forward"),
+                ("train_peak_mib", "forward + backward"),
+            ):
+                vals = [max(r[key], 0.5) for r in mine]  # log axis: floor at the noise level
+                label = f"{LABELS[m]} (slope {slopes[m][key]:.2f})"
+                panels_m.setdefault(title, {})[label] = (ns, vals)
+    files.append(plot_panels(panels_t, out_dir / "time_vs_n.png", xlabel="sequence length n",
+                             ylabel="median time (ms)", logy=True, logx=True,
+                             title="Time against n (log-log)"))  # fmt: skip
+    if panels_m:
+        files.append(plot_panels(panels_m, out_dir / "memory_vs_n.png", xlabel="sequence length n",
+                                 ylabel="peak extra memory (MiB)", logy=True, logx=True,
+                                 title="Peak memory against n (log-log)"))  # fmt: skip
+    return [str(f) for f in files]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    lines = [
+        "| method | n | forward ms | fwd+bwd ms | fwd peak MiB | fwd+bwd peak MiB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["rows"]:
+        mem_f = r.get("forward_peak_mib", math.nan)
+        mem_t = r.get("train_peak_mib", math.nan)
+        lines.append(
+            f"| {r['method']} | {r['n']} | {r['forward_ms']:.1f} | {r['train_ms']:.1f} | "
+            f"{mem_f:.0f} | {mem_t:.0f} |"
+        )
+    lines += ["", "| method | slope time fwd | slope time fwd+bwd | slope memory fwd+bwd | "
+              "sequential steps | max path |", "|---|---:|---:|---:|---|---|"]  # fmt: skip
+    for m, s in results["slopes"].items():
+        st = results["structure"][m]
+        lines.append(
+            f"| {m} | {s.get('forward_ms', math.nan):.2f} | {s.get('train_ms', math.nan):.2f} | "
+            f"{s.get('train_peak_mib', math.nan):.2f} | {st['sequential_steps']} | "
+            f"{st['max_path_length']} |"
+        )
+    return "\n".join(lines)
+
+
+EXPERIMENT = Experiment(
+    name="attention-complexity",
+    summary="Time and peak memory vs n: naive, efficient, torch SDPA attention and an LSTM.",
+    config_cls=Config,
+    run=run,
+    quick=quick,
+    table=table_text,
+)
