@@ -24,7 +24,7 @@ def test_help_and_list(capsys):
 
 def test_unknown_experiment(capsys):
     assert main(["run", "no-such-thing"]) == 2
-    assert "expected an experiment from ['vanishing-gradients'], got 'no-such-thing'" in (
+    assert "expected an experiment from ['attention-complexity', 'attention-scores', " in (
         capsys.readouterr().err
     )
 
@@ -59,6 +59,12 @@ def test_vanishing_gradients_quick_run_writes_results(tmp_path, capsys):
         rows[("lstm_fb1", "default")]["input_ratio_last_over_0"]
         < 1e-6 * rows[("lstm", "default")]["input_ratio_last_over_0"]
     )
+    # Attention gives early tokens a direct gradient path: with attention pooling over the
+    # LSTM's states, position 0 gets as much gradient as the last position.
+    pos = {r["model"]: r for r in payload["results"]["position_table"]}
+    assert pos["lstm_last"]["ratio_last_over_0"] > 1e10
+    assert pos["lstm_attention"]["ratio_last_over_0"] < 10
+    assert pos["transformer"]["grad_step0"] > 1e-4
     assert "| RNN | default |" in capsys.readouterr().out
 
 
@@ -71,7 +77,38 @@ def test_config_validation():
 
 
 def test_run_is_deterministic(tmp_path):
-    cfg = Config(seeds=2, length=20, cells=("gru",), inits=("default",), jacobian=False)
+    cfg = Config(seeds=2, length=20, cells=("gru",), inits=("default",), jacobian=False,
+                 position_models=("transformer",))  # fmt: skip
     a = run(cfg, tmp_path / "a")
     b = run(cfg, tmp_path / "b")
-    assert a["table"] == b["table"]
+    assert a["table"] == b["table"] and a["position_table"] == b["position_table"]
+
+
+def test_attention_scores_tiny_run_learns(tmp_path):
+    from seqattn.experiments.attention_scores import Config as ScoresConfig
+    from seqattn.experiments.attention_scores import run as run_scores
+
+    cfg = ScoresConfig(scores=("scaled_dot", "additive"), pairs=4, num_keys=8, num_values=8,
+                       dim=16, steps=300, seeds=1, eval_examples=500)  # fmt: skip
+    res = run_scores(cfg, tmp_path)
+    rows = {r["score"]: r for r in res["table"]}
+    assert rows["scaled_dot"]["score_params"] == 0
+    assert rows["additive"]["score_params"] == 16 * 16 * 2 + 16 + 16  # W_q, W_k, b, v
+    for r in rows.values():  # chance is 1/8
+        assert r["accuracy_mean"] > 0.9, r
+        assert r["weight_on_answer"] > 0.5, r
+    assert (tmp_path / "attention_additive.png").exists()
+
+
+def test_attention_complexity_tiny_run(tmp_path):
+    from seqattn.experiments.attention_complexity import Config as CxConfig
+    from seqattn.experiments.attention_complexity import run as run_cx
+
+    cfg = CxConfig(lengths=(256, 2048), batch=1, heads=2, head_dim=16, repeats=1,
+                   methods=("naive", "efficient", "lstm"))  # fmt: skip
+    res = run_cx(cfg, tmp_path)
+    mem = {(r["method"], r["n"]): r["train_peak_mib"] for r in res["rows"]}
+    # the n x n matrices of naive attention dominate at n = 2048; the blocked version stays small
+    assert mem[("naive", 2048)] > 3 * mem[("efficient", 2048)]
+    assert res["structure"]["lstm"]["sequential_steps"] == "n"
+    assert (tmp_path / "memory_vs_n.png").exists()

@@ -1,10 +1,11 @@
 """Runnable experiments, one module each: a default config and ``run(cfg, out_dir) -> results``."""
 
 from seqattn.experiments.attention_complexity import EXPERIMENT as _COMPLEXITY
+from seqattn.experiments.attention_scores import EXPERIMENT as _SCORES
 from seqattn.experiments.base import Experiment
 from seqattn.experiments.vanishing_gradients import EXPERIMENT as _VANISHING
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_VANISHING, _COMPLEXITY)}
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_VANISHING, _COMPLEXITY, _SCORES)}
 
 
 def get(name: str) -> Experiment:

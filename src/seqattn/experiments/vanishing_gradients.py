@@ -26,10 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from seqattn.diagnostics import gradient_flow, jacobian_products
 from seqattn.experiments.base import Experiment, Progress, no_progress
-from seqattn.nn import GRU, LSTM, RNN
+from seqattn.nn import (
+    GRU,
+    LSTM,
+    RNN,
+    AttentionPooling,
+    SinusoidalPositionalEncoding,
+    TransformerEncoderLayer,
+)
 from seqattn.nn.init import init_recurrent
 from seqattn.viz import plot_panels
 
@@ -54,6 +62,10 @@ class Config:
     inits: tuple[str, ...] = INITS
     loss: str = "last"
     jacobian: bool = True
+    #: models whose gradient per input position is compared: an LSTM read at its last state,
+    #: the same LSTM with attention pooling over all states, and a self-attention encoder
+    #: read at its last position
+    position_models: tuple[str, ...] = ("lstm_last", "lstm_attention", "transformer")
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "length", "seeds"):
@@ -63,6 +75,11 @@ class Config:
         unknown = set(self.cells) - set(CELLS)
         if unknown:
             raise ValueError(f"expected cells from {sorted(CELLS)}, got {sorted(unknown)}")
+        unknown = set(self.position_models) - set(POSITION_MODELS)
+        if unknown:
+            raise ValueError(
+                f"expected position_models from {list(POSITION_MODELS)}, got {sorted(unknown)}"
+            )
         unknown = set(self.inits) - set(INITS)
         if unknown:
             raise ValueError(f"expected inits from {list(INITS)}, got {sorted(unknown)}")
@@ -81,6 +98,52 @@ def _model(cell: str, init: str, cfg: Config, seed: int) -> torch.nn.Module:
     model = cls(cfg.input_size, cfg.hidden_size).double().eval()
     init_recurrent(model, hidden=init, forget_bias=forget_bias)
     return model
+
+
+POSITION_MODELS = {
+    "lstm_last": "LSTM, loss on h_T",  # loss: a fixed random linear read-out
+    "lstm_attention": "LSTM + attention pooling",
+    "transformer": "self-attention encoder, loss at position T-1",
+}
+
+
+class _PositionModel(nn.Module):
+    """x (T, B, I) -> the vector the loss is taken on (B, H)."""
+
+    def __init__(self, kind: str, cfg: Config) -> None:
+        super().__init__()
+        self.kind = kind
+        h = cfg.hidden_size
+        if kind == "transformer":
+            self.proj = nn.Linear(cfg.input_size, h)
+            self.pos = SinusoidalPositionalEncoding(h, batch_first=False)
+            self.encoder = TransformerEncoderLayer(h, 4, 2 * h, dropout=0.0)
+        else:
+            self.rnn = LSTM(cfg.input_size, h)
+            self.pool = (
+                AttentionPooling(h, h, batch_first=False) if kind == "lstm_attention" else None
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "transformer":
+            return self.encoder(self.pos(self.proj(x)))[-1]
+        out, (h_n, _) = self.rnn(x)
+        return h_n[-1] if self.pool is None else self.pool(out)[0]
+
+
+def _position_flow(kind: str, cfg: Config, seed: int) -> torch.Tensor:
+    """‖∂L/∂x_t‖ for every position t, L = w·y for the model's read-out y and a fixed random w.
+
+    (A plain sum would be blind to the Transformer: its output passes a LayerNorm, whose
+    components always sum to zero.)"""
+    torch.manual_seed(seed)
+    model = _PositionModel(kind, cfg).double().eval()
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    x = torch.randn(cfg.length, 1, cfg.input_size, generator=gen, dtype=torch.double)
+    x.requires_grad_(True)
+    readout = torch.randn(cfg.hidden_size, generator=gen, dtype=torch.double)
+    (grad,) = torch.autograd.grad(model(x) @ readout, x)
+    return grad.flatten(1).norm(dim=1).detach()
 
 
 LABELS = {"rnn": "RNN", "lstm": "LSTM", "lstm_fb1": "LSTM (b_f = 1)", "gru": "GRU"}
@@ -142,7 +205,25 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         table.append(row)
         curves[f"{cell}/{init}"] = curve
 
+    position_rows, position_curves = [], {}
+    for kind in cfg.position_models:
+        norms = torch.stack([_position_flow(kind, cfg, s) for s in seeds])  # (seeds, T)
+        mean = norms.mean(0)
+        position_rows.append({
+            "model": kind,
+            "grad_step0": float(mean[0]),
+            "grad_last": float(mean[-1]),
+            "ratio_last_over_0": float(mean[-1] / mean[0]),
+        })  # fmt: skip
+        position_curves[POSITION_MODELS[kind]] = (list(range(cfg.length)), mean.tolist())
     figures = _plots(cfg, per_run, out_dir)
+    if position_curves:
+        figures.append(str(plot_panels(
+            {"gradient reaching each input position": position_curves},
+            out_dir / "position_gradients.png", xlabel="input position t",
+            ylabel="‖∂L/∂x_t‖ (mean over seeds)", logy=True,
+            title="Attention gives early tokens a direct path",
+        )))  # fmt: skip
     return {
         "experiment": "vanishing-gradients",
         "claim": (
@@ -152,6 +233,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         "loss": "L = sum of the last step's output (hidden state) for 'last'",
         "seeds": seeds,
         "table": table,
+        "position_table": position_rows,
         "curves": curves,
         "figures": figures,
         "seconds": time.perf_counter() - started,
@@ -213,6 +295,13 @@ def table_text(results: dict[str, Any]) -> str:
             f"| {LABELS[r['cell']]} | {r['init']} | {r['input_grad_step0']:.3g} | "
             f"{r['input_grad_last']:.3g} | {r['input_ratio_last_over_0']:.3g} | {lyap_s} |"
         )
+    if results.get("position_table"):
+        lines += ["", "| model | ‖∂L/∂x_0‖ | ‖∂L/∂x_T-1‖ | ratio T-1/0 |", "|---|---:|---:|---:|"]
+        for r in results["position_table"]:
+            lines.append(
+                f"| {POSITION_MODELS[r['model']]} | {r['grad_step0']:.3g} | "
+                f"{r['grad_last']:.3g} | {r['ratio_last_over_0']:.3g} |"
+            )
     return "\n".join(lines)
 
 

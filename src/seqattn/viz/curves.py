@@ -40,7 +40,8 @@ def plot_panels(
     n = len(panels)
     if n == 0:
         raise ValueError("expected at least one panel, got none")
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), sharey=True, squeeze=False)
+    width = 4.2 * n if n > 1 else 6.4
+    fig, axes = plt.subplots(1, n, figsize=(width, 3.8), sharey=True, squeeze=False)
     for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
         for label, (x, y) in curves.items():
             (line,) = ax.plot(x, y, label=label, linewidth=1.6)
