@@ -35,6 +35,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/recurrent.py
+	$(PY) benchmarks/attention.py --plot runs/bench/attention.png
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -23,6 +23,7 @@ def plot_panels(
     ylabel: str,
     logy: bool = False,
     logx: bool = False,
+    sharey: bool = True,
     title: str | None = None,
     bands: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]] | None = None,
 ) -> Path:
@@ -41,7 +42,7 @@ def plot_panels(
     if n == 0:
         raise ValueError("expected at least one panel, got none")
     width = 4.2 * n if n > 1 else 6.4
-    fig, axes = plt.subplots(1, n, figsize=(width, 3.8), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(width, 3.8), sharey=sharey, squeeze=False)
     for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
         for label, (x, y) in curves.items():
             (line,) = ax.plot(x, y, label=label, linewidth=1.6)
