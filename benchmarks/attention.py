@@ -89,7 +89,7 @@ def main(argv=None) -> int:
                    default=[256, 512, 1024, 2048, 4096, 8192, 16384])  # fmt: skip
     p.add_argument("--bh", nargs="+", type=int, default=[8], help="batch x heads")
     p.add_argument("--head-dim", type=int, default=64)
-    p.add_argument("--block-size", type=int, default=256)
+    p.add_argument("--block-size", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--naive-max-gib", type=float, default=12.0)
     p.add_argument("--no-memory", action="store_true")

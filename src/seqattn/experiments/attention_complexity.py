@@ -46,7 +46,7 @@ class Config:
     head_dim: int = 64
     methods: tuple[str, ...] = METHODS
     repeats: int = 3
-    block_size: int = 256
+    block_size: int = 128
     memory: bool = True
     naive_max_len: int = 8192  # the n × n matrices beyond this do not fit in 24 GB
     seed: int = 0

@@ -32,15 +32,16 @@ from seqattn.functional.masks import causal_mask, check_mask
 __all__ = ["efficient_attention"]
 
 
-def _block_scores(q, k_blk, scale, mask, is_causal, j0, j1):
-    """Scores of all queries against keys j0:j1, with the mask applied as -inf."""
-    s = (q @ k_blk.transpose(-2, -1)) * scale  # (..., T, bk)
+def _block_scores(q_scaled, k_blk, mask, is_causal, j0, j1):
+    """Scores of all (pre-scaled) queries against keys j0:j1, the mask applied as -inf."""
+    s = q_scaled @ k_blk.transpose(-2, -1)  # (..., T, bk), a fresh tensor: safe to edit in place
     if mask is not None:
         blk = mask if mask.shape[-1] == 1 else mask[..., j0:j1]
-        s = s.masked_fill(~blk, float("-inf")) if blk.dtype == torch.bool else s + blk
+        # the mask broadcasts to the scores (checked up front), so in place is safe
+        s = s.masked_fill_(~blk, float("-inf")) if blk.dtype == torch.bool else s.add_(blk)
     if is_causal:
-        allowed = causal_mask(q.shape[-2], j1 - j0, device=q.device, offset=-j0)
-        s = s.masked_fill(~allowed, float("-inf"))
+        allowed = causal_mask(q_scaled.shape[-2], j1 - j0, device=q_scaled.device, offset=-j0)
+        s = s.masked_fill_(~allowed, float("-inf"))
     return s
 
 
@@ -57,18 +58,19 @@ class _EfficientAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, mask, is_causal, scale, block_size):
         q_len, k_len = q.shape[-2], k.shape[-2]
+        qs = q * scale  # scale once, not every block's scores
         out = q.new_zeros(*q.shape[:-1], v.shape[-1])
         m = q.new_full((*q.shape[:-1], 1), float("-inf"))
         l = q.new_zeros((*q.shape[:-1], 1))
         for j0 in range(0, _last_block(q_len, k_len, is_causal), block_size):
             j1 = min(k_len, j0 + block_size)
-            s = _block_scores(q, k[..., j0:j1, :], scale, mask, is_causal, j0, j1)
+            s = _block_scores(qs, k[..., j0:j1, :], mask, is_causal, j0, j1)
             m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))
             shift = _finite_or_zero(m_new)  # rows with nothing visible yet stay at -inf
-            p = torch.exp(s - shift)
+            p = s.sub_(shift).exp_()  # in place: the block's scores become probabilities
             alpha = torch.exp(m - shift)  # exp(-inf) = 0 on the first visible block
-            l = l * alpha + p.sum(dim=-1, keepdim=True)
-            out = out * alpha + p @ v[..., j0:j1, :]
+            l = l.mul_(alpha).add_(p.sum(dim=-1, keepdim=True))
+            out = out.mul_(alpha).add_(p @ v[..., j0:j1, :])
             m = m_new
         visible = l > 0
         out = out / torch.where(visible, l, torch.ones_like(l))
@@ -85,6 +87,7 @@ class _EfficientAttention(torch.autograd.Function):
         q, k, v, out, lse, mask = ctx.saved_tensors
         is_causal, scale, block_size = ctx.is_causal, ctx.scale, ctx.block_size
         q_len, k_len = q.shape[-2], k.shape[-2]
+        qs = q * scale
         grad_out = grad_out.contiguous()
         delta = (grad_out * out).sum(dim=-1, keepdim=True)  # rowsum(dO ⊙ O), (..., T, 1)
         dq = torch.zeros_like(q)
@@ -95,14 +98,14 @@ class _EfficientAttention(torch.autograd.Function):
         for j0 in range(0, _last_block(q_len, k_len, is_causal), block_size):
             j1 = min(k_len, j0 + block_size)
             k_blk, v_blk = k[..., j0:j1, :], v[..., j0:j1, :]
-            s = _block_scores(q, k_blk, scale, mask, is_causal, j0, j1)
-            p = torch.exp(s - lse)  # recomputed probabilities, (..., T, bk)
+            p = _block_scores(qs, k_blk, mask, is_causal, j0, j1).sub_(lse).exp_()  # recomputed
             dv[..., j0:j1, :] = p.transpose(-2, -1) @ grad_out
-            ds = p * (grad_out @ v_blk.transpose(-2, -1) - delta)
-            dq += (ds @ k_blk) * scale
-            dk[..., j0:j1, :] = (ds.transpose(-2, -1) @ q) * scale
+            ds = (grad_out @ v_blk.transpose(-2, -1)).sub_(delta).mul_(p)  # dS = P ⊙ (dP - Δ)
+            dq += ds @ k_blk
+            dk[..., j0:j1, :] = ds.transpose(-2, -1) @ qs  # = (dS^T Q) · scale
             if dmask is not None:
                 dmask.append(ds)
+        dq *= scale
         grad_mask = None
         if dmask is not None:
             full = torch.cat(dmask, dim=-1) if dmask else q.new_zeros(*q.shape[:-1], 0)
@@ -120,7 +123,7 @@ def efficient_attention(
     attn_mask: Tensor | None = None,
     is_causal: bool = False,
     scale: float | None = None,
-    block_size: int = 256,
+    block_size: int = 128,
 ) -> Tensor:
     """Exact softmax attention in O(T · block_size) memory per (batch, head).
 
@@ -163,6 +166,12 @@ def efficient_attention(
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"expected block_size to be a positive int, got {block_size!r}")
     if attn_mask is not None:
-        check_mask(attn_mask, (*query.shape[:-1], key.shape[-2]), "attn_mask")
+        scores_shape = (*query.shape[:-1], key.shape[-2])
+        check_mask(attn_mask, scores_shape, "attn_mask")
+        if torch.broadcast_shapes(attn_mask.shape, scores_shape) != scores_shape:
+            raise ValueError(
+                f"expected attn_mask broadcastable to the scores' shape {scores_shape} without "
+                f"enlarging it, got shape {tuple(attn_mask.shape)}"
+            )
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     return _EfficientAttention.apply(query, key, value, attn_mask, is_causal, scale, block_size)
