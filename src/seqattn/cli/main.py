@@ -31,13 +31,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"seqattn run: {err}", file=sys.stderr)
         return 2
-    cfg = exp.config_cls()
-    if args.seed is not None:
-        cfg = dataclasses.replace(cfg, seed=args.seed)
+    from seqattn.config import ConfigError, load_config, save_config
+
+    try:
+        cfg = load_config(exp.config_cls, args.config, args.set or ())
+        if args.seed is not None:
+            cfg = dataclasses.replace(cfg, seed=args.seed)
+    except ConfigError as err:
+        print(f"seqattn run {exp.name}: {err}", file=sys.stderr)
+        return 2
     if args.quick:
         cfg = exp.quick(cfg)
     out = Path(args.out or Path("runs") / exp.name)
     out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")  # the resolved config, reusable with --config
     results = exp.run(cfg, out, progress=_progress)
     payload = {
         "results": results,
@@ -68,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default runs/<experiment>)")
     run.add_argument("--seed", type=int, help="first random seed")
     run.add_argument("--quick", action="store_true", help="the quick (demo) scale")
+    run.add_argument("--config", help="YAML file with config values (see the run's config.yaml)")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set hidden_size=128 (repeatable)",
+    )
     run.set_defaults(func=_cmd_run)
     return parser
 
