@@ -1,0 +1,1 @@
+"""Data: tokenisers, vocabularies, datasets, synthetic tasks."""
