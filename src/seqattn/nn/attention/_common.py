@@ -49,3 +49,24 @@ def key_mask(mask: Tensor | None, batch: int, queries: int, keys: int, name: str
         f"{name}: expected mask of shape (B, S) = {(batch, keys)} or (B, T, S) = "
         f"{(batch, queries, keys)}, got {tuple(mask.shape)}"
     )
+
+
+def prepare_inputs(module, query: Tensor, key: Tensor, value: Tensor | None, key_proj, name: str):
+    """Shared checks of the Bahdanau/Luong modules: query (B, [T,] Dq), key (B, S, Dk), value
+    (default the key) and the precomputed key projection (computed here when None).
+
+    ``module`` provides ``query_dim``, ``key_dim``, ``key_proj_dim`` and ``project_keys``.
+    Returns (query (B, T, Dq), whether it was one step, value, key projection).
+    """
+    q, one_step = as_sequence_query(query, name)
+    if q.shape[-1] != module.query_dim:
+        raise ValueError(
+            f"{name}: expected query with {module.query_dim} features, got {tuple(query.shape)}"
+        )
+    value = key if value is None else value
+    check_keys(key, value, q.shape[0], module.key_dim, name)
+    kp = module.project_keys(key) if key_proj is None else key_proj
+    expected = (*key.shape[:2], module.key_proj_dim)
+    if tuple(kp.shape) != expected:
+        raise ValueError(f"{name}: expected key_proj of shape {expected}, got {tuple(kp.shape)}")
+    return q, one_step, value, kp

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from seqattn.functional.scores import tanh_score
 from seqattn.functional.softmax import masked_softmax
-from seqattn.nn.attention._common import as_sequence_query, check_keys, key_mask
+from seqattn.nn.attention._common import key_mask, prepare_inputs
 
 __all__ = ["AdditiveAttention"]
 
@@ -47,6 +47,7 @@ class AdditiveAttention(nn.Module):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.query_dim, self.key_dim, self.attn_dim = query_dim, key_dim, attn_dim
+        self.key_proj_dim = attn_dim
         self.query_proj = nn.Linear(query_dim, attn_dim, bias=False, **factory)
         self.key_proj = nn.Linear(key_dim, attn_dim, bias=bias, **factory)
         self.v = nn.Parameter(torch.empty(attn_dim, **factory))
@@ -65,19 +66,7 @@ class AdditiveAttention(nn.Module):
         key_proj: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         name = type(self).__name__
-        q, one_step = as_sequence_query(query, name)
-        if q.shape[-1] != self.query_dim:
-            raise ValueError(
-                f"{name}: expected query with {self.query_dim} features, got {tuple(query.shape)}"
-            )
-        value = key if value is None else value
-        check_keys(key, value, q.shape[0], self.key_dim, name)
-        kp = self.project_keys(key) if key_proj is None else key_proj
-        if kp.shape != (*key.shape[:2], self.attn_dim):
-            raise ValueError(
-                f"{name}: expected key_proj of shape {(*key.shape[:2], self.attn_dim)}, "
-                f"got {tuple(kp.shape)}"
-            )
+        q, one_step, value, kp = prepare_inputs(self, query, key, value, key_proj, name)
         m = key_mask(mask, q.shape[0], q.shape[1], key.shape[1], name)
         weights = masked_softmax(tanh_score(self.query_proj(q), kp, self.v), m)  # (B, T, S)
         context = weights @ value

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from seqattn.functional.scores import dot_score, tanh_score
 from seqattn.functional.softmax import masked_softmax
-from seqattn.nn.attention._common import as_sequence_query, check_keys, key_mask
+from seqattn.nn.attention._common import key_mask, prepare_inputs
 
 __all__ = ["LuongAttention", "LUONG_MODES"]
 
@@ -64,6 +64,8 @@ class LuongAttention(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.mode, self.query_dim, self.key_dim = mode, query_dim, key_dim
         self.attn_dim = attn_dim or query_dim
+        # size of project_keys' output: the key itself (dot), W_a k (general), W_k k (concat)
+        self.key_proj_dim = {"dot": key_dim, "general": query_dim}.get(mode, self.attn_dim)
         if mode == "general":
             self.weight = nn.Parameter(torch.empty(query_dim, key_dim, **factory))  # W_a
             nn.init.xavier_uniform_(self.weight)
@@ -88,20 +90,7 @@ class LuongAttention(nn.Module):
         return dot_score(query, key_proj)
 
     def _prepare(self, query, key, value, key_proj, name):
-        q, one_step = as_sequence_query(query, name)
-        if q.shape[-1] != self.query_dim:
-            raise ValueError(
-                f"{name}: expected query with {self.query_dim} features, got {tuple(query.shape)}"
-            )
-        value = key if value is None else value
-        check_keys(key, value, q.shape[0], self.key_dim, name)
-        kp = self.project_keys(key) if key_proj is None else key_proj
-        expected = (*key.shape[:2], self.project_keys(key[:1, :1]).shape[-1])
-        if tuple(kp.shape) != expected:
-            raise ValueError(
-                f"{name}: expected key_proj of shape {expected}, got {tuple(kp.shape)}"
-            )
-        return q, one_step, value, kp
+        return prepare_inputs(self, query, key, value, key_proj, name)
 
     def forward(
         self,
