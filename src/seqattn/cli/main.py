@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config value, e.g. --set hidden_size=128 (repeatable)",
     )
     run.set_defaults(func=_cmd_run)
+    from seqattn.cli.data import register as register_data_commands
+
+    register_data_commands(sub)
     return parser
 
 
