@@ -8,10 +8,37 @@ with the same RNG states and ends with bit-identical weights (tested with SIGKIL
                       out_dir="runs/x", collate_fn=collate, val_fn=evaluate)
     trainer.fit(resume=True)
 
-``loss_fn(model, batch) -> (loss, n_items)``; ``val_fn(model) -> {"metric": value}``.
+``loss_fn(model, batch) -> (loss, n_items)`` where ``loss`` is the mean over the batch's
+``n_items`` items (tokens, examples...); ``val_fn(model) -> {"metric": value}``.
 Callbacks implement any of ``on_train_start(trainer)``, ``on_after_backward(trainer)``,
 ``on_step_end(trainer, logs)``, ``on_epoch_end(trainer, logs)``, ``on_train_end(trainer)``;
-:class:`~seqattn.diagnostics.GradientHealthMonitor` is one.
+:class:`~seqattn.diagnostics.GradientHealthMonitor` and
+:class:`~seqattn.training.callbacks.ProgressBar` are two.
+
+Under ``torchrun`` (a process group with more than one process, see
+:mod:`seqattn.training.distributed`) the same code trains with DistributedDataParallel:
+
+* ``batch_size`` is the GLOBAL batch. Every rank draws the same permutation; each global batch
+  is cut into ``world_size`` contiguous shards, rank r taking shard r, so W processes with
+  batch B see exactly the examples one process with batch B sees. ``batch_size`` must be a
+  multiple of the world size; a short final batch is split as evenly as it goes, without
+  padding or duplicated examples (a rank left with no example runs one with weight 0, because
+  every rank must join the gradient all-reduce).
+* Each rank's loss is scaled by ``world_size * n_local / n_global`` before backward, so DDP's
+  gradient average equals the gradient of the mean over all items of the global batch, as in
+  one process, even when ranks hold different numbers of items (tokens).
+* Every rank validates with ``val_fn`` on the unwrapped model and the metrics are averaged over
+  ranks: evaluating the full validation set on every rank gives its value unchanged, and
+  evaluating one equal-sized shard per rank gives the global mean. All ranks thus take the
+  same early-stopping decision.
+* Only rank 0 writes checkpoints (of the unwrapped model, so they load anywhere),
+  ``best.safetensors``, ``metrics.jsonl``, TensorBoard, and logs; a barrier follows every
+  checkpoint. On resume, rank 0 picks the checkpoint and every rank loads that one.
+* Callbacks run on every rank; ``trainer.is_main`` tells them whether to show anything.
+
+Logged throughput (``examples_per_s``, ``items_per_s``) counts the global batch and the time
+spent on data, forward, backward and the optimizer since the last metric line; validation,
+checkpoints and callbacks are left out.
 """
 
 from __future__ import annotations
@@ -21,7 +48,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +58,18 @@ import numpy as np
 import safetensors.torch
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from seqattn.io import atomic_write, atomic_write_text
-from seqattn.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from seqattn.training.checkpoint import PREFIX, CheckpointError, load_checkpoint, save_checkpoint
+from seqattn.training.distributed import (
+    all_reduce_mean,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    get_rank,
+    get_world_size,
+)
 
 __all__ = ["TrainerConfig", "Trainer", "EarlyStopping", "seed_everything"]
 
@@ -50,7 +87,8 @@ def seed_everything(seed: int) -> None:
 class TrainerConfig:
     """Args:
     max_epochs: epochs to run. max_steps: stop after this many optimizer steps (None: no cap).
-    batch_size: examples per batch. grad_accum: batches per optimizer step.
+    batch_size: examples per batch; under torchrun the global batch, split over the ranks.
+    grad_accum: batches per optimizer step.
     clip_norm / clip_value: gradient clipping (torch's utilities) before each step.
     bf16: autocast the forward pass to bfloat16.
     seed: seeds the model init (call :func:`seed_everything` first) and the data order.
@@ -119,8 +157,47 @@ class EarlyStopping:
         self.best, self.bad = state["best"], state["bad"]
 
 
+def _param_device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
 class Trainer:
-    """Train ``model`` on ``train_set`` with ``loss_fn``; see the module docstring."""
+    """Train ``model`` on ``train_set`` with ``loss_fn``; see the module docstring.
+
+    Args:
+        model: the model; under torchrun with more than one process it is wrapped in
+            DistributedDataParallel unless it already is one (pass your own wrapper for
+            options such as ``find_unused_parameters``).
+        optimizer: built over the model's parameters.
+        loss_fn: ``loss_fn(model, batch) -> (loss, n_items)``, ``loss`` the mean over the
+            batch's ``n_items`` items.
+        train_set: indexable examples; ``collate_fn`` turns a list of them into a batch.
+        config: a :class:`TrainerConfig`.
+        out_dir: where checkpoints, ``metrics.jsonl`` and ``best.safetensors`` go (rank 0).
+        val_fn: ``val_fn(unwrapped_model) -> {"name": value}``, run in eval mode, no grad.
+        scheduler: stepped after every optimizer step.
+        callbacks: objects with any of the hooks named in the module docstring.
+        extra_state: JSON-serialisable extras stored in every checkpoint (a vocabulary...).
+
+    Attributes:
+        model: what ``loss_fn`` receives (the DDP wrapper when distributed).
+        module: the unwrapped model (what is checkpointed and validated).
+        rank, world_size, is_main: this process's place in the job (0, 1, True alone).
+
+    Example:
+        >>> data = [(torch.randn(3), torch.tensor(0.0)) for _ in range(8)]
+        >>> model = torch.nn.Linear(3, 1)
+        >>> def loss_fn(m, batch):
+        ...     x, y = torch.stack([a for a, _ in batch]), torch.stack([b for _, b in batch])
+        ...     return ((m(x).squeeze(-1) - y) ** 2).mean(), len(batch)
+        >>> import tempfile
+        >>> cfg = TrainerConfig(max_epochs=2, batch_size=4)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     Trainer(model, opt, loss_fn, data, cfg, out).fit()["step"]
+        4
+    """
 
     def __init__(
         self,
@@ -136,6 +213,18 @@ class Trainer:
         callbacks: Sequence[Any] = (),
         extra_state: dict[str, Any] | None = None,
     ) -> None:
+        self.rank, self.world_size = get_rank(), get_world_size()
+        self.is_main = self.rank == 0
+        if self.world_size > 1 and config.batch_size % self.world_size:
+            raise ValueError(
+                f"expected batch_size (the global batch) to be a multiple of the world size "
+                f"{self.world_size}, got {config.batch_size}"
+            )
+        self.module = model.module if isinstance(model, DistributedDataParallel) else model
+        if self.world_size > 1 and not isinstance(model, DistributedDataParallel):
+            device = _param_device(model)
+            ids = [device] if device.type == "cuda" else None
+            model = DistributedDataParallel(model, device_ids=ids)
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.train_set, self.config, self.collate_fn = train_set, config, collate_fn
         self.val_fn, self.scheduler, self.callbacks = val_fn, scheduler, list(callbacks)
@@ -155,6 +244,8 @@ class Trainer:
         self._tb = None
         self._saved_step: int | None = None
         self._saved_path: Path | None = None
+        self._autocast_device = _param_device(self.module).type
+        self._reset_window()
 
     # -- data order ---------------------------------------------------------------------------
     def _order(self, epoch: int) -> list[int]:
@@ -164,14 +255,37 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
         return torch.randperm(n, generator=gen).tolist()
 
-    def _batches(self, epoch: int, skip: int):
+    def _shard(self, indices: list[int]) -> tuple[list[int], bool]:
+        """This rank's contiguous share of a global batch, and whether it is empty."""
+        base, extra = divmod(len(indices), self.world_size)
+        lo = self.rank * base + min(self.rank, extra)
+        mine = indices[lo : lo + base + (self.rank < extra)]
+        # a rank must still run forward/backward to join DDP's all-reduce: one example, weight 0
+        return (mine, False) if mine else (indices[:1], True)
+
+    def _batches(self, epoch: int, skip: int) -> Iterator[tuple[Any, int, bool]]:
+        """Yield (this rank's batch, examples in the global batch, whether its share is empty)."""
         order, bs = self._order(epoch), self.config.batch_size
         for start in range(skip * bs, len(order), bs):
-            items = [self.train_set[i] for i in order[start : start + bs]]
-            yield self.collate_fn(items) if self.collate_fn else items
+            indices, empty = order[start : start + bs], False
+            n_examples = len(indices)
+            if self.world_size > 1:
+                indices, empty = self._shard(indices)
+            items = [self.train_set[i] for i in indices]
+            yield (self.collate_fn(items) if self.collate_fn else items), n_examples, empty
 
     def batches_per_epoch(self) -> int:
+        """Global batches per epoch (the same on every rank)."""
         return math.ceil(len(self.train_set) / self.config.batch_size)
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch (the last step of an epoch may accumulate fewer batches)."""
+        return math.ceil(self.batches_per_epoch() / self.config.grad_accum)
+
+    def total_steps(self) -> int:
+        """Optimizer steps of a full run (fewer if early stopping ends it)."""
+        total = self.config.max_epochs * self.steps_per_epoch()
+        return total if self.config.max_steps is None else min(total, self.config.max_steps)
 
     # -- callbacks, metrics --------------------------------------------------------------------
     def _call(self, hook: str, *args) -> None:
@@ -181,12 +295,18 @@ class Trainer:
                 fn(self, *args) if hook != "on_after_backward" else fn(self)
 
     def _log(self, record: dict[str, Any]) -> None:
+        if not self.is_main:
+            return
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if self._tb is not None:
             for k, v in record.items():
                 if isinstance(v, int | float) and k not in ("step", "epoch"):
                     self._tb.add_scalar(k, v, record["step"])
+
+    def _reset_window(self) -> None:
+        """Start a new averaging window for the logged loss and throughput."""
+        self._win_loss, self._win_items, self._win_examples, self._win_time = 0.0, 0, 0, 0.0
 
     def _trim_metrics(self) -> None:
         """After a resume, drop metric lines written after the checkpoint by the lost run."""
@@ -200,30 +320,47 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save(self) -> Path:
+        """Checkpoint the current step (rank 0 writes, every rank waits); returns its folder."""
         if self._saved_step == self.step and self._saved_path is not None:
             return self._saved_path
-        state = {
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "stopper": self.stopper.state_dict() if self.stopper else None,
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "last_val": self.last_val,
-            **self.extra_state,
-        }
-        self._saved_path = save_checkpoint(self.ckpt_dir, self.step, self.model, self.optimizer,
-                                           state, keep_last=self.config.keep_last)  # fmt: skip
-        self._saved_step = self.step
-        return self._saved_path
+        if self.is_main:
+            state = {
+                "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch,
+                "stopper": self.stopper.state_dict() if self.stopper else None,
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "last_val": self.last_val,
+                **self.extra_state,
+            }
+            path = save_checkpoint(self.ckpt_dir, self.step, self.module, self.optimizer, state,
+                                   keep_last=self.config.keep_last)  # fmt: skip
+        else:
+            path = self.ckpt_dir / f"{PREFIX}{self.step:08d}"
+        barrier()  # nobody runs ahead (or resumes) before the checkpoint is complete
+        self._saved_path, self._saved_step = path, self.step
+        return path
 
     def resume(self) -> bool:
-        """Restore the newest good checkpoint; False when there is none."""
-        try:
-            ckpt = load_checkpoint(self.ckpt_dir)
-        except CheckpointError as err:
-            if not any(self.ckpt_dir.glob("step-*")):
-                return False
-            raise CheckpointError(f"cannot resume from {self.ckpt_dir}: {err}") from None
-        ckpt.restore(self.model, self.optimizer)
+        """Restore the newest good checkpoint; False when there is none.
+
+        Under torchrun rank 0 picks the checkpoint and every rank loads that same folder.
+        """
+        ckpt, choice = None, (None, None)
+        if self.is_main:
+            try:
+                ckpt = load_checkpoint(self.ckpt_dir)
+                choice = (str(ckpt.path), None)
+            except CheckpointError as err:
+                if any(self.ckpt_dir.glob(f"{PREFIX}*")):
+                    choice = (None, f"cannot resume from {self.ckpt_dir}: {err}")
+        path, error = broadcast_object(choice)
+        if error is not None:
+            raise CheckpointError(error) from None
+        if path is None:
+            return False
+        if ckpt is None:
+            ckpt = load_checkpoint(Path(path))
+        ckpt.restore(self.module, self.optimizer)
         self.step = ckpt.step
         self.epoch = ckpt.state["epoch"]
         self.batch_in_epoch = ckpt.state["batch_in_epoch"]
@@ -232,37 +369,58 @@ class Trainer:
             self.stopper.load_state_dict(ckpt.state["stopper"])
         if self.scheduler is not None and ckpt.state.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt.state["scheduler"])
-        self._trim_metrics()
-        log.info("resumed from %s (step %d, epoch %d)", ckpt.path, self.step, self.epoch)
+        if self.is_main:
+            self._trim_metrics()
+            log.info("resumed from %s (step %d, epoch %d)", ckpt.path, self.step, self.epoch)
         return True
 
     # -- the loop -----------------------------------------------------------------------------
     def _validate(self) -> None:
         if self.val_fn is None:
             return
-        was_training = self.model.training
-        self.model.eval()
+        was_training = self.module.training
+        self.module.eval()
         with torch.no_grad():
-            self.last_val = {k: float(v) for k, v in self.val_fn(self.model).items()}
-        self.model.train(was_training)
+            metrics = {k: float(v) for k, v in self.val_fn(self.module).items()}
+        self.module.train(was_training)
+        if self.world_size > 1:
+            names = broadcast_object(list(metrics))
+            if sorted(names) != sorted(metrics):
+                raise ValueError(
+                    f"expected val_fn to return the same metrics on every rank, got "
+                    f"{sorted(metrics)} on rank {self.rank} and {sorted(names)} on rank 0"
+                )
+            values = torch.tensor([metrics[k] for k in names], dtype=torch.float64)
+            metrics = dict(zip(names, all_reduce_mean(values).tolist(), strict=True))
+        self.last_val = metrics
         self._log({"step": self.step, "epoch": self.epoch, **self.last_val})
         if self.stopper is not None:
             improved, stop = self.stopper.update(self.last_val)
-            if improved:  # keep the best weights beside the checkpoints
-                sd = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
+            if improved and self.is_main:  # keep the best weights beside the checkpoints
+                sd = {k: v.detach().contiguous().cpu() for k, v in self.module.state_dict().items()}
                 blob = safetensors.torch.save(sd)
                 atomic_write(self.out_dir / "best.safetensors", lambda f: f.write(blob))
             self.should_stop = self.should_stop or stop
 
+    def _global_loss(self, loss: torch.Tensor, n_local: int) -> tuple[float, int, float]:
+        """(sum of loss over the global batch's items, their count, this rank's loss weight)."""
+        stats = torch.tensor([float(loss.detach()) * n_local, float(n_local)], dtype=torch.float64)
+        total, n_global = all_reduce_sum(stats).tolist()
+        # DDP averages gradients over ranks: weighting rank r by W * n_r / N turns that average
+        # into the gradient of the mean over all N items, the single-process gradient
+        weight = self.world_size * n_local / n_global if n_global > 0 else 0.0
+        return total, int(n_global), weight
+
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train; with ``resume`` continue from the newest good checkpoint if there is one."""
         cfg = self.config
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self.resume()
-        elif (self.out_dir / "metrics.jsonl").exists():
+        elif self.is_main and (self.out_dir / "metrics.jsonl").exists():
             (self.out_dir / "metrics.jsonl").unlink()
-        if cfg.tensorboard:
+        if cfg.tensorboard and self.is_main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -271,21 +429,34 @@ class Trainer:
                 log.warning("tensorboard is not installed; metrics go to metrics.jsonl only")
         self._call("on_train_start")
         self.model.train()
-        started, items_seen, loss_sum, loss_items = time.perf_counter(), 0, 0.0, 0
+        self._reset_window()
         per_epoch = self.batches_per_epoch()
+        ddp = isinstance(self.model, DistributedDataParallel)
         while self.epoch < cfg.max_epochs and not self.should_stop:
             accum = 0
-            for batch in self._batches(self.epoch, self.batch_in_epoch):
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                    loss, n_items = self.loss_fn(self.model, batch)
-                (loss / cfg.grad_accum).backward()
+            mark = time.perf_counter()
+            for batch, n_examples, empty in self._batches(self.epoch, self.batch_in_epoch):
+                will_step = accum + 1 >= cfg.grad_accum or self.batch_in_epoch + 1 == per_epoch
+                # accumulate locally; DDP all-reduces once, in the backward of the last batch
+                sync = self.model.no_sync() if ddp and not will_step else nullcontext()
+                with sync:
+                    with torch.autocast(self._autocast_device, dtype=torch.bfloat16,
+                                        enabled=cfg.bf16):  # fmt: skip
+                        loss, n_items = self.loss_fn(self.model, batch)
+                    if self.world_size > 1:
+                        n_local = 0 if empty else int(n_items)
+                        loss_total, n_items, weight = self._global_loss(loss, n_local)
+                        (loss * weight / cfg.grad_accum).backward()
+                    else:
+                        n_items = int(n_items)
+                        loss_total = float(loss.detach()) * n_items
+                        (loss / cfg.grad_accum).backward()
                 self.batch_in_epoch += 1
                 accum += 1
-                items_seen += int(n_items)
-                loss_sum += float(loss.detach()) * int(n_items)
-                loss_items += int(n_items)
-                last_batch = self.batch_in_epoch == per_epoch
-                if accum < cfg.grad_accum and not last_batch:
+                self._win_loss += loss_total
+                self._win_items += n_items
+                self._win_examples += n_examples
+                if not will_step:
                     continue
                 accum = 0
                 self._call("on_after_backward")
@@ -298,17 +469,19 @@ class Trainer:
                 if self.scheduler is not None:
                     self.scheduler.step()
                 self.step += 1
-                elapsed = max(time.perf_counter() - started, 1e-9)
+                self._win_time += time.perf_counter() - mark
+                busy = max(self._win_time, 1e-9)
                 logs = {
                     "step": self.step,
                     "epoch": self.epoch,
-                    "loss": loss_sum / max(loss_items, 1),
+                    "loss": self._win_loss / max(self._win_items, 1),
                     "lr": self.optimizer.param_groups[0]["lr"],
-                    "items_per_s": items_seen / elapsed,
+                    "examples_per_s": self._win_examples / busy,
+                    "items_per_s": self._win_items / busy,
                 }
                 if self.step % cfg.log_every == 0:
                     self._log(logs)
-                    loss_sum, loss_items = 0.0, 0
+                    self._reset_window()
                 self._call("on_step_end", logs)
                 if cfg.eval_every and self.step % cfg.eval_every == 0:
                     self._validate()
@@ -317,6 +490,7 @@ class Trainer:
                 if (cfg.max_steps is not None and self.step >= cfg.max_steps) or self.should_stop:
                     self.should_stop = True
                     break
+                mark = time.perf_counter()  # callbacks, validation, checkpoints are not counted
             else:
                 self.epoch += 1
                 self.batch_in_epoch = 0

@@ -1,0 +1,115 @@
+"""Trainer callbacks: a progress bar showing loss, the last validation metric and throughput.
+
+The trainer never shows anything by itself; a progress bar appears only when the caller passes
+one as a callback (the CLI does)::
+
+    trainer = Trainer(..., callbacks=[ProgressBar(items_label="tok")])
+
+Under torchrun only rank 0 draws it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ProgressBar"]
+
+
+def _tqdm(**kwargs: Any) -> Any:
+    from tqdm.auto import tqdm  # imported only when a bar is really drawn
+
+    return tqdm(**kwargs)
+
+
+def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3g}"
+
+
+class ProgressBar:
+    """Show training progress, one tick per optimizer step, on rank 0.
+
+    The postfix holds ``loss`` (mean since the last metric line), the last validation metric,
+    ``ex/s`` (examples per second) and ``<items_label>/s`` (the ``n_items`` that ``loss_fn``
+    returns: call them ``tok`` when they are tokens).
+
+    Args:
+        factory: makes the bar; called as ``factory(total=, initial=, desc=, unit=)`` and must
+            return an object with ``update(n)``, ``set_postfix(dict)`` and ``close()``.
+            Default: ``tqdm.auto.tqdm``, imported when training starts.
+        metric: the validation metric to show; None shows the trainer's monitored metric when
+            validation returns it, else the first one returned.
+        items_label: the name of the loss items in the throughput (None: examples/s only).
+        desc: the bar's label.
+
+    Example:
+        >>> bar = ProgressBar(items_label="tok", metric="val_acc")
+        >>> bar.postfix({"loss": 0.25, "examples_per_s": 120.0, "items_per_s": 2400.0},
+        ...             {"val_acc": 0.875})
+        {'loss': '0.25', 'val_acc': '0.875', 'ex/s': '120', 'tok/s': '2400'}
+    """
+
+    def __init__(
+        self,
+        factory: Callable[..., Any] | None = None,
+        metric: str | None = None,
+        items_label: str | None = "items",
+        desc: str | None = None,
+    ) -> None:
+        if factory is not None and not callable(factory):
+            raise TypeError(f"expected factory to be callable, got {type(factory).__name__}")
+        if items_label is not None and not isinstance(items_label, str):
+            raise TypeError(f"expected items_label to be a str or None, got {items_label!r}")
+        self.factory = factory or _tqdm
+        self.metric, self.items_label, self.desc = metric, items_label, desc
+        self.bar: Any = None
+        self._monitor: str | None = None
+        self._logs: dict[str, Any] = {}
+
+    def _metric_name(self, val: dict[str, float]) -> str | None:
+        if self.metric is not None:
+            return self.metric if self.metric in val else None
+        if self._monitor in val:
+            return self._monitor
+        return next(iter(val), None)
+
+    def postfix(self, logs: dict[str, Any], val: dict[str, float]) -> dict[str, str]:
+        """The postfix for one step's ``logs`` and the last validation metrics."""
+        out = {}
+        if "loss" in logs:
+            out["loss"] = _fmt(float(logs["loss"]))
+        name = self._metric_name(val)
+        if name is not None:
+            out[name] = _fmt(float(val[name]))
+        if "examples_per_s" in logs:
+            out["ex/s"] = _fmt(float(logs["examples_per_s"]))
+        if self.items_label and "items_per_s" in logs:
+            out[f"{self.items_label}/s"] = _fmt(float(logs["items_per_s"]))
+        return out
+
+    def on_train_start(self, trainer: Any) -> None:
+        if not trainer.is_main:
+            return
+        self._monitor = trainer.config.monitor
+        self.bar = self.factory(total=trainer.total_steps(), initial=trainer.step,
+                                desc=self.desc, unit="step")  # fmt: skip
+        self._logs = {}
+
+    def on_step_end(self, trainer: Any, logs: dict[str, Any]) -> None:
+        if self.bar is None:
+            return
+        self._logs = logs
+        self.bar.update(1)
+        self.bar.set_postfix(self.postfix(logs, trainer.last_val))
+
+    def on_epoch_end(self, trainer: Any, logs: dict[str, Any]) -> None:
+        if self.bar is not None:  # show the fresh validation metric before the next step
+            self.bar.set_postfix(self.postfix(self._logs, trainer.last_val))
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
