@@ -40,7 +40,7 @@ from seqattn.data.datasets.parallel import (
     load_parallel_files,
     normalize_spaces,
 )
-from seqattn.data.datasets.planetoid import PlanetoidGraph, load_planetoid
+from seqattn.data.datasets.planetoid import PlanetoidGraph, load_planetoid, read_planetoid_pickle
 from seqattn.data.datasets.text_classification import (
     VADER_CORPORA,
     TextExample,
@@ -89,6 +89,7 @@ __all__ = [
     "parse_babi",
     "PlanetoidGraph",
     "load_planetoid",
+    "read_planetoid_pickle",
     "FASHION_MNIST_CLASSES",
     "read_idx",
     "load_fashion_mnist",

@@ -8,12 +8,13 @@ planetoid`` accepts. ``ind.<name>.test.index`` is plain text.
 
 The graph is assembled as in Kipf & Welling's GCN code (and PyTorch Geometric): features and
 labels are ``allx``/``ally`` followed by the test rows placed at their node ids; train = the
-first ``len(y)`` nodes (140 Cora, 120 CiteSeer, 60 PubMed), val = the next 500, test = the
-1,000 test ids.
+first ``len(y)`` nodes (140 Cora, 120 CiteSeer, 60 PubMed), val = the next 500 (within
+``allx``), test = the 1,000 test ids.
 """
 
 from __future__ import annotations
 
+import codecs
 import collections
 import importlib
 import os
@@ -60,6 +61,8 @@ def _allowed(module: str, name: str):
         ("collections", "defaultdict"): lambda: collections.defaultdict,
         ("__builtin__", "list"): lambda: list,
         ("builtins", "list"): lambda: list,
+        # protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1")
+        ("_codecs", "encode"): lambda: codecs.encode,
     }
     factory = table.get((module, name))
     if factory is None:
@@ -189,7 +192,7 @@ def load_planetoid(
     n_train = _dense(parts["y"]).shape[0]
     masks = np.zeros((3, num_nodes), dtype=bool)
     masks[0, :n_train] = True
-    masks[1, n_train : n_train + 500] = True
+    masks[1, n_train : min(n_train + 500, len(allx))] = True  # never a test node
     masks[2, test_ids] = True
     masks &= y >= 0  # a mask never contains an unlabelled node
     return PlanetoidGraph(
