@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from seqattn.data import datasets as ds
+ENV_VAR = "SEQATTN_DATA_DIR"
+
+
+def _ds():
+    # Imported on use: the loaders pull in torch/numpy, which `seqattn --help` does not need.
+    from seqattn.data import datasets
+
+    return datasets
 
 
 def _root(args: argparse.Namespace):
@@ -13,6 +20,7 @@ def _root(args: argparse.Namespace):
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    ds = _ds()
     root = ds.data_dir(_root(args))
     print(f"data dir: {root}")
     infos = ds.list_datasets()
@@ -32,6 +40,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    ds = _ds()
     info = ds.get_info(args.name)
     print(f"{info.name}: {info.description}")
     print(f"folder:   {ds.dataset_dir(info.name, _root(args))}")
@@ -54,6 +63,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    ds = _ds()
     info = ds.get_info(args.name)
     folder = ds.dataset_dir(info.name, _root(args))
     statuses = ds.verify(info.name, _root(args))
@@ -70,6 +80,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
+    ds = _ds()
     info = ds.get_info(args.name)
     from tqdm.auto import tqdm
 
@@ -118,7 +129,7 @@ def register(subparsers) -> None:
         "data",
         help="list, describe, download and verify the real datasets",
         description="Datasets live in <data dir>/<folder>/; the data dir is --root, else "
-        f"${ds.ENV_VAR}, else ~/.cache/seqattn/data.",
+        f"${ENV_VAR}, else ~/.cache/seqattn/data.",
     )
     data.set_defaults(func=_dispatch, data_parser=data)
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -127,7 +138,7 @@ def register(subparsers) -> None:
         p = sub.add_parser(name, help=help)
         if with_name:
             p.add_argument("name", help="dataset name (see `seqattn data list`)")
-        p.add_argument("--root", help=f"data dir (default ${ds.ENV_VAR} or ~/.cache/seqattn/data)")
+        p.add_argument("--root", help=f"data dir (default ${ENV_VAR} or ~/.cache/seqattn/data)")
         p.set_defaults(data_func=func)
         return p
 

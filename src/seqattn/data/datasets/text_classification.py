@@ -287,11 +287,12 @@ def load_vader(
     Each text has the mean of about 20 ratings on -4 (extremely negative) .. +4 (extremely
     positive). Labels: ``1`` if mean > ``threshold``, ``0`` if mean < ``-threshold``, else
     neutral. The default ``threshold=0`` keeps every text whose raters leaned either way and
-    reproduces the polarity counts published with the data (tweets 2,897 positive / 1,299
+    reproduces the polarity counts of the files (tweets 2,897 positive / 1,299
     negative / 4 exactly 0); only 0.1-5% of texts (4 tweets, 244 NYT snippets) are exactly
-    neutral. The standard error of a 20-rater mean is about 0.3 (rating SDs are ~1-1.5), so
-    for labels the raters agree on, pass e.g. ``threshold=0.5``, which makes ``|mean| <= 0.5``
-    neutral. Neutral texts are dropped unless ``keep_neutral`` (then ``label`` is None).
+    neutral. If a text's ratings spread by 1-1.5 points (an assumption: the per-rater files
+    are not included), a 20-rater mean has a standard error of about 0.25-0.35, so for labels
+    the raters agree on, pass e.g. ``threshold=0.5``, which makes ``|mean| <= 0.5`` neutral.
+    Neutral texts are dropped unless ``keep_neutral`` (then ``label`` is None).
 
     The files' CRLF line endings and unterminated last line are handled; HTML entities in
     tweets (``&amp;``) are kept as in the source.
