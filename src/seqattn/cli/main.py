@@ -18,8 +18,11 @@ def _progress(items, desc="", total=None):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import shlex
+    import time
+
     from seqattn import experiments
-    from seqattn.experiments.base import versions, write_json_atomic
+    from seqattn.experiments.base import versions, write_json_atomic, write_metrics
 
     if args.list or not args.experiment:
         width = max(len(n) for n in experiments.EXPERIMENTS)
@@ -45,19 +48,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / exp.name)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")  # the resolved config, reusable with --config
+    started = time.time()
     results = exp.run(cfg, out, progress=_progress)
     payload = {
         "results": results,
         "config": dataclasses.asdict(cfg),
         "quick": args.quick,
         "versions": versions(),
-        "command": " ".join(["seqattn", *sys.argv[1:]]),
+        "command": shlex.join(["seqattn", *sys.argv[1:]]),  # quoted: pastes back exactly
     }
     path = write_json_atomic(out / "results.json", payload)
-    print(exp.table(results))
+    metrics = write_metrics(out, results, since=started)
+    table = exp.table(results)
+    from seqattn.viz.report import write_report
+
+    report = write_report(
+        out,
+        title=f"{exp.name}{' (quick)' if args.quick else ''}",
+        command=payload["command"],
+        config=payload["config"],
+        results=results,
+        versions=payload["versions"],
+        table_markdown=table,
+        figures=results.get("figures", []),
+        metrics_path=metrics,
+        attention=results.get("attention", []),
+    )
+    print(table)
     print(f"\nresults: {path}")
+    print(f"metrics: {metrics}")
     for fig in results.get("figures", []):
         print(f"figure:  {fig}")
+    print(f"report:  {report}")
     return 0
 
 
