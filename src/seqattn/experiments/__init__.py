@@ -3,9 +3,13 @@
 from seqattn.experiments.attention_complexity import EXPERIMENT as _COMPLEXITY
 from seqattn.experiments.attention_scores import EXPERIMENT as _SCORES
 from seqattn.experiments.base import Experiment
+from seqattn.experiments.clipping import EXPERIMENT as _CLIPPING
+from seqattn.experiments.tbptt_window import EXPERIMENT as _TBPTT
 from seqattn.experiments.vanishing_gradients import EXPERIMENT as _VANISHING
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (_VANISHING, _COMPLEXITY, _SCORES)}
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e for e in (_VANISHING, _COMPLEXITY, _SCORES, _CLIPPING, _TBPTT)
+}
 
 
 def get(name: str) -> Experiment:

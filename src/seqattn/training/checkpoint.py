@@ -268,18 +268,15 @@ def _read(path: Path) -> Checkpoint:
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load a checkpoint folder, or the newest good checkpoint of a run folder.
 
-    Given a run folder, tries ``latest`` first, then every other checkpoint newest first; each
-    that fails verification is logged by file name. Raises :class:`CheckpointError` naming
+    Given a run folder, tries its checkpoints newest first (not only the one ``latest`` names: a
+    process killed between renaming a complete checkpoint into place and updating ``latest``
+    has still saved it); each that fails verification is logged by file name. Raises :class:`CheckpointError` naming
     every failure when none is usable.
     """
     path = Path(path)
     if path.name.startswith(PREFIX):
         return _read(path)
     candidates = list(reversed(list_checkpoints(path)))
-    pointer = path / "latest"
-    if pointer.is_file():
-        named = path / pointer.read_text().strip()
-        candidates = [named] + [c for c in candidates if c != named]
     if not candidates:
         raise CheckpointError(f"no checkpoint in {path} (expected folders named {PREFIX}NNNNNNNN)")
     failures = []
