@@ -270,8 +270,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
     Given a run folder, tries its checkpoints newest first (not only the one ``latest`` names: a
     process killed between renaming a complete checkpoint into place and updating ``latest``
-    has still saved it); each that fails verification is logged by file name. Raises :class:`CheckpointError` naming
-    every failure when none is usable.
+    has still saved it); each that fails verification is logged by file name. Raises
+    :class:`CheckpointError` naming every failure when none is usable.
     """
     path = Path(path)
     if path.name.startswith(PREFIX):
