@@ -18,9 +18,9 @@ def test_clipping_bounds_the_identity_rnns_explosion(tmp_path):
     res = clipping.run(cfg, tmp_path)
     rows = {(r["init"], r["clip"]): r for r in res["table"]}
     # IRNN without clipping: gradient norms explode by orders of magnitude over the default
-    assert rows[("identity", False)]["max_grad_norm"] > 30 * rows[("default", False)][
-        "max_grad_norm"
-    ]
+    assert (
+        rows[("identity", False)]["max_grad_norm"] > 30 * rows[("default", False)]["max_grad_norm"]
+    )
     # with clipping the run stays finite
     assert rows[("identity", True)]["diverged"] == 0
     assert math.isfinite(rows[("identity", True)]["final_test_mse_mean"])
