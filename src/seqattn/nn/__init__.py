@@ -25,6 +25,7 @@ from seqattn.nn.recurrent import (
     RNNCell,
     pack_padded_sequence,
 )
+from seqattn.nn.tcn import TemporalConvNet
 
 __all__ = [
     "AttentionPooling",
@@ -46,4 +47,5 @@ __all__ = [
     "LSTM",
     "GRU",
     "pack_padded_sequence",
+    "TemporalConvNet",
 ]
