@@ -55,7 +55,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "config": dataclasses.asdict(cfg),
         "quick": args.quick,
         "versions": versions(),
-        "command": shlex.join(["seqattn", *sys.argv[1:]]),  # quoted: pastes back exactly
+        "command": shlex.join(["seqattn", *args.argv]),  # quoted: pastes back exactly
     }
     path = write_json_atomic(out / "results.json", payload)
     metrics = write_metrics(out, results, since=started)
@@ -108,12 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     from seqattn.cli.data import register as register_data_commands
 
     register_data_commands(sub)
+    from seqattn.cli.classify import register as register_classify_commands
+
+    register_classify_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded with every run, also when main() is called from code
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

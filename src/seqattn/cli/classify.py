@@ -1,0 +1,210 @@
+"""``seqattn train classify``, ``seqattn predict``, ``seqattn export``: the practitioner path.
+
+Thin wrappers over :mod:`seqattn.pipelines`; the library raises, this module prints. Bad input
+(a missing column, a ragged row, bytes that are not UTF-8, an empty text, an unknown label)
+ends with ``seqattn <command>: <message>`` on stderr and exit code 2, and no output file.
+torch is imported only when a command runs, so ``seqattn --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+# Literal copies of seqattn.models.ENCODERS / HEADS (importing models would pull in torch at
+# parse time); tests/cli/test_classify_cli.py checks that they agree.
+ENCODER_CHOICES = ("rnn", "lstm", "gru", "bilstm", "bigru", "transformer", "tcn")
+HEAD_CHOICES = ("last", "concat", "mean", "max", "attention")
+FORMAT_CHOICES = ("onnx", "torchscript")
+
+
+def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
+    """Run ``fn``; the library's errors on bad input become one line and exit code 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from seqattn.training import CheckpointError
+
+        try:
+            return fn(args)
+        except (ValueError, TypeError, OSError, CheckpointError) as err:
+            print(f"seqattn {name}: {err}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+# -- train classify ---------------------------------------------------------------------------
+_TRAIN_OPTIONS = {
+    # flag: (config field, type, help)
+    "--encoder": ("encoder", str, f"encoder, one of {', '.join(ENCODER_CHOICES)} (default bilstm)"),
+    "--head": ("head", str, f"pooling head, one of {', '.join(HEAD_CHOICES)} (default attention)"),
+    "--embed-dim": ("embed_dim", int, "embedding size (ignored with --embeddings)"),
+    "--hidden-size": ("hidden_size", int, "hidden size (per direction)"),
+    "--num-layers": ("num_layers", int, "stacked layers / blocks"),
+    "--dropout": ("dropout", float, "dropout rate"),
+    "--max-length": ("max_length", int, "truncate texts to this many tokens"),
+    "--num-heads": ("num_heads", int, "transformer heads"),
+    "--min-freq": ("min_freq", int, "drop training words seen fewer times"),
+    "--max-vocab": ("max_vocab", int, "vocabulary size cap, specials included"),
+    "--epochs": ("epochs", int, "training epochs"),
+    "--batch-size": ("batch_size", int, "examples per batch"),
+    "--lr": ("lr", float, "Adam learning rate"),
+    "--patience": ("patience", int, "epochs without a better validation accuracy before stopping"),
+    "--seed": ("seed", int, "random seed"),
+    "--embeddings": ("embeddings", str, "GloVe / word2vec / fastText vectors for the embeddings"),
+}
+
+
+def _cmd_train_classify(args: argparse.Namespace) -> int:
+    from seqattn.pipelines import TextClassifierConfig, fit_text_classifier, read_text_examples
+    from seqattn.training import ProgressBar
+
+    overrides = {
+        field: getattr(args, field)
+        for field, _, _ in _TRAIN_OPTIONS.values()
+        if getattr(args, field) is not None
+    }
+    if args.freeze_embeddings:
+        overrides["freeze_embeddings"] = True
+    if args.no_lowercase:
+        overrides["lowercase"] = False
+    config = TextClassifierConfig(**overrides)
+    train = read_text_examples(args.train, args.text_col, args.label_col)
+    valid = read_text_examples(args.valid, args.text_col, args.label_col) if args.valid else None
+    callbacks = [ProgressBar(metric="val_acc", items_label=None, desc="train")]
+    bundle = fit_text_classifier(train, valid, config, args.out,
+                                 callbacks=callbacks if args.progress else (),
+                                 resume=args.resume)  # fmt: skip
+    import json
+
+    summary = json.loads((bundle.path / "train_summary.json").read_text(encoding="utf-8"))
+    line = (
+        f"{config.encoder}+{config.head}: {summary['num_train']} training examples, "
+        f"{len(bundle.labels)} labels {bundle.labels}, {summary['epochs_run']} epochs; "
+        f"train accuracy {summary['train']['acc']:.4f}"
+    )
+    if summary["valid"] is not None:
+        line += f", valid accuracy {summary['valid']['acc']:.4f} ({summary['num_valid']} examples)"
+    print(line)
+    if summary["embedding_coverage"]:
+        print(f"embeddings: {summary['embedding_coverage']}")
+    print(f"model: {bundle.path}")
+    return 0
+
+
+# -- predict ----------------------------------------------------------------------------------
+def _cmd_predict(args: argparse.Namespace) -> int:
+    if bool(args.texts) == bool(args.input):
+        raise ValueError("expected texts as arguments or --input FILE (one of them), got "
+                         + ("both" if args.texts else "neither"))  # fmt: skip
+    if args.output and not args.input:
+        raise ValueError("expected --output only with --input, got it with text arguments")
+    if args.label_col and not args.input:
+        raise ValueError("expected --label-col only with --input, got it with text arguments")
+    from seqattn.pipelines import ClassifierBundle, read_table, write_csv
+
+    bundle = ClassifierBundle.load(args.model)
+    info = sys.stderr if args.input and not args.output else sys.stdout  # stdout may be the CSV
+    if args.texts:
+        texts, ids = list(args.texts), [f"text argument {i + 1}" for i in range(len(args.texts))]
+        preds = bundle.predict(texts, args.batch_size, ids)
+        for p in preds:
+            print(f"{p.label}\t{p.probs[p.label]:.4f}")
+    else:
+        table = read_table(args.input)
+        texts = table.column(args.text_col)
+        ids = [table.where(i) for i in range(len(table))]
+        gold = table.column(args.label_col) if args.label_col else None
+        if gold is not None:
+            targets = bundle.check_labels(gold, ids)  # before anything is predicted or written
+        preds = bundle.predict(texts, args.batch_size, ids)
+        added = ["pred_label"] + [f"prob_{label}" for label in bundle.labels]
+        keep = [i for i, c in enumerate(table.columns) if c not in added]
+        columns = [table.columns[i] for i in keep] + added
+        rows = [
+            [row[i] for i in keep]
+            + [p.label]
+            + [f"{p.probs[label]:.6f}" for label in bundle.labels]
+            for row, p in zip(table.rows, preds, strict=True)
+        ]
+        if args.output:
+            path = write_csv(args.output, columns, rows)
+            print(f"wrote {len(rows)} predictions to {path}", file=info)
+        else:
+            import csv
+
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(columns)
+            writer.writerows(rows)
+        if gold is not None:
+            correct = sum(p.label_id == t for p, t in zip(preds, targets, strict=True))
+            acc = correct / len(targets) if targets else float("nan")
+            print(f"accuracy {acc:.4f} ({correct}/{len(targets)})", file=info)
+    if args.explain:
+        result = bundle.explain(texts, args.explain, ids=ids)
+        n = len(result["figures"])
+        print(f"explanations ({result['method']}): {result['html']} + {n} figures", file=info)
+    return 0
+
+
+# -- export -----------------------------------------------------------------------------------
+def _cmd_export(args: argparse.Namespace) -> int:
+    from seqattn.pipelines import export_classifier
+
+    path = export_classifier(args.model, args.format, args.output)
+    print(f"exported {args.model} as {args.format}: {path}")
+    print("inputs: tokens (B, T) int64 ids from vocab.json, mask (B, T) bool (True = token); "
+          "output: probs (B, C) in the order of config.json's labels")  # fmt: skip
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train`` (``train classify``), ``predict`` and ``export`` to the ``seqattn`` parser."""
+    train = sub.add_parser("train", help="train a model from your own data (see `train classify`)")
+    train_sub = train.add_subparsers(dest="train_task", metavar="TASK")
+    train.set_defaults(func=lambda args: (train.print_help(), 0)[1])
+    cls = train_sub.add_parser(
+        "classify",
+        help="train a text classifier from a CSV/TSV file",
+        description="Train a text classifier; writes a model directory (weights, config, "
+        "vocabulary, tokenizer, metrics). See docs/practitioners.md.",
+    )
+    cls.add_argument("--train", required=True, metavar="FILE", help="training CSV/TSV file")
+    cls.add_argument("--valid", metavar="FILE", help="validation file (early stopping)")
+    cls.add_argument("--text-col", default="text", help="text column (default text)")
+    cls.add_argument("--label-col", default="label", help="label column (default label)")
+    cls.add_argument("--out", default="model", help="model directory (default ./model)")
+    for flag, (field, kind, help_text) in _TRAIN_OPTIONS.items():
+        cls.add_argument(flag, dest=field, type=kind, help=help_text)
+    cls.add_argument("--freeze-embeddings", action="store_true", help="keep embeddings fixed")
+    cls.add_argument("--no-lowercase", action="store_true", help="keep the texts' case")
+    cls.add_argument("--resume", action="store_true", help="continue from the checkpoints")
+    cls.add_argument("--progress", action="store_true", help="show a progress bar")
+    cls.set_defaults(func=_guarded("train classify", _cmd_train_classify))
+
+    pred = sub.add_parser(
+        "predict",
+        help="classify texts with a trained model",
+        description="Print `label<TAB>probability` per text argument, or write a CSV of "
+        "--input's rows with pred_label and prob_<label> columns.",
+    )
+    pred.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    pred.add_argument("--model", required=True, metavar="DIR", help="model directory")
+    pred.add_argument("--input", metavar="FILE", help="CSV/TSV file of texts")
+    pred.add_argument("--output", metavar="FILE", help="CSV to write (default: stdout)")
+    pred.add_argument("--text-col", default="text", help="text column of --input")
+    pred.add_argument("--label-col", help="gold label column of --input: report accuracy")
+    pred.add_argument("--batch-size", type=int, default=64, help="texts per batch")
+    pred.add_argument("--explain", metavar="DIR", help="write token heat maps (HTML, PNG) here")
+    pred.set_defaults(func=_guarded("predict", _cmd_predict))
+
+    exp = sub.add_parser(
+        "export",
+        help="export a trained classifier to ONNX or TorchScript",
+        description="Export forward(tokens, mask) -> probs with dynamic batch and length.",
+    )
+    exp.add_argument("--model", required=True, metavar="DIR", help="model directory")
+    exp.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="export format")
+    exp.add_argument("--output", metavar="FILE", help="file to write (default: in DIR)")
+    exp.set_defaults(func=_guarded("export", _cmd_export))
