@@ -415,7 +415,7 @@ class ClassifierBundle:
                 with torch.enable_grad():
                     logits = self.model(batch, lengths).logits
                     (grad,) = torch.autograd.grad(logits[0, p.label_id], captured[0])
-                score = (grad[0] * captured[0][0]).sum(-1).abs().double()  # (T,)
+                score = (grad[0] * captured[0][0].detach()).sum(-1).abs().double()  # (T,)
                 total = float(score.sum())
                 p.attention = (score / total if total > 0 else score.fill_(1 / len(score))).tolist()
         finally:
