@@ -227,8 +227,11 @@ def test_read_table_line_numbers_bom_blank_lines_and_quoted_newlines(tmp_path):
     [
         (b"text,label\nfine,pos\nragged,pos,extra\n", r"expected 2 fields .* at .*d\.csv:3, got 3"),
         (b"text,label\nfine,pos\nno label\n", r"d\.csv:3, got 1"),
-        (b"text,label\ngood,pos\ncaf\xe9,neg\n", r"UTF-8 text in .*d\.csv, got the byte 0xe9 at "
-         r"line 3, column 4 \(byte offset 23\)"),  # fmt: skip
+        (
+            b"text,label\ngood,pos\ncaf\xe9,neg\n",
+            r"UTF-8 text in .*d\.csv, got the byte 0xe9 at "
+            r"line 3, column 4 \(byte offset 23\)",
+        ),  # fmt: skip
         (b"", r"header row in .*d\.csv, got an empty file"),
         (b"text,text\nx,y\n", r"unique column names .*\['text'\]"),
         (b'text,label\n"open,pos\n', r"well-formed CSV at .*d\.csv:2"),
