@@ -142,8 +142,8 @@ def read_table(path: str | os.PathLike, delimiter: str | None = None) -> Table:
                 f"expected well-formed CSV at {path}:{start}, got: {err} (check the quotes)"
             ) from None
         last = reader.line_num
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # a blank line
+        if not row:
+            continue  # a blank line (a line of spaces is a row: an empty text in one column)
         if header is None:
             header = [h.strip() for h in row]
             seen = {h for h in header if header.count(h) > 1}
