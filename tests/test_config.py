@@ -84,3 +84,14 @@ def test_cli_saves_resolved_config_and_rejects_unknown_keys(tmp_path, capsys):
                  "--out", str(tmp_path / "again")]) == 0  # fmt: skip
     assert main(["run", "vanishing-gradients", "--set", "hiden_size=3"]) == 2
     assert "did you mean 'hidden_size'" in capsys.readouterr().err
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+
+    from seqattn.io import atomic_write_text
+
+    path = atomic_write_text(tmp_path / "f.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -44,6 +44,8 @@ def test_vanishing_gradients_quick_run_writes_results(tmp_path, capsys):
     payload = json.loads((tmp_path / "results.json").read_text())
     assert payload["config"]["seeds"] == 5 and payload["config"]["seed"] == 3
     assert payload["versions"]["torch"].startswith("2.")
+    cmd = f"seqattn run vanishing-gradients --quick --seed 3 --out {tmp_path}"
+    assert payload["command"] == cmd
     assert (tmp_path / "gradient_norms.png").stat().st_size > 10_000
     assert (tmp_path / "jacobian_products.png").stat().st_size > 10_000
     rows = {(r["cell"], r["init"]): r for r in payload["results"]["table"]}

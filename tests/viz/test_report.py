@@ -191,7 +191,9 @@ def test_cli_run_writes_results_metrics_and_report(tiny_run):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<pre>seqattn run attention-scores --out" in page
     assert "scores=[dot, additive]" in payload["command"]  # quoted, pastes back as one argument
-    assert page.count("<img ") == len(payload["results"]["figures"]) == 3
+    assert page.count("<img ") == len(payload["results"]["figures"]) == 1  # learning curves
+    # one interactive attention view per score, embedded whole
+    assert page.count('<iframe class="view"') == len(payload["results"]["attention"]) == 2
     assert "<td>additive</td>" in page and "num_keys: 8" in page
 
 
@@ -268,7 +270,7 @@ def test_report_renders_in_headless_chromium(browser, tmp_path, tiny_run):
     for sid in ("results", "figures", "metrics", "command", "config", "environment"):
         assert f'<section id="{sid}">' in dom
     assert "seqattn run attention-scores" in dom and "<td>additive</td>" in dom
-    assert 'data-images="3/3"' in dom  # learning curves and two attention heat maps
+    assert 'data-images="1/1"' in dom  # the learning curves; attention views are iframes
 
     # the same run's report with every kind of attention view, an SVG and a metrics plot
     payload = json.loads((out / "results.json").read_text())
@@ -279,4 +281,4 @@ def test_report_renders_in_headless_chromium(browser, tmp_path, tiny_run):
     report = write_report(out, filename="enriched.html", **extra)
     dom = _check_in_browser(browser, report, tmp_path / "profile")
     assert '<section id="attention">' in dom and "two heads" in dom
-    assert 'data-images="6/6"' in dom  # + curve.png, curve.svg and the metrics plot
+    assert 'data-images="4/4"' in dom  # + curve.png, curve.svg and the metrics plot

@@ -4,11 +4,12 @@ from seqattn.experiments.attention_complexity import EXPERIMENT as _COMPLEXITY
 from seqattn.experiments.attention_scores import EXPERIMENT as _SCORES
 from seqattn.experiments.base import Experiment
 from seqattn.experiments.clipping import EXPERIMENT as _CLIPPING
+from seqattn.experiments.sentiment import EXPERIMENT as _SENTIMENT
 from seqattn.experiments.tbptt_window import EXPERIMENT as _TBPTT
 from seqattn.experiments.vanishing_gradients import EXPERIMENT as _VANISHING
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (_VANISHING, _COMPLEXITY, _SCORES, _CLIPPING, _TBPTT)
+    e.name: e for e in (_VANISHING, _COMPLEXITY, _SCORES, _CLIPPING, _TBPTT, _SENTIMENT)
 }
 
 

@@ -171,6 +171,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         curves["training loss"][score] = (list(steps), list(losses))
     figures = [str(plot_panels(curves, out_dir / "learning_curves.png", xlabel="step",
                                ylabel="cross-entropy (seed 0)", logy=True))]  # fmt: skip
+    attention = []  # interactive views for the report; the PNG/SVG copies sit beside them
     for score in cfg.scores:
         ex = next(r for r in runs if r["score"] == score)["example"]
         view = AttentionView(
@@ -179,7 +180,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             queries=[f"q=k{ex['query']}"],
             title=f"{score}: attention of one test query (* = the matching key)",
         )
-        figures.append(str(save_attention(view, out_dir, f"attention_{score}")["png"]))
+        attention.append(str(save_attention(view, out_dir, f"attention_{score}")["html"]))
     return {
         "experiment": "attention-scores",
         "task": f"key-value retrieval, {cfg.pairs} pairs, {cfg.num_keys} keys, "
@@ -188,6 +189,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         "table": table,
         "runs": [{k: v for k, v in r.items() if k != "example"} for r in runs],
         "figures": figures,
+        "attention": attention,
         "seconds": time.perf_counter() - started,
     }
 

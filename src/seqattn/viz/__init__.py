@@ -2,5 +2,14 @@
 
 from seqattn.viz.attention import AttentionView, attention_heatmap, attention_html, save_attention
 from seqattn.viz.curves import plot_panels
+from seqattn.viz.report import render_report, write_report
 
-__all__ = ["plot_panels", "AttentionView", "attention_heatmap", "attention_html", "save_attention"]
+__all__ = [
+    "plot_panels",
+    "AttentionView",
+    "attention_heatmap",
+    "attention_html",
+    "save_attention",
+    "render_report",
+    "write_report",
+]

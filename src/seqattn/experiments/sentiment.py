@@ -1,0 +1,494 @@
+"""Experiment ``sentiment``: recurrent classifiers that forget, attention that remembers.
+
+The chapter's running example. A recurrent classifier that predicts from its final hidden
+state remembers mostly the last words, so a decisive word early in a long input ("love" at the
+start of a 44-token tweet) is lost. The seed's three fixes: concatenate all states (Fix 1: the
+classifier's size grows with the maximum length and the input must be padded or truncated to
+it), average them (Fix 2: every position weighted alike, so one decisive word is diluted by
+the rest), or pool them with soft attention (the model learns where to look).
+
+Datasets:
+
+* ``probe`` (offline, the default): :func:`~seqattn.data.synthetic.position_probe`, binary
+  sentiment decided by one word at a uniformly random position among neutral and misleading
+  words; trained and tested for each length T, accuracy reported by the decisive word's
+  position.
+* ``vader-tweets``, ``sst2``, ``imdb``, ``rt-polarity`` or a CSV/TSV/JSONL path with ``text``
+  and ``label`` columns: word-tokenised, vocabulary from the training split, accuracy reported
+  overall and by input-length bucket.
+
+Every model is trained with Adam and gradient-norm clipping, early-stopped on a validation
+split (best weights kept), for several seeds; the table gives mean ± std, parameters, training
+time and throughput.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from seqattn.data import PadCollate, Vocab, WordTokenizer
+from seqattn.data.synthetic import ProbeVocab, position_probe
+from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.models import ENCODERS, HEADS, ClassifierConfig, SequenceClassifier
+from seqattn.viz import plot_panels
+
+log = logging.getLogger("seqattn.experiments")
+
+DATASETS = ("probe", "vader-tweets", "sst2", "imdb", "rt-polarity")
+
+#: The seed's long tweet: an early affective word, then about 40 tokens of strained context.
+SEED_STYLE_EXAMPLE = (
+    "i love how this phone looks , even though the battery dies before lunch , the camera app "
+    "freezes whenever i open it , the charger broke after a week and support kept me waiting on "
+    "hold for an hour"
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Defaults: the issue's grid on the offline probe, 3 seeds."""
+
+    dataset: str = "probe"
+    models: tuple[str, ...] = (
+        "lstm:last", "lstm:concat", "lstm:mean", "lstm:attention", "bilstm:attention",
+        "transformer:mean",
+    )  # fmt: skip
+    seeds: int = 3
+    seed: int = 0
+    embed_dim: int = 64
+    hidden_size: int = 64
+    dropout: float = 0.1
+    lr: float = 2e-3
+    batch_size: int = 64
+    epochs: int = 8
+    patience: int = 3
+    clip_norm: float = 1.0
+    # probe
+    lengths: tuple[int, ...] = (20, 50, 100, 200, 400)
+    train_size: int = 4000
+    val_size: int = 500
+    test_size: int = 2000
+    position_bins: int = 10
+    # real data
+    min_freq: int = 2
+    max_vocab: int = 20000
+    max_tokens: int = 400  # inputs truncated to this many tokens (and the concat head's length)
+    val_fraction: float = 0.1
+    length_buckets: tuple[int, ...] = (10, 20, 40, 80, 160)  # upper edges; the rest above
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "embed_dim", "hidden_size", "batch_size", "epochs", "train_size",
+                     "val_size", "test_size", "position_bins", "max_tokens"):  # fmt: skip
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+        for spec in self.models:
+            parse_model(spec)
+        looks_like_file = self.dataset.endswith((".csv", ".tsv", ".jsonl", ".gz"))
+        if self.dataset not in DATASETS and not looks_like_file:
+            raise ValueError(
+                f"expected dataset in {DATASETS} or a .csv/.tsv/.jsonl path, got {self.dataset!r}"
+            )
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"expected 0 < val_fraction < 1, got {self.val_fraction}")
+
+
+def parse_model(spec: str) -> tuple[str, str]:
+    """``"encoder:head"`` -> (encoder, head), checked against the classifier's choices."""
+    enc, sep, head = spec.partition(":")
+    if not sep or enc not in ENCODERS or head not in HEADS:
+        raise ValueError(
+            f"expected models as 'encoder:head' with encoder in {ENCODERS} and head in {HEADS}, "
+            f"got {spec!r}"
+        )
+    return enc, head
+
+
+def quick(cfg: Config) -> Config:
+    """Demo scale (a few minutes on 2 CPU cores): one seed, short lengths, fewer models."""
+    if cfg.dataset == "probe":
+        return dataclasses.replace(
+            cfg, seeds=1, lengths=(20, 60), train_size=2000, val_size=300, test_size=1000,
+            epochs=6, models=("lstm:last", "lstm:mean", "lstm:attention"),
+        )  # fmt: skip
+    return dataclasses.replace(cfg, seeds=1, epochs=min(cfg.epochs, 4),
+                               models=("lstm:last", "lstm:attention"))  # fmt: skip
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    tokens: list[torch.Tensor]  # variable-length int64 id sequences
+    labels: torch.Tensor  # (N,)
+    positions: torch.Tensor | None = None  # probe: the decisive word's position
+    texts: list[list[str]] | None = None  # real data: the tokens as strings (for heat maps)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class Task:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    vocab_size: int
+    num_classes: int
+    max_length: int
+    token_names: list[str]
+    label_names: list[str]
+    encode: Any = None  # text -> ids, for real data
+
+
+def _probe_task(cfg: Config, length: int) -> Task:
+    vocab = ProbeVocab()
+    splits = []
+    for offset, n in ((0, cfg.train_size), (1, cfg.val_size), (2, cfg.test_size)):
+        x, y, pos = position_probe(n, length, seed=cfg.seed * 7919 + length * 31 + offset)
+        splits.append(Split(list(x), y, pos))
+    names = ["<pad>"]
+    for kind, short in (("positive", "POS"), ("negative", "NEG"), ("misleading", "mis"),
+                        ("neutral", "w")):  # fmt: skip
+        names += [f"{short}{i}" for i in range(len(vocab.ranges()[kind]))]
+    labels = ["negative", "positive"]
+    return Task(f"probe T={length}", *splits, vocab.size, 2, length, names, labels)
+
+
+def _load_examples(cfg: Config):
+    from seqattn.data import datasets as ds
+
+    if cfg.dataset == "vader-tweets":
+        data = ds.load_vader("tweets")
+        return data, None, None
+    if cfg.dataset == "sst2":
+        return ds.load_sst2("train"), None, ds.load_sst2("dev")  # the test split has no labels
+    if cfg.dataset == "imdb":
+        return ds.load_imdb("train"), None, ds.load_imdb("test")
+    if cfg.dataset == "rt-polarity":
+        return ds.load_rt_polarity(), None, None
+    return ds.load_classification_file(cfg.dataset), None, None
+
+
+def _split(items: list, fraction: float, seed: int) -> tuple[list, list]:
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    cut = int(round(len(items) * fraction))
+    return [items[i] for i in order[cut:]], [items[i] for i in order[:cut]]
+
+
+def _text_task(cfg: Config) -> Task:
+    train, val, test = _load_examples(cfg)
+    if test is None:  # no official test split: hold one out, seeded, stratification-free
+        train, test = _split(train, 0.2, cfg.seed + 1)
+    if val is None:
+        train, val = _split(train, cfg.val_fraction, cfg.seed + 2)
+    tok = WordTokenizer()
+    tokenised = {name: [tok(ex.text)[: cfg.max_tokens] for ex in split]
+                 for name, split in (("train", train), ("val", val), ("test", test))}  # fmt: skip
+    vocab = Vocab.build(tokenised["train"], min_freq=cfg.min_freq, max_size=cfg.max_vocab)
+    labels = sorted({ex.label for ex in train})
+    index = {lab: i for i, lab in enumerate(labels)}
+
+    def make(name, split):
+        keep = [i for i, t in enumerate(tokenised[name]) if t and split[i].label in index]
+        if len(keep) < len(split):
+            log.warning("%s: dropped %d empty or unlabelled examples", name, len(split) - len(keep))
+        return Split(
+            [torch.tensor(vocab.encode(tokenised[name][i])) for i in keep],
+            torch.tensor([index[split[i].label] for i in keep]),
+            texts=[tokenised[name][i] for i in keep],
+        )
+
+    def encode(text: str) -> tuple[list[str], torch.Tensor]:
+        toks = tok(text)[: cfg.max_tokens]
+        return toks, torch.tensor(vocab.encode(toks))
+
+    return Task(
+        cfg.dataset, make("train", train), make("val", val), make("test", test), len(vocab),
+        len(labels), cfg.max_tokens, vocab.itos, [str(lab) for lab in labels], encode,
+    )  # fmt: skip
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def _batches(split: Split, batch_size: int, gen: torch.Generator | None):
+    n = len(split)
+    order = torch.randperm(n, generator=gen).tolist() if gen is not None else list(range(n))
+    if gen is None:  # evaluation: sort by length so batches carry little padding
+        order.sort(key=lambda i: len(split.tokens[i]))
+    collate = PadCollate(pad_value=0)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        (x, lengths), y = collate([(split.tokens[i], int(split.labels[i])) for i in idx])
+        yield idx, x, lengths, y
+
+
+@torch.no_grad()
+def predict(model: SequenceClassifier, split: Split, batch_size: int = 256) -> torch.Tensor:
+    """Predicted class of every example, in the split's order."""
+    model.eval()
+    out = torch.empty(len(split), dtype=torch.long)
+    for idx, x, lengths, _ in _batches(split, batch_size, None):
+        out[idx] = model(x, lengths).logits.argmax(-1)
+    return out
+
+
+def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> dict[str, Any]:
+    """Train one classifier; returns the model (best validation weights) and its numbers."""
+    torch.manual_seed(seed)
+    mcfg = ClassifierConfig(
+        vocab_size=task.vocab_size, num_classes=task.num_classes, embed_dim=cfg.embed_dim,
+        hidden_size=cfg.hidden_size, encoder=encoder, head=head, dropout=cfg.dropout,
+        max_length=task.max_length, pad_id=0,
+    )  # fmt: skip
+    model = SequenceClassifier(mcfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(seed)
+    best_acc, best_state, best_epoch, bad = -1.0, None, 0, 0
+    seen, train_seconds = 0, 0.0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        for _, x, lengths, y in _batches(task.train, cfg.batch_size, gen):
+            loss = nn.functional.cross_entropy(model(x, lengths).logits, y)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+            opt.step()
+            seen += len(y)
+        train_seconds += time.perf_counter() - t0
+        val_acc = float((predict(model, task.val) == task.val.labels).float().mean())
+        if val_acc > best_acc:
+            best_acc, best_epoch, bad = val_acc, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad += 1
+            if bad >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    pred = predict(model, task.test)
+    return {
+        "model": model,
+        "pred": pred,
+        "accuracy": float((pred == task.test.labels).float().mean()),
+        "val_accuracy": best_acc,
+        "best_epoch": best_epoch,
+        "epochs_run": epoch,
+        "train_seconds": train_seconds,
+        "examples_per_s": seen / train_seconds if train_seconds else math.nan,
+        "parameters": model.num_parameters(),
+    }
+
+
+# -- measurement --------------------------------------------------------------------------------
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    t = torch.tensor(values, dtype=torch.float64)
+    return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0
+
+
+def _by_position(task: Task, pred: torch.Tensor, bins: int) -> list[float]:
+    T = task.max_length
+    which = (task.test.positions * bins // T).clamp(max=bins - 1)
+    correct = (pred == task.test.labels).float()
+    return [float(correct[which == b].mean()) if (which == b).any() else math.nan
+            for b in range(bins)]  # fmt: skip
+
+
+def _length_bucket_names(edges: tuple[int, ...]) -> list[str]:
+    names, lo = [], 1
+    for hi in edges:
+        names.append(f"{lo}-{hi}")
+        lo = hi + 1
+    return [*names, f">{edges[-1]}"]
+
+
+def _by_length(task: Task, pred: torch.Tensor, edges: tuple[int, ...]) -> list[float | None]:
+    lengths = torch.tensor([len(t) for t in task.test.tokens])
+    which = torch.bucketize(lengths, torch.tensor(edges))  # bucket i: edges[i-1] < len <= edges[i]
+    correct = (pred == task.test.labels).float()
+    return [float(correct[which == b].mean()) if (which == b).any() else None
+            for b in range(len(edges) + 1)]  # fmt: skip
+
+
+def _attention_views(task: Task, runs: dict[str, dict], limit: int = 3) -> list[dict]:
+    """Heat maps of attention-pooling models: examples, disagreements with last-state."""
+    att_name = next((m for m in runs if m.endswith(":attention")), None)
+    if att_name is None:
+        return []
+    att = runs[att_name]
+    model = att["model"].eval()
+    views = []
+
+    def view(ids: torch.Tensor, names: list[str], title: str) -> dict:
+        with torch.no_grad():
+            out = model(ids[None], torch.tensor([len(ids)]))
+        probs = out.logits.softmax(-1)[0]
+        label = task.label_names[int(probs.argmax())]
+        return {
+            "weights": out.attention[0, : len(ids)].tolist(),
+            "keys": names,
+            "title": f"{att_name} on {task.name}: {title} -> {label} ({float(probs.max()):.2f})",
+        }
+
+    def names_of(i: int) -> list[str]:
+        if task.test.texts is not None:
+            return task.test.texts[i]
+        return [task.token_names[int(t)] for t in task.test.tokens[i]]
+
+    if task.encode is not None:
+        toks, ids = task.encode(SEED_STYLE_EXAMPLE)
+        views.append(view(ids, toks, "the seed's long input, early 'love'"))
+    elif task.test.positions is not None:
+        early = int(torch.nonzero(task.test.positions < max(1, task.max_length // 10))[0])
+        views.append(view(task.test.tokens[early], names_of(early), "decisive word early"))
+    last_name = next((m for m in runs if m.endswith(":last")), None)
+    if last_name is not None:
+        disagree = torch.nonzero(runs[last_name]["pred"] != att["pred"]).flatten().tolist()
+        for i in disagree[:limit]:
+            truth = task.label_names[int(task.test.labels[i])]
+            last = task.label_names[int(runs[last_name]["pred"][i])]
+            views.append(view(task.test.tokens[i], names_of(i),
+                              f"test #{i} (true {truth}; {last_name} says {last})"))  # fmt: skip
+    return views
+
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    tasks = (
+        [(f"T={T}", lambda T=T: _probe_task(cfg, T)) for T in cfg.lengths]
+        if cfg.dataset == "probe"
+        else [(cfg.dataset, lambda: _text_task(cfg))]
+    )
+    seeds = [cfg.seed + s for s in range(cfg.seeds)]
+    jobs = [(t, m, s) for t in range(len(tasks)) for m in cfg.models for s in seeds]
+    bar = iter(progress(jobs, "sentiment", len(jobs)))
+    table, curves, attention, data_info = [], {}, [], []
+    for name, make in tasks:
+        task = make()
+        data_info.append({"task": task.name, "train": len(task.train), "val": len(task.val),
+                          "test": len(task.test), "vocab": task.vocab_size})  # fmt: skip
+        first_runs: dict[str, dict] = {}
+        for spec in cfg.models:
+            enc, head = parse_model(spec)
+            results = []
+            for seed in seeds:
+                next(bar, None)
+                r = train_model(cfg, task, enc, head, seed)
+                results.append(r)
+                if seed == seeds[0]:
+                    first_runs[spec] = r
+            acc_mean, acc_std = _mean_std([r["accuracy"] for r in results])
+            row = {
+                "task": task.name, "model": spec, "accuracy_mean": acc_mean,
+                "accuracy_std": acc_std, "accuracies": [r["accuracy"] for r in results],
+                "parameters": results[0]["parameters"],
+                "train_seconds": sum(r["train_seconds"] for r in results) / len(results),
+                "examples_per_s": sum(r["examples_per_s"] for r in results) / len(results),
+                "best_epochs": [r["best_epoch"] for r in results],
+            }  # fmt: skip
+            if task.test.positions is not None:
+                per_seed = [_by_position(task, r["pred"], cfg.position_bins) for r in results]
+                row["accuracy_by_position"] = [sum(v) / len(v) for v in zip(*per_seed, strict=True)]
+                row["accuracy_first_bin"] = row["accuracy_by_position"][0]
+                row["accuracy_min_bin"] = min(row["accuracy_by_position"])
+                xs = [(b + 0.5) / cfg.position_bins for b in range(cfg.position_bins)]
+                curves.setdefault(name, {})[spec] = (xs, row["accuracy_by_position"])
+            else:
+                per_seed = [_by_length(task, r["pred"], cfg.length_buckets) for r in results]
+                row["accuracy_by_length"] = [
+                    None if any(v is None for v in vals) else sum(vals) / len(vals)
+                    for vals in zip(*per_seed, strict=True)
+                ]
+                buckets = _length_bucket_names(cfg.length_buckets)
+                pts = [(i, a) for i, a in enumerate(row["accuracy_by_length"]) if a is not None]
+                curves.setdefault(name, {})[spec] = ([buckets[i] for i, _ in pts],
+                                                     [a for _, a in pts])  # fmt: skip
+            table.append(row)
+        attention += _attention_views(task, first_runs)
+    figures = _plots(cfg, curves, out_dir)
+    return {
+        "experiment": "sentiment",
+        "dataset": cfg.dataset,
+        "data": data_info,
+        "seeds": seeds,
+        "table": table,
+        "length_buckets": _length_bucket_names(cfg.length_buckets),
+        "figures": figures,
+        "attention": attention,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _plots(cfg: Config, curves: dict, out_dir: Path) -> list[str]:
+    if not curves:
+        return []
+    if cfg.dataset == "probe":
+        path = plot_panels(
+            curves, out_dir / "accuracy_by_position.png",
+            xlabel="position of the decisive word (fraction of T)", ylabel="test accuracy",
+            title="Which heads remember an early decisive word",
+        )  # fmt: skip
+        return [str(path)]
+    fig_curves = {}
+    for panel, models in curves.items():
+        fig_curves[panel] = {m: (list(range(len(xs))), ys) for m, (xs, ys) in models.items()}
+    path = plot_panels(
+        fig_curves, out_dir / "accuracy_by_length.png",
+        xlabel="input length bucket: " + ", ".join(_length_bucket_names(cfg.length_buckets)),
+        ylabel="test accuracy", title=f"{cfg.dataset}: accuracy by input length",
+    )  # fmt: skip
+    return [str(path)]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    probe = results["dataset"] == "probe"
+    extra = " | first 10% | worst bin" if probe else ""
+    lines = [
+        f"| task | model | accuracy (mean ± std) | params | train s | ex/s{extra} |",
+        "|---|---|---:|---:|---:|---:|" + ("---:|---:|" if probe else ""),
+    ]
+    for r in results["table"]:
+        cells = (
+            f"| {r['task']} | {r['model']} | {100 * r['accuracy_mean']:.2f} ± "
+            f"{100 * r['accuracy_std']:.2f} | {r['parameters']:,} | {r['train_seconds']:.1f} "
+            f"| {r['examples_per_s']:.0f} |"
+        )
+        if probe:
+            cells += f" {100 * r['accuracy_first_bin']:.1f} | {100 * r['accuracy_min_bin']:.1f} |"
+        lines.append(cells)
+    if not probe:
+        names = results["length_buckets"]
+        lines += ["", "| task | model | " + " | ".join(f"len {n}" for n in names) + " |",
+                  "|---|---|" + "---:|" * len(names)]  # fmt: skip
+        for r in results["table"]:
+            accs = [("-" if a is None else f"{100 * a:.1f}") for a in r["accuracy_by_length"]]
+            lines.append(f"| {r['task']} | {r['model']} | " + " | ".join(accs) + " |")
+    return "\n".join(lines)
+
+
+EXPERIMENT = Experiment(
+    name="sentiment",
+    summary="Sentiment classifiers: last-state vs concat vs mean vs attention pooling.",
+    config_cls=Config,
+    run=run,
+    quick=quick,
+    table=table_text,
+)
