@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 # The main job on its built-in default (quick mode, no data needed).
 demo: $(STAMP)
-	$(VENV)/bin/seqattn run vanishing-gradients --quick --out $(OUT)
+	$(VENV)/bin/seqattn demo --out $(OUT)
 
 # Default markers only (not slow, not gpu): a few minutes on two CPU cores.
 test: $(STAMP)

@@ -83,6 +83,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """The main job: the sentiment probe at quick scale, then VADER tweets when present."""
+    from seqattn.data.datasets import missing_files
+
+    out = Path(args.out)
+    jobs = [("probe", ["run", "sentiment", "--quick", "--out", str(out / "probe")])]
+    if not missing_files("vader"):
+        jobs.append(("vader-tweets", ["run", "sentiment", "--quick", "--out",
+                                      str(out / "vader-tweets"), "--set",
+                                      "dataset=vader-tweets"]))  # fmt: skip
+    else:
+        print("VADER tweets not found (seqattn data info vader): running the offline probe only")
+    reports = []
+    for name, argv in jobs:
+        print(f"\n== sentiment on {name}: seqattn {' '.join(argv)}")
+        sub_args = build_parser().parse_args(argv)
+        sub_args.argv = argv
+        code = _cmd_run(sub_args)
+        if code:
+            return code
+        reports.append(Path(argv[argv.index("--out") + 1]) / "report.html")
+    print("\nreports:\n" + "\n".join(f"  {p}" for p in reports))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqattn",
@@ -105,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config value, e.g. --set hidden_size=128 (repeatable)",
     )
     run.set_defaults(func=_cmd_run)
+    demo = sub.add_parser(
+        "demo", help="the main job: sentiment probe (offline), then VADER tweets when present"
+    )
+    demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    demo.set_defaults(func=_cmd_demo)
     from seqattn.cli.data import register as register_data_commands
 
     register_data_commands(sub)

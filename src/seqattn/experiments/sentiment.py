@@ -116,11 +116,12 @@ def parse_model(spec: str) -> tuple[str, str]:
 
 
 def quick(cfg: Config) -> Config:
-    """Demo scale (a few minutes on 2 CPU cores): one seed, short lengths, fewer models."""
+    """Demo scale (about two minutes on 2 CPU cores): one seed, T up to 100, four heads."""
     if cfg.dataset == "probe":
         return dataclasses.replace(
-            cfg, seeds=1, lengths=(20, 60), train_size=2000, val_size=300, test_size=1000,
-            epochs=6, models=("lstm:last", "lstm:mean", "lstm:attention"),
+            cfg, seeds=1, lengths=(20, 50, 100), train_size=2000, val_size=300,
+            test_size=1000, epochs=6,
+            models=("lstm:last", "lstm:concat", "lstm:mean", "lstm:attention"),
         )  # fmt: skip
     return dataclasses.replace(cfg, seeds=1, epochs=min(cfg.epochs, 4),
                                models=("lstm:last", "lstm:attention"))  # fmt: skip
