@@ -41,7 +41,6 @@ model saw).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -60,7 +59,7 @@ from torch import Tensor, nn
 
 from seqattn.data import PadCollate, Vocab, WordTokenizer, load_tokenizer, pad_sequences
 from seqattn.data.datasets.text_classification import TextExample
-from seqattn.io import atomic_write, atomic_write_json, atomic_write_text
+from seqattn.io import atomic_write, atomic_write_json, atomic_write_text, sha256_file
 from seqattn.models import ENCODERS, HEADS, ClassifierConfig, SequenceClassifier
 from seqattn.training import Trainer, TrainerConfig, seed_everything
 
@@ -215,14 +214,6 @@ def _where(ex: TextExample, i: int, what: str) -> str:
     if ex.id and ":" in ex.id:
         return ex.id
     return f"{what} example {i + 1}" + (f" (id {ex.id})" if ex.id else "")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -493,7 +484,7 @@ class ClassifierBundle:
             "model": self.model.config.to_dict(),
             "tokenizer": self.tokenizer.to_dict(),
             "labels": list(self.labels),
-            "files": {name: _sha256(out_dir / name) for name in _HASHED},
+            "files": {name: sha256_file(out_dir / name) for name in _HASHED},
             **{k: v for k, v in self.info.items() if k not in ("format", "model", "labels")},
         }
         atomic_write_json(out_dir / "config.json", config)
@@ -525,7 +516,7 @@ class ClassifierBundle:
                 raise FileNotFoundError(
                     f"expected {name} in the model directory {model_dir}, got no such file"
                 )
-            if _sha256(path) != config["files"].get(name):
+            if sha256_file(path) != config["files"].get(name):
                 raise ValueError(
                     f"expected {path} to match the sha256 recorded in config.json, got a "
                     f"different file (an interrupted save, or files from another model)"

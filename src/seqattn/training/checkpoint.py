@@ -18,7 +18,6 @@ name and the newest good one is used instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from seqattn.io import atomic_write_text, jsonable
+from seqattn.io import atomic_write_text, jsonable, sha256_file
 
 __all__ = [
     "CheckpointError",
@@ -153,14 +152,6 @@ def _optimizer_from_files(tensors, meta) -> dict[str, Any]:
 # -- save / load ----------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -204,7 +195,8 @@ def save_checkpoint(
         manifest = {}
         for name in FILES:
             _fsync(tmp / name)
-            manifest[name] = {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+            size, digest = (tmp / name).stat().st_size, sha256_file(tmp / name)
+            manifest[name] = {"bytes": size, "sha256": digest}
         atomic_write_text(tmp / "MANIFEST.json", json.dumps({"step": step, "files": manifest}))
         if final.exists():  # re-saving the same step: replace it
             shutil.rmtree(final)
@@ -244,7 +236,7 @@ def _verify(path: Path) -> None:
             raise CheckpointError(
                 f"{file}: truncated or altered ({size} bytes, expected {info['bytes']})"
             )
-        if _sha256(file) != info["sha256"]:
+        if sha256_file(file) != info["sha256"]:
             raise CheckpointError(f"{file}: corrupted (sha256 does not match the manifest)")
 
 

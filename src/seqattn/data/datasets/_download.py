@@ -33,7 +33,7 @@ from seqattn.data.datasets._registry import (
     data_dir,
     get_info,
 )
-from seqattn.io import atomic_write
+from seqattn.io import atomic_write, sha256_file
 
 __all__ = [
     "DatasetNotFoundError",
@@ -129,23 +129,6 @@ class FileStatus:
         if self.status == "missing":
             return not self.optional
         return self.status in ("mismatch", "invalid")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
-        >>> _ = p.write_bytes(b"abc")
-        >>> sha256_file(p)[:16]
-        'ba7816bf8f01cfea'
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _present(folder: Path, spec: FileSpec) -> Path | None:
