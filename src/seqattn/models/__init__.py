@@ -10,5 +10,7 @@ from seqattn.models.classifier import (
     ClassifierOutput,
     SequenceClassifier,
 )
+from seqattn.models.seq2seq import DECODERS, Seq2Seq, Seq2SeqConfig, Seq2SeqOutput, sequence_loss
 
 __all__ = ["SequenceClassifier", "ClassifierConfig", "ClassifierOutput", "ENCODERS", "HEADS"]
+__all__ += ["Seq2Seq", "Seq2SeqConfig", "Seq2SeqOutput", "DECODERS", "sequence_loss"]

@@ -1,0 +1,287 @@
+"""The decoders of :class:`~seqattn.models.seq2seq.Seq2Seq`, one class per paper.
+
+Every decoder has the same three methods, so the model, teacher forcing and the step function
+of :mod:`seqattn.decoding` treat them alike:
+
+* ``init_state(memory, src_mask, hidden, cell, summary) -> dict`` the state before the first
+  target token (batch-first tensors, dim 0 = row, so beam search may reorder every leaf);
+* ``step(emb, state) -> (features (B, F), new_state, attention (B, S) or None)``;
+* ``forward(emb, state) -> (features (B, T, F), attention (B, T, S) or None)``, teacher forced.
+  Decoders whose recurrence does not depend on attention run the whole target at once; the
+  others loop over :meth:`step`, so forward and step are the same computation.
+
+``features`` go to the model's output layer (the logits are not the decoder's business, so
+output embeddings can be tied there). Shapes: B batch, T target steps, S source length, E
+embedding, H decoder hidden, C encoder feature size (D * H_enc), L decoder layers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from seqattn.nn.attention import AdditiveAttention, LocalAttention, LuongAttention
+from seqattn.nn.attention.multihead import MultiHeadAttention
+from seqattn.nn.embeddings import SinusoidalPositionalEncoding
+from seqattn.nn.recurrent import GRU, LSTM
+
+__all__ = [
+    "PlainDecoder",
+    "ContextDecoder",
+    "BahdanauDecoder",
+    "LuongDecoder",
+    "TransformerDecoder",
+    "LUONG_ATTENTION",
+]
+
+LUONG_ATTENTION = ("global", "local-m", "local-p")
+
+
+class _RecurrentDecoder(nn.Module):
+    """An LSTM/GRU stack whose state lives batch-first in the state dict: hidden (B, L, H)."""
+
+    def __init__(self, cell: str, input_size: int, hidden: int, layers: int, dropout: float):
+        super().__init__()
+        rnn_cls = {"gru": GRU, "lstm": LSTM}[cell]
+        self.cell, self.hidden_size, self.num_layers = cell, hidden, layers
+        self.rnn = rnn_cls(input_size, hidden, layers, batch_first=True,
+                           dropout=dropout if layers > 1 else 0.0)  # fmt: skip
+
+    def _hx(self, state: dict) -> Tensor | tuple[Tensor, Tensor]:
+        h = state["hidden"].transpose(0, 1).contiguous()  # (L, B, H), torch's layout
+        if self.cell == "lstm":
+            return h, state["cell"].transpose(0, 1).contiguous()
+        return h
+
+    def _run(self, x: Tensor, state: dict) -> tuple[Tensor, dict]:
+        """Run the stack over x (B, T, I) from the state; return outputs (B, T, H), new state."""
+        out, hn = self.rnn(x, self._hx(state))
+        new = dict(state)
+        if self.cell == "lstm":
+            new["hidden"], new["cell"] = hn[0].transpose(0, 1), hn[1].transpose(0, 1)
+        else:
+            new["hidden"] = hn.transpose(0, 1)  # (B, L, H)
+        return out, new
+
+    def _base_state(self, hidden: Tensor, cell: Tensor | None) -> dict:
+        state = {"hidden": hidden}
+        if self.cell == "lstm":
+            state["cell"] = cell
+        return state
+
+    def forward(self, emb: Tensor, state: dict) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing by looping over :meth:`step` (the attention decoders' default)."""
+        feats, attns = [], []
+        for x in emb.unbind(1):
+            f, state, a = self.step(x, state)
+            feats.append(f)
+            attns.append(a)
+        attn = None if attns[0] is None else torch.stack(attns, 1)
+        return torch.stack(feats, 1), attn
+
+
+class PlainDecoder(_RecurrentDecoder):
+    """Sutskever, Vinyals & Le (2014): the source summary only initialises the decoder.
+
+    h_t = RNN(y_{t-1}, h_{t-1}), h_0 = bridge(encoder final state); features h_t.
+    """
+
+    def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim):
+        super().__init__(cell, embed_dim, hidden, layers, dropout)
+        self.feature_dim = hidden
+
+    def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
+        return self._base_state(hidden, cell)
+
+    def forward(self, emb, state):
+        out, _ = self._run(emb, state)
+        return out, None
+
+    def step(self, emb, state):
+        out, state = self._run(emb.unsqueeze(1), state)
+        return out[:, 0], state, None
+
+
+class ContextDecoder(_RecurrentDecoder):
+    """Cho et al. (2014), eq. in §2.2: the summary c is fed at every step.
+
+    h_t = GRU([y_{t-1}; c], h_{t-1}); features [h_t; y_{t-1}; c] (the output layer sees c too).
+    """
+
+    def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim):
+        super().__init__(cell, embed_dim + context_dim, hidden, layers, dropout)
+        self.feature_dim = hidden + embed_dim + context_dim
+
+    def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
+        return {**self._base_state(hidden, cell), "summary": summary}
+
+    def forward(self, emb, state):
+        c = state["summary"].unsqueeze(1).expand(-1, emb.shape[1], -1)  # (B, T, C)
+        out, _ = self._run(torch.cat([emb, c], -1), state)
+        return torch.cat([out, emb, c], -1), None
+
+    def step(self, emb, state):
+        c = state["summary"]
+        out, state = self._run(torch.cat([emb, c], -1).unsqueeze(1), state)
+        return torch.cat([out[:, 0], emb, c], -1), state, None
+
+
+class BahdanauDecoder(_RecurrentDecoder):
+    """Bahdanau, Cho & Bengio (2015), appendix A.1.2: attention on the previous state.
+
+    e_ts = v^T tanh(W s_{t-1} + U h_s), a_t = softmax(e_t) over real source positions,
+    c_t = Σ_s a_ts h_s, s_t = RNN([y_{t-1}; c_t], s_{t-1}); features [s_t; c_t; y_{t-1}].
+    """
+
+    def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim, attn_dim):
+        super().__init__(cell, embed_dim + context_dim, hidden, layers, dropout)
+        self.attention = AdditiveAttention(hidden, context_dim, attn_dim)
+        self.feature_dim = hidden + context_dim + embed_dim
+
+    def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
+        kp = self.attention.project_keys(memory)  # once per source, (B, S, A)
+        return {**self._base_state(hidden, cell), "memory": memory, "key_proj": kp,
+                "src_mask": src_mask}  # fmt: skip
+
+    def step(self, emb, state):
+        query = state["hidden"][:, -1]  # top layer's s_{t-1}, (B, H)
+        ctx, w = self.attention(query, state["memory"], mask=state["src_mask"],
+                                key_proj=state["key_proj"])  # fmt: skip
+        out, state = self._run(torch.cat([emb, ctx], -1).unsqueeze(1), state)
+        return torch.cat([out[:, 0], ctx, emb], -1), state, w
+
+
+class LuongDecoder(_RecurrentDecoder):
+    """Luong, Pham & Manning (2015): attention on the current state, then h̃_t.
+
+    h_t = RNN([y_{t-1}; h̃_{t-1}], h_{t-1}) (input feeding, §3.3) or RNN(y_{t-1}, h_{t-1});
+    a_t = align(h_t, h̄_s) (dot / general / concat, global or local-m / local-p);
+    h̃_t = tanh(W_c [c_t; h_t]) (eq. 5); features h̃_t.
+    """
+
+    def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim, attn_dim,
+                 score="general", attention="global", window=10, input_feeding=True):  # fmt: skip
+        feed = hidden if input_feeding else 0
+        super().__init__(cell, embed_dim + feed, hidden, layers, dropout)
+        if attention not in LUONG_ATTENTION:
+            raise ValueError(f"expected luong attention in {LUONG_ATTENTION}, got {attention!r}")
+        self.kind, self.input_feeding = attention, input_feeding
+        if attention == "global":
+            self.attention = LuongAttention(score, hidden, context_dim, attn_dim)
+        else:
+            self.attention = LocalAttention(hidden, context_dim, window, attention, score,
+                                            attn_dim)  # fmt: skip
+        self.combine = nn.Linear(context_dim + hidden, hidden, bias=False)  # W_c
+        self.feature_dim = hidden
+
+    def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
+        t0 = torch.zeros(memory.shape[0], dtype=torch.long, device=memory.device)
+        state = {**self._base_state(hidden, cell), "memory": memory,
+                 "key_proj": self.attention.project_keys(memory), "src_mask": src_mask,
+                 "t": t0}  # fmt: skip
+        if self.input_feeding:
+            state["feed"] = memory.new_zeros(memory.shape[0], self.hidden_size)
+        return state
+
+    def _attend(self, h: Tensor, state: dict, position: Tensor | None):
+        kwargs = {"position": position} if self.kind == "local-m" else {}
+        ctx, w = self.attention(h, state["memory"], mask=state["src_mask"],
+                                key_proj=state["key_proj"], **kwargs)  # fmt: skip
+        return torch.tanh(self.combine(torch.cat([ctx, h], -1))), w
+
+    def forward(self, emb, state):
+        if self.input_feeding:
+            return super().forward(emb, state)
+        out, _ = self._run(emb, state)  # the recurrence does not need attention: all at once
+        steps = torch.arange(emb.shape[1], device=emb.device)
+        position = (state["t"].unsqueeze(1) + steps).to(emb.dtype)  # (B, T) for local-m
+        return self._attend(out, state, position)
+
+    def step(self, emb, state):
+        x = torch.cat([emb, state["feed"]], -1) if self.input_feeding else emb
+        out, state = self._run(x.unsqueeze(1), state)
+        h_tilde, w = self._attend(out[:, 0], state, state["t"].to(emb.dtype))
+        state["t"] = state["t"] + 1
+        if self.input_feeding:
+            state["feed"] = h_tilde
+        return h_tilde, state, w
+
+
+class _TransformerDecoderLayer(nn.Module):
+    """Pre-norm decoder block (Vaswani et al. 2017, §3.1; pre-norm after Xiong et al. 2020).
+
+    x += SelfAttn(LN(x)) (causal);  x += CrossAttn(LN(x), memory);  x += FFN(LN(x)).
+    """
+
+    def __init__(self, d_model: int, heads: int, ff: int, dropout: float):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, heads, dropout=dropout, batch_first=True)
+        self.cross_attn = MultiHeadAttention(d_model, heads, dropout=dropout, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(d_model, ff), nn.ReLU(), nn.Dropout(dropout),
+                                nn.Linear(ff, d_model))  # fmt: skip
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model) for _ in range(3))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, memory, memory_pad, prefix: Tensor | None = None):
+        """x (B, T, D); prefix: this layer's inputs at all positions up to x's (incremental
+        decoding, x is the last position and no causal mask is needed)."""
+        h = self.norm1(x)
+        if prefix is None:
+            a, _ = self.self_attn(h, h, h, need_weights=False, is_causal=True)
+        else:
+            kv = self.norm1(prefix)
+            a, _ = self.self_attn(h, kv, kv, need_weights=False)
+        x = x + self.drop(a)
+        h = self.norm2(x)
+        c, w = self.cross_attn(h, memory, memory, key_padding_mask=memory_pad)  # w (B, T, S)
+        x = x + self.drop(c)
+        return x + self.drop(self.ff(self.norm3(x))), w
+
+
+class TransformerDecoder(nn.Module):
+    """A Transformer decoder (causal self-attention + cross-attention) over the RNN encoder.
+
+    Incremental decoding keeps, per layer, that layer's inputs at the positions decoded so far
+    (state ``prefix_<i>``, (B, t, D)): with a causal mask earlier positions never change, so a
+    step runs each layer for the new position only, attending over the cached inputs. The keys
+    and values are re-projected from those inputs at every step (O(t) per step, not a true
+    K/V cache), which is exact and keeps the state a plain reorderable tensor per layer.
+
+    Features: the final LayerNorm of the top layer's output (D = decoder hidden size).
+    """
+
+    def __init__(self, embed_dim, hidden, layers, dropout, context_dim, heads=4, ff_dim=None):
+        super().__init__()
+        self.num_layers, self.feature_dim = layers, hidden
+        self.in_proj = nn.Linear(embed_dim, hidden) if embed_dim != hidden else nn.Identity()
+        self.pos = SinusoidalPositionalEncoding(hidden, dropout=dropout, scale=True)
+        self.memory_proj = nn.Linear(context_dim, hidden)
+        self.layers = nn.ModuleList(
+            _TransformerDecoderLayer(hidden, heads, ff_dim or 4 * hidden, dropout)
+            for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(hidden)
+
+    def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
+        state = {"memory": self.memory_proj(memory), "src_mask": src_mask}
+        for i in range(self.num_layers):
+            state[f"prefix_{i}"] = memory.new_zeros(memory.shape[0], 0, self.feature_dim)
+        return state
+
+    def forward(self, emb, state):
+        x = self.pos(self.in_proj(emb))
+        pad = ~state["src_mask"]  # torch's key_padding_mask: True = ignore
+        w = None
+        for layer in self.layers:
+            x, w = layer(x, state["memory"], pad)
+        return self.norm(x), w
+
+    def step(self, emb, state):
+        offset = state["prefix_0"].shape[1]
+        x = self.pos(self.in_proj(emb.unsqueeze(1)), offset=offset)  # (B, 1, D)
+        pad, new = ~state["src_mask"], dict(state)
+        for i, layer in enumerate(self.layers):
+            prefix = torch.cat([state[f"prefix_{i}"], x], 1)
+            new[f"prefix_{i}"] = prefix
+            x, w = layer(x, state["memory"], pad, prefix=prefix)
+        return self.norm(x[:, 0]), new, w[:, 0]
