@@ -59,3 +59,69 @@ def test_config_errors():
         sentiment.Config(models=("lstm-attention",))
     with pytest.raises(ValueError, match="expected dataset"):
         sentiment.Config(dataset="mnist")
+
+
+def _rated_examples(n: int, seed: int = 0):
+    """Texts whose rating is the sum of word polarities: a regression target with a sign."""
+    from seqattn.data.datasets import TextExample
+
+    rng = random.Random(seed)
+    polar = {"great": 2.0, "good": 1.0, "bad": -1.0, "awful": -2.0}
+    filler = ["the", "a", "movie", "plot", "was", "and", "it", "of", "scenes"]
+    out = []
+    while len(out) < n:
+        words = [rng.choice(filler) for _ in range(rng.randint(3, 12))]
+        for _ in range(rng.randint(1, 2)):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(list(polar)))
+        score = sum(polar.get(w, 0.0) for w in words)
+        if score:
+            out.append(TextExample(" ".join(words), int(score > 0), id=str(len(out)), score=score))
+    return out
+
+
+@pytest.mark.parametrize("objective", ["label", "rating"])
+def test_cross_validation_with_ratings(tmp_path, monkeypatch, objective):
+    examples = _rated_examples(500)
+    monkeypatch.setattr(sentiment, "_load_examples", lambda cfg: (examples, None, None))
+    cfg = sentiment.Config(
+        dataset="vader-tweets", models=("gru:attention",), seeds=1, folds=3, epochs=5,
+        hidden_size=32, embed_dim=32, min_freq=1, objective=objective, lr=5e-3,
+    )  # fmt: skip
+    res = sentiment.run(cfg, tmp_path)
+    (row,) = res["table"]
+    assert row["runs"] == 3 and row["task"] == "vader-tweets (3-fold CV)"
+    assert [d["test"] for d in res["data"]] == [167, 167, 166]  # every example tested once
+    assert sum(row["count_by_length"]) == 500
+    assert row["accuracy_mean"] > 0.85
+    assert row["pearson_r_mean"] > (0.8 if objective == "rating" else 0.5)
+    text = sentiment.table_text(res)
+    assert "Pearson r" in text and "0.881" in text
+
+
+def test_folds_partition_the_data():
+    items = list(range(103))
+    tests = [sentiment._fold(items, 5, k, seed=1)[1] for k in range(5)]
+    assert sorted(x for t in tests for x in t) == items
+    train, test = sentiment._fold(items, 5, 2, seed=1)
+    assert not set(train) & set(test) and len(train) + len(test) == 103
+
+
+def test_cv_and_rating_config_errors():
+    with pytest.raises(ValueError, match="folds"):
+        sentiment.Config(dataset="sst2", folds=5)
+    with pytest.raises(ValueError, match="folds"):
+        sentiment.Config(dataset="vader-tweets", folds=1)
+    with pytest.raises(ValueError, match="objective"):
+        sentiment.Config(dataset="vader-tweets", objective="regression")
+    with pytest.raises(ValueError, match="ratings"):
+        sentiment.Config(objective="rating")
+
+
+def test_bucketed_training_batches_cover_every_example_once():
+    import torch
+
+    split = sentiment.Split([torch.ones(n, dtype=torch.long) for n in range(1, 301)],
+                            torch.zeros(300, dtype=torch.long))  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    idx = [i for b, *_ in sentiment._batches(split, 8, gen, bucket=True) for i in b]
+    assert sorted(idx) == list(range(300))

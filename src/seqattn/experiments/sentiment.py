@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqattn.data import PadCollate, Vocab, WordTokenizer
+from seqattn.data import BucketBatchSampler, PadCollate, Vocab, WordTokenizer
 from seqattn.data.synthetic import ProbeVocab, position_probe
 from seqattn.experiments.base import Experiment, Progress, no_progress
 from seqattn.models import ENCODERS, HEADS, ClassifierConfig, SequenceClassifier
@@ -46,6 +46,11 @@ from seqattn.viz import plot_panels
 log = logging.getLogger("seqattn.experiments")
 
 DATASETS = ("probe", "vader-tweets", "sst2", "imdb", "rt-polarity")
+OBJECTIVES = ("label", "rating")
+
+#: Pearson r between the VADER lexicon's compound score and the mean human rating of the
+#: 4,200 tweets (Hutto & Gilbert 2014, Table 3): the reference printed beside ours.
+VADER_LEXICON_R = 0.881
 
 #: The seed's long tweet: an early affective word, then about 40 tokens of strained context.
 SEED_STYLE_EXAMPLE = (
@@ -86,6 +91,15 @@ class Config:
     max_tokens: int = 400  # inputs truncated to this many tokens (and the concat head's length)
     val_fraction: float = 0.1
     length_buckets: tuple[int, ...] = (10, 20, 40, 80, 160)  # upper edges; the rest above
+    # k-fold cross-validation (datasets without an official test split: vader-tweets,
+    # rt-polarity, files): every fold is the test set once; 0 = one seeded 80/20 hold-out
+    folds: int = 0
+    # "label": cross-entropy on the class; "rating" (binary data with a continuous score,
+    # e.g. VADER's mean human rating): the log-odds log p(pos)/p(neg) regressed on the score
+    objective: str = "label"
+    # training batches drawn from length-sorted pools of 50 batches (less padding; the
+    # batch order is still shuffled); probe inputs all have one length, so nothing changes
+    bucket_batches: bool = True
 
     def __post_init__(self) -> None:
         for name in ("seeds", "embed_dim", "hidden_size", "batch_size", "epochs", "train_size",
@@ -102,6 +116,17 @@ class Config:
             )
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"expected 0 < val_fraction < 1, got {self.val_fraction}")
+        if not isinstance(self.folds, int) or self.folds < 0 or self.folds == 1:
+            raise ValueError(f"expected folds = 0 (hold-out) or >= 2, got {self.folds!r}")
+        if self.folds and self.dataset in ("probe", "sst2", "imdb"):
+            raise ValueError(
+                f"expected folds = 0 for {self.dataset!r} (it has its own test split), "
+                f"got {self.folds}"
+            )
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"expected objective in {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "rating" and self.dataset == "probe":
+            raise ValueError("expected a dataset with ratings for objective 'rating', got 'probe'")
 
 
 def parse_model(spec: str) -> tuple[str, str]:
@@ -136,6 +161,7 @@ class Split:
     labels: torch.Tensor  # (N,)
     positions: torch.Tensor | None = None  # probe: the decisive word's position
     texts: list[list[str]] | None = None  # real data: the tokens as strings (for heat maps)
+    scores: torch.Tensor | None = None  # real data with ratings: the continuous score (N,)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -191,9 +217,23 @@ def _split(items: list, fraction: float, seed: int) -> tuple[list, list]:
     return [items[i] for i in order[cut:]], [items[i] for i in order[:cut]]
 
 
-def _text_task(cfg: Config) -> Task:
-    train, val, test = _load_examples(cfg)
-    if test is None:  # no official test split: hold one out, seeded, stratification-free
+def _fold(items: list, folds: int, k: int, seed: int) -> tuple[list, list]:
+    """Fold ``k`` of a seeded ``folds``-way partition: (the other folds, fold k)."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    test = set(order[k::folds])
+    return [x for i, x in enumerate(items) if i not in test], [items[i] for i in sorted(test)]
+
+
+def _text_task(cfg: Config, fold: int | None = None, examples=None) -> Task:
+    train, val, test = examples if examples is not None else _load_examples(cfg)
+    if fold is not None:
+        if test is not None:
+            raise ValueError(
+                f"expected a dataset without a test split for folds, got {cfg.dataset}"
+            )
+        train, test = _fold(train, cfg.folds, fold, cfg.seed + 1)
+    elif test is None:  # no official test split: hold one out, seeded, stratification-free
         train, test = _split(train, 0.2, cfg.seed + 1)
     if val is None:
         train, val = _split(train, cfg.val_fraction, cfg.seed + 2)
@@ -203,6 +243,12 @@ def _text_task(cfg: Config) -> Task:
     vocab = Vocab.build(tokenised["train"], min_freq=cfg.min_freq, max_size=cfg.max_vocab)
     labels = sorted({ex.label for ex in train})
     index = {lab: i for i, lab in enumerate(labels)}
+    has_scores = all(ex.score is not None for ex in (*train, *val, *test))
+    if cfg.objective == "rating" and (not has_scores or labels != [0, 1]):
+        raise ValueError(
+            f"expected binary labels 0/1 and a score on every example for objective 'rating', "
+            f"got labels {labels[:5]} and scores {'on all' if has_scores else 'missing on some'}"
+        )
 
     def make(name, split):
         keep = [i for i, t in enumerate(tokenised[name]) if t and split[i].label in index]
@@ -212,14 +258,16 @@ def _text_task(cfg: Config) -> Task:
             [torch.tensor(vocab.encode(tokenised[name][i])) for i in keep],
             torch.tensor([index[split[i].label] for i in keep]),
             texts=[tokenised[name][i] for i in keep],
+            scores=torch.tensor([float(split[i].score) for i in keep]) if has_scores else None,
         )
 
     def encode(text: str) -> tuple[list[str], torch.Tensor]:
         toks = tok(text)[: cfg.max_tokens]
         return toks, torch.tensor(vocab.encode(toks))
 
+    name = cfg.dataset if fold is None else f"{cfg.dataset} fold {fold + 1}/{cfg.folds}"
     return Task(
-        cfg.dataset, make("train", train), make("val", val), make("test", test), len(vocab),
+        name, make("train", train), make("val", val), make("test", test), len(vocab),
         len(labels), cfg.max_tokens, vocab.itos, [str(lab) for lab in labels], encode,
     )  # fmt: skip
 
@@ -227,26 +275,56 @@ def _text_task(cfg: Config) -> Task:
 # -- training -----------------------------------------------------------------------------------
 
 
-def _batches(split: Split, batch_size: int, gen: torch.Generator | None):
+def _batches(split: Split, batch_size: int, gen: torch.Generator | None, bucket: bool = False):
+    """Padded batches ``(indices, x, lengths, y)``. Evaluation (``gen`` None): sorted by length.
+    Training: a seeded permutation, or with ``bucket`` (and lengths that differ) the
+    length-bucketed batches of :class:`~seqattn.data.BucketBatchSampler`, seeded from ``gen``."""
     n = len(split)
-    order = torch.randperm(n, generator=gen).tolist() if gen is not None else list(range(n))
+    lengths = [len(t) for t in split.tokens]
     if gen is None:  # evaluation: sort by length so batches carry little padding
-        order.sort(key=lambda i: len(split.tokens[i]))
+        order = sorted(range(n), key=lengths.__getitem__)
+        batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    elif bucket and min(lengths) != max(lengths):
+        seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
+        batches = BucketBatchSampler(lengths, batch_size, seed=seed).batches(0)
+    else:
+        order = torch.randperm(n, generator=gen).tolist()
+        batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     collate = PadCollate(pad_value=0)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        (x, lengths), y = collate([(split.tokens[i], int(split.labels[i])) for i in idx])
-        yield idx, x, lengths, y
+    for idx in batches:
+        (x, lengths_), y = collate([(split.tokens[i], int(split.labels[i])) for i in idx])
+        yield idx, x, lengths_, y
 
 
 @torch.no_grad()
 def predict(model: SequenceClassifier, split: Split, batch_size: int = 256) -> torch.Tensor:
     """Predicted class of every example, in the split's order."""
+    return predict_logits(model, split, batch_size).argmax(-1)
+
+
+@torch.no_grad()
+def predict_logits(model: SequenceClassifier, split: Split, batch_size: int = 256) -> torch.Tensor:
+    """Logits (N, C) of every example, in the split's order."""
     model.eval()
-    out = torch.empty(len(split), dtype=torch.long)
+    out = None
     for idx, x, lengths, _ in _batches(split, batch_size, None):
-        out[idx] = model(x, lengths).logits.argmax(-1)
+        logits = model(x, lengths).logits
+        if out is None:
+            out = logits.new_empty(len(split), logits.shape[-1])
+        out[idx] = logits
     return out
+
+
+def log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """A binary classifier's continuous score: log p(1)/p(0) = logit_1 - logit_0, (N,)."""
+    return logits[:, 1] - logits[:, 0]
+
+
+def pearson_r(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Pearson correlation of two (N,) tensors (float64); NaN when either is constant."""
+    x, y = x.double() - x.double().mean(), y.double() - y.double().mean()
+    den = float(x.norm() * y.norm())
+    return float((x * y).sum()) / den if den > 0 else math.nan
 
 
 def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> dict[str, Any]:
@@ -265,8 +343,12 @@ def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> 
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
-        for _, x, lengths, y in _batches(task.train, cfg.batch_size, gen):
-            loss = nn.functional.cross_entropy(model(x, lengths).logits, y)
+        for idx, x, lengths, y in _batches(task.train, cfg.batch_size, gen, cfg.bucket_batches):
+            logits = model(x, lengths).logits
+            if cfg.objective == "rating":  # regress the log-odds on the human rating
+                loss = nn.functional.mse_loss(log_odds(logits), task.train.scores[idx])
+            else:
+                loss = nn.functional.cross_entropy(logits, y)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
@@ -282,11 +364,14 @@ def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> 
             if bad >= cfg.patience:
                 break
     model.load_state_dict(best_state)
-    pred = predict(model, task.test)
+    logits = predict_logits(model, task.test)
+    pred = logits.argmax(-1)
+    has_r = task.test.scores is not None and task.num_classes == 2
     return {
         "model": model,
         "pred": pred,
         "accuracy": float((pred == task.test.labels).float().mean()),
+        "pearson_r": pearson_r(log_odds(logits), task.test.scores) if has_r else None,
         "val_accuracy": best_acc,
         "best_epoch": best_epoch,
         "epochs_run": epoch,
@@ -370,72 +455,123 @@ def _attention_views(task: Task, runs: dict[str, dict], limit: int = 3) -> list[
     return views
 
 
+def _tasks(cfg: Config) -> list[tuple[str, Any]]:
+    """(group name, task factory) pairs; the folds of a cross-validation share one group."""
+    if cfg.dataset == "probe":
+        return [(f"probe T={T}", lambda T=T: _probe_task(cfg, T)) for T in cfg.lengths]
+    if not cfg.folds:
+        return [(cfg.dataset, lambda: _text_task(cfg))]
+    loaded: list = []
+
+    def fold_task(k: int) -> Task:
+        if not loaded:
+            loaded.append(_load_examples(cfg))
+        return _text_task(cfg, k, loaded[0])
+
+    group = f"{cfg.dataset} ({cfg.folds}-fold CV)"
+    return [(group, lambda k=k: fold_task(k)) for k in range(cfg.folds)]
+
+
+def _row(cfg: Config, group: str, spec: str, results: list[dict], tasks: list[Task]) -> dict:
+    """One table row: a model's runs over seeds (and folds) on one task group."""
+    acc_mean, acc_std = _mean_std([r["accuracy"] for r in results])
+    row = {
+        "task": group, "model": spec, "accuracy_mean": acc_mean, "accuracy_std": acc_std,
+        "accuracies": [r["accuracy"] for r in results], "parameters": results[0]["parameters"],
+        "train_seconds": sum(r["train_seconds"] for r in results) / len(results),
+        "examples_per_s": sum(r["examples_per_s"] for r in results) / len(results),
+        "best_epochs": [r["best_epoch"] for r in results], "runs": len(results),
+    }  # fmt: skip
+    rs = [r["pearson_r"] for r in results if r.get("pearson_r") is not None]
+    if rs:
+        row["pearson_r_mean"], row["pearson_r_std"] = _mean_std(rs)
+        row["pearson_rs"] = rs
+    if tasks[0].test.positions is not None:
+        per_run = [
+            _by_position(t, r["pred"], cfg.position_bins)
+            for t, r in zip(tasks, results, strict=True)
+        ]
+        row["accuracy_by_position"] = [sum(v) / len(v) for v in zip(*per_run, strict=True)]
+        row["accuracy_first_bin"] = row["accuracy_by_position"][0]
+        row["accuracy_min_bin"] = min(row["accuracy_by_position"])
+    else:
+        # pooled over the runs' test predictions: with folds, every example counts once per seed
+        correct, lengths = [], []
+        for t, r in zip(tasks, results, strict=True):
+            correct.append((r["pred"] == t.test.labels).float())
+            lengths.append(torch.tensor([len(x) for x in t.test.tokens]))
+        correct, lengths = torch.cat(correct), torch.cat(lengths)
+        which = torch.bucketize(lengths, torch.tensor(cfg.length_buckets))
+        row["accuracy_by_length"] = [
+            float(correct[which == b].mean()) if (which == b).any() else None
+            for b in range(len(cfg.length_buckets) + 1)
+        ]
+        per_example = len(results) // len({id(t) for t in tasks})  # seeds: runs per test set
+        row["count_by_length"] = [
+            int((which == b).sum()) // per_example for b in range(len(cfg.length_buckets) + 1)
+        ]
+    return row
+
+
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    tasks = (
-        [(f"T={T}", lambda T=T: _probe_task(cfg, T)) for T in cfg.lengths]
-        if cfg.dataset == "probe"
-        else [(cfg.dataset, lambda: _text_task(cfg))]
-    )
+    tasks = _tasks(cfg)
     seeds = [cfg.seed + s for s in range(cfg.seeds)]
     jobs = [(t, m, s) for t in range(len(tasks)) for m in cfg.models for s in seeds]
     bar = iter(progress(jobs, "sentiment", len(jobs)))
-    table, curves, attention, data_info = [], {}, [], []
-    for name, make in tasks:
+    data_info, attention = [], []
+    runs: dict[tuple[str, str], list[tuple[Task, dict]]] = {}
+    for group, make in tasks:
         task = make()
         data_info.append({"task": task.name, "train": len(task.train), "val": len(task.val),
                           "test": len(task.test), "vocab": task.vocab_size})  # fmt: skip
         first_runs: dict[str, dict] = {}
         for spec in cfg.models:
             enc, head = parse_model(spec)
-            results = []
             for seed in seeds:
                 next(bar, None)
                 r = train_model(cfg, task, enc, head, seed)
-                results.append(r)
+                log.info("%s %s seed %d: accuracy %.4f", task.name, spec, seed, r["accuracy"])
                 if seed == seeds[0]:
                     first_runs[spec] = r
-            acc_mean, acc_std = _mean_std([r["accuracy"] for r in results])
-            row = {
-                "task": task.name, "model": spec, "accuracy_mean": acc_mean,
-                "accuracy_std": acc_std, "accuracies": [r["accuracy"] for r in results],
-                "parameters": results[0]["parameters"],
-                "train_seconds": sum(r["train_seconds"] for r in results) / len(results),
-                "examples_per_s": sum(r["examples_per_s"] for r in results) / len(results),
-                "best_epochs": [r["best_epoch"] for r in results],
-            }  # fmt: skip
-            if task.test.positions is not None:
-                per_seed = [_by_position(task, r["pred"], cfg.position_bins) for r in results]
-                row["accuracy_by_position"] = [sum(v) / len(v) for v in zip(*per_seed, strict=True)]
-                row["accuracy_first_bin"] = row["accuracy_by_position"][0]
-                row["accuracy_min_bin"] = min(row["accuracy_by_position"])
-                xs = [(b + 0.5) / cfg.position_bins for b in range(cfg.position_bins)]
-                curves.setdefault(name, {})[spec] = (xs, row["accuracy_by_position"])
-            else:
-                per_seed = [_by_length(task, r["pred"], cfg.length_buckets) for r in results]
-                row["accuracy_by_length"] = [
-                    None if any(v is None for v in vals) else sum(vals) / len(vals)
-                    for vals in zip(*per_seed, strict=True)
-                ]
-                buckets = _length_bucket_names(cfg.length_buckets)
-                pts = [(i, a) for i, a in enumerate(row["accuracy_by_length"]) if a is not None]
-                curves.setdefault(name, {})[spec] = ([buckets[i] for i, _ in pts],
-                                                     [a for _, a in pts])  # fmt: skip
-            table.append(row)
-        attention += _attention_views(task, first_runs)
+                else:
+                    r.pop("model")  # keep one model per (task, spec) for the heat maps
+                runs.setdefault((group, spec), []).append((task, r))
+        if not attention or cfg.dataset == "probe" or not cfg.folds:
+            attention += _attention_views(task, first_runs)
+        for items in runs.values():  # only the first run's model is kept for heat maps
+            for _, r in items:
+                r.pop("model", None)
+    table, curves = [], {}
+    buckets = _length_bucket_names(cfg.length_buckets)
+    for (group, spec), items in runs.items():
+        row = _row(cfg, group, spec, [r for _, r in items], [t for t, _ in items])
+        table.append(row)
+        if "accuracy_by_position" in row:
+            xs = [(b + 0.5) / cfg.position_bins for b in range(cfg.position_bins)]
+            curves.setdefault(group, {})[spec] = (xs, row["accuracy_by_position"])
+        else:
+            pts = [(i, a) for i, a in enumerate(row["accuracy_by_length"]) if a is not None]
+            curves.setdefault(group, {})[spec] = ([buckets[i] for i, _ in pts],
+                                                  [a for _, a in pts])  # fmt: skip
     figures = _plots(cfg, curves, out_dir)
-    return {
+    results = {
         "experiment": "sentiment",
         "dataset": cfg.dataset,
+        "objective": cfg.objective,
+        "folds": cfg.folds,
         "data": data_info,
         "seeds": seeds,
         "table": table,
-        "length_buckets": _length_bucket_names(cfg.length_buckets),
+        "length_buckets": buckets,
         "figures": figures,
         "attention": attention,
         "seconds": time.perf_counter() - started,
     }
+    if cfg.dataset == "vader-tweets":
+        results["reference_pearson_r"] = {"VADER lexicon (Hutto & Gilbert 2014)": VADER_LEXICON_R}
+    return results
 
 
 def _plots(cfg: Config, curves: dict, out_dir: Path) -> list[str]:
@@ -466,6 +602,10 @@ def table_text(results: dict[str, Any]) -> str:
         f"| task | model | accuracy (mean ± std) | params | train s | ex/s{extra} |",
         "|---|---|---:|---:|---:|---:|" + ("---:|---:|" if probe else ""),
     ]
+    has_r = any("pearson_r_mean" in r for r in results["table"])
+    if has_r:
+        lines[0] += " Pearson r (mean ± std) |"
+        lines[1] += "---:|"
     for r in results["table"]:
         cells = (
             f"| {r['task']} | {r['model']} | {100 * r['accuracy_mean']:.2f} ± "
@@ -474,7 +614,15 @@ def table_text(results: dict[str, Any]) -> str:
         )
         if probe:
             cells += f" {100 * r['accuracy_first_bin']:.1f} | {100 * r['accuracy_min_bin']:.1f} |"
+        if has_r:
+            cells += (
+                f" {r['pearson_r_mean']:.3f} ± {r['pearson_r_std']:.3f} |"
+                if "pearson_r_mean" in r
+                else " - |"
+            )
         lines.append(cells)
+    for name, value in results.get("reference_pearson_r", {}).items():
+        lines += ["", f"Reference: {name}, Pearson r = {value:.3f} with the mean human rating."]
     if not probe:
         names = results["length_buckets"]
         lines += ["", "| task | model | " + " | ".join(f"len {n}" for n in names) + " |",
