@@ -1,0 +1,221 @@
+"""Batched beam search over a step function (one implementation for every decoder).
+
+Every input keeps ``beam_size`` live hypotheses. At each step the ``k * V`` one-token
+extensions of an input's beam are ranked by score; walking down that ranking, an extension that
+ends in eos is *finished* (it leaves the beam, into the input's finished list) and any other
+joins the new beam, until the new beam holds ``k`` hypotheses. Eos extensions therefore never
+take a live slot, and a finished hypothesis is exactly one that scored above the k-th live
+extension. The top ``2k`` extensions always suffice: at most ``k`` of them (one per beam) end in
+eos.
+
+Scores and length normalisation (Wu et al. 2016, "Google's Neural Machine Translation System",
+eq. 14): a hypothesis Y that emitted ``|Y|`` tokens (eos included when it ended with one) has
+raw score ``log P(Y) = sum_t log p(y_t | y_<t, x)`` and normalised score
+``log P(Y) / lp(Y)`` with ``lp(Y) = ((5 + |Y|) / 6) ** alpha``; ``alpha = 0`` is the raw sum.
+Live hypotheses of one step all have the same length, so normalisation changes only how
+finished hypotheses of different lengths compare.
+
+Early stopping is exact, not a heuristic: log-probabilities are <= 0, so a live hypothesis with
+raw score ``s`` at any length can end with raw score at most ``s``, and since ``s <= 0`` and lp
+grows with length its normalised score is at most ``s / lp(max_len)``. An input stops once it
+has ``n_best`` finished hypotheses and the n-th best of them is at least that bound for its best
+live hypothesis (with ``alpha = 0`` the bound is simply ``s``). ``early_stop=False`` runs every
+input to ``max_len`` (or until its beam is empty) and returns the same hypotheses (up to
+ties); it exists to check that claim and to time the difference. The step must return
+normalised log-probabilities for the bound to hold.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from seqattn.decoding._state import (
+    Hypotheses,
+    Reorder,
+    State,
+    StepFn,
+    check_eos,
+    check_step_output,
+    infer_batch_size,
+    max_len_tensor,
+    select_rows,
+)
+
+
+def length_penalty_gnmt(length: int, alpha: float) -> float:
+    """``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (Wu et al. 2016, eq. 14); 1 for alpha = 0.
+
+    Example:
+        >>> length_penalty_gnmt(1, 0.6), round(length_penalty_gnmt(7, 1.0), 3)
+        (1.0, 2.0)
+    """
+    return ((5.0 + length) / 6.0) ** alpha if alpha else 1.0
+
+
+@torch.no_grad()
+def beam_search(
+    step: StepFn,
+    state: State,
+    *,
+    bos: int,
+    eos: int,
+    beam_size: int,
+    max_len: int | Tensor,
+    length_penalty: float = 0.0,
+    n_best: int = 1,
+    early_stop: bool = True,
+    reorder: Reorder | None = None,
+    batch_size: int | None = None,
+) -> Hypotheses:
+    """Beam search for ``argmax_Y log P(Y | x) / lp(Y)``, all inputs of a batch at once.
+
+    Args:
+        step: ``step(tokens (N,), state) -> (log_probs (N, V), state, attention (N, S) | None)``
+            with ``N = B' * beam_size`` rows, hypothesis j of the i-th still-active input at
+            row ``i * beam_size + j``.
+        state: the initial state with one row per input; it is expanded to ``beam_size`` rows
+            per input with ``reorder(state, arange(B).repeat_interleave(beam_size))`` (which is
+            :func:`repeat_rows` for the default ``reorder``).
+        bos, eos: start token, end token.
+        beam_size: k >= 1; ``beam_size=1`` with ``length_penalty=0`` is greedy search exactly.
+        max_len: the most tokens a hypothesis emits (eos included), an int or a (B,) tensor.
+        length_penalty: GNMT alpha >= 0; 0 ranks by the raw sum of log-probabilities.
+        n_best: how many hypotheses to return per input, 1 <= n_best <= beam_size.
+        early_stop: stop an input once no live hypothesis can beat its n-th best finished one
+            (an exact bound, see the module docstring).
+        reorder: ``reorder(state, idx) -> state`` replacing :func:`select_rows`.
+        batch_size: B. Without it B is the length of a (B,) ``max_len``, else dim 0 of the
+            state's first tensor leaf: pass it when a custom ``reorder`` means that is not B.
+
+    Returns:
+        :class:`Hypotheses`: per input the ``n_best`` distinct hypotheses by descending
+        normalised score; ``scores`` (B, n_best) are those normalised scores.
+
+    Example:
+        >>> table = torch.log_softmax(torch.tensor([[0.0, 0.0, 0.0], [3.0, 0.0, 1.0],
+        ...                                         [0.0, 2.0, 1.0]]), -1)
+        >>> step = lambda tok, s: (table[tok], s, None)
+        >>> hyps = beam_search(step, None, bos=2, eos=0, beam_size=2, max_len=4, n_best=2,
+        ...                    batch_size=1)
+        >>> hyps.tokens
+        [[[1], [2, 1]]]
+    """
+    if not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"expected beam_size an int >= 1, got {beam_size!r}")
+    if not isinstance(n_best, int) or not 1 <= n_best <= beam_size:
+        raise ValueError(f"expected 1 <= n_best <= beam_size ({beam_size}), got {n_best!r}")
+    if not length_penalty >= 0:
+        raise ValueError(f"expected length_penalty (alpha) >= 0, got {length_penalty}")
+    reorder = reorder or select_rows
+    k = beam_size
+    batch = infer_batch_size(state, max_len, batch_size)
+    limit = max_len_tensor(max_len, batch)  # (B,)
+    # finished[b]: (normalised score, raw score, tokens, attention (len, S) | None)
+    finished: list[list[tuple[float, float, list[int], Tensor | None]]] = [[] for _ in range(batch)]
+    for b in torch.nonzero(limit == 0).flatten().tolist():
+        finished[b].append((0.0, 0.0, [], None))
+
+    active = torch.nonzero(limit > 0).flatten()  # (B',) input of each active beam
+    state = reorder(state, active.repeat_interleave(k))
+    hist = torch.zeros(active.numel() * k, 0, dtype=torch.long)  # (B'k, t) emitted tokens
+    attn_hist: Tensor | None = None  # (B'k, t, S)
+    scores: Tensor | None = None  # (B', k) raw scores of the live hypotheses, -inf = empty
+    tokens: Tensor | None = None
+    dtype = torch.get_default_dtype()
+    t = 0
+    while active.numel() > 0:
+        n = active.numel()
+        if tokens is None:
+            tokens = torch.full((n * k,), bos, dtype=torch.long)
+        log_probs, state, attn = step(tokens, state)
+        check_step_output(log_probs, attn, n * k)
+        vocab = log_probs.shape[1]
+        if scores is None:
+            check_eos(eos, vocab)
+            dtype = log_probs.dtype
+            # only the first copy of each input is live at the start: identical copies would
+            # fill the beam with k duplicates of every extension
+            scores = torch.full((n, k), float("-inf"), dtype=dtype, device=log_probs.device)
+            scores[:, 0] = 0.0
+        device = log_probs.device
+        cand = (scores.unsqueeze(-1) + log_probs.view(n, k, vocab)).view(n, k * vocab)
+        top, idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (B', 2k), descending
+        beam_of = torch.div(idx, vocab, rounding_mode="floor")
+        tok = idx - beam_of * vocab
+        finite = top > float("-inf")
+        is_eos = tok == eos
+        live = finite & ~is_eos
+        live_rank = live.long().cumsum(1)  # live extensions ranked at or above this one
+        take_live = live & (live_rank <= k)
+        take_eos = finite & is_eos & (live_rank - live.long() < k)
+        row = torch.arange(n, device=device).unsqueeze(1) * k + beam_of  # (B', 2k) state row
+        t += 1
+        at_limit = limit[active] <= t  # (B',) CPU
+
+        # finished hypotheses (eos extensions, and every live one of an input at its limit)
+        attn_cpu = attn.detach().to("cpu") if attn is not None else None
+        top_c, tok_c, row_c = top.to("cpu"), tok.to("cpu"), row.to("cpu")
+        finish = take_eos.to("cpu") | (take_live.to("cpu") & at_limit.unsqueeze(1))
+        for i, c in torch.nonzero(finish).tolist():
+            r = int(row_c[i, c])
+            ended = bool(tok_c[i, c] == eos)
+            seq = hist[r].tolist() + ([] if ended else [int(tok_c[i, c])])
+            if attn_cpu is None:
+                a = None
+            else:
+                prev = attn_hist[r] if attn_hist is not None else attn_cpu[:0]
+                a = prev if ended else torch.cat([prev, attn_cpu[r : r + 1]])
+            raw = float(top_c[i, c])
+            b = int(active[i])
+            finished[b].append((raw / length_penalty_gnmt(t, length_penalty), raw, seq, a))
+
+        # the new beam: live extension of rank r goes to slot r - 1; empty slots stay -inf
+        new_scores = torch.full_like(scores, float("-inf"))
+        new_row = torch.arange(n, device=device).unsqueeze(1).mul(k).expand(n, k).clone()
+        new_tok = torch.full((n, k), bos, dtype=torch.long, device=device)
+        ii, cc = torch.nonzero(take_live, as_tuple=True)
+        slot = live_rank[ii, cc] - 1
+        new_scores[ii, slot] = top[ii, cc]
+        new_row[ii, slot] = row[ii, cc]
+        new_tok[ii, slot] = tok[ii, cc]
+
+        done = at_limit | ~take_live.any(1).to("cpu")
+        if early_stop:
+            best_live = new_scores[:, 0].to("cpu")
+            for i in torch.nonzero(~done).flatten().tolist():
+                fin = finished[int(active[i])]
+                if len(fin) >= n_best:
+                    nth = sorted((f[0] for f in fin), reverse=True)[n_best - 1]
+                    bound = float(best_live[i]) / length_penalty_gnmt(
+                        int(limit[active[i]]), length_penalty
+                    )
+                    done[i] = nth >= bound
+        keep = ~done
+        if not bool(keep.any()):
+            break
+        keep_dev = keep.to(device)
+        sel = new_row[keep_dev].flatten()  # (B''k,) rows of the current state
+        sel_c = sel.to("cpu")
+        state = reorder(state, sel)
+        hist = torch.cat([hist[sel_c], new_tok[keep_dev].flatten().to("cpu").unsqueeze(1)], 1)
+        if attn_cpu is not None:
+            step_attn = attn_cpu[sel_c].unsqueeze(1)
+            attn_hist = (
+                step_attn if attn_hist is None else torch.cat([attn_hist[sel_c], step_attn], 1)
+            )
+        scores = new_scores[keep_dev]
+        tokens = new_tok[keep_dev].flatten()
+        active = active[keep]
+
+    out_tokens: list[list[list[int]]] = []
+    out_attn: list[list[Tensor | None]] = []
+    out_scores = torch.full((batch, n_best), float("-inf"), dtype=dtype)
+    for b in range(batch):
+        # stable sort: among equal scores the earlier-finished (shorter) hypothesis comes first
+        ranked = sorted(finished[b], key=lambda f: -f[0])[:n_best]
+        out_tokens.append([f[2] for f in ranked] + [[] for _ in range(n_best - len(ranked))])
+        out_attn.append([f[3] for f in ranked] + [None] * (n_best - len(ranked)))
+        for j, f in enumerate(ranked):
+            out_scores[b, j] = f[0]
+    return Hypotheses(tokens=out_tokens, scores=out_scores, attention=out_attn)
