@@ -1,0 +1,95 @@
+"""Composed Fashion-MNIST scenes: determinism, boxes, reading order, held-out compositions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqattn.data.synthetic.composed_images import (
+    CAPTION_WORDS,
+    caption_words,
+    compose_scenes,
+    is_held_out,
+)
+
+
+def _items(n: int = 50):
+    # item i is a distinct constant image (value 1 + i): a scene pixel says which item is there
+    g = torch.Generator().manual_seed(0)
+    items = torch.zeros(n, 28, 28, dtype=torch.uint8)
+    for i in range(n):
+        items[i, 2:26, 4:24] = 1 + i
+    return items, torch.randint(0, 10, (n,), generator=g)
+
+
+def test_deterministic_per_seed():
+    items, labels = _items()
+    a = compose_scenes(items, labels, 20, seed=3)
+    b = compose_scenes(items, labels, 20, seed=3)
+    c = compose_scenes(items, labels, 20, seed=4)
+    assert torch.equal(a.images, b.images) and a.classes == b.classes and a.boxes == b.boxes
+    assert a.classes != c.classes
+
+
+def test_boxes_hold_the_named_items_in_reading_order():
+    items, labels = _items()
+    s = compose_scenes(items, labels, 30, seed=1, rows=2, cols=3, cell=32, split="any")
+    assert s.images.shape == (30, 1, 64, 96)
+    for img, cls, boxes, cells, idx in zip(s.images, s.classes, s.boxes, s.cells, s.item_index,
+                                           strict=True):  # fmt: skip
+        assert 3 <= len(cls) <= 6 and len(boxes) == len(cls)
+        assert cells == sorted(cells)  # reading order: row by row, left to right
+        covered = torch.zeros(64, 96, dtype=torch.bool)
+        for c, (top, left, bottom, right), (r, q), i in zip(cls, boxes, cells, idx, strict=True):
+            assert (bottom - top, right - left) == (28, 28)
+            assert r * 32 <= top and bottom <= (r + 1) * 32 and q * 32 <= left <= (q + 1) * 32
+            assert int(labels[i]) == c
+            patch = img[0, top:bottom, left:right]
+            assert torch.allclose(patch, items[i].float() / 255)
+            covered[top:bottom, left:right] = True
+        assert float(img[0][~covered].abs().sum()) == 0.0  # nothing outside the boxes
+
+
+def test_held_out_compositions_are_disjoint():
+    items, labels = _items()
+    train = compose_scenes(items, labels, 300, seed=0, split="train")
+    test = compose_scenes(items, labels, 300, seed=0, split="test")
+    assert all(not is_held_out(c) for c in train.classes)
+    assert all(is_held_out(c) for c in test.classes)
+    assert not {tuple(c) for c in train.classes} & {tuple(c) for c in test.classes}
+    # the hash split is stable and roughly the requested fraction
+    seqs = [[a, b, c] for a in range(10) for b in range(10) for c in range(10)]
+    share = sum(is_held_out(s) for s in seqs) / len(seqs)
+    assert 0.15 < share < 0.25
+
+
+def test_side_by_side_and_captions():
+    items, labels = _items()
+    s = compose_scenes(items, labels, 5, seed=2, rows=1, cols=6, cell=28, split="any")
+    assert s.images.shape == (5, 1, 28, 168)
+    for boxes in s.boxes:
+        lefts = [b[1] for b in boxes]
+        assert lefts == sorted(lefts)
+    assert caption_words([7, 8, 6]) == "sneaker bag shirt"
+    assert s.captions()[0] == " ".join(CAPTION_WORDS[c] for c in s.classes[0])
+
+
+def test_bad_arguments():
+    items, labels = _items()
+    with pytest.raises(ValueError, match=r"expected items of shape \(M, 28, 28\)"):
+        compose_scenes(items[:, :20], labels, 2, seed=0)
+    with pytest.raises(ValueError, match="max_items <= rows\\*cols"):
+        compose_scenes(items, labels, 2, seed=0, rows=1, cols=3, max_items=6)
+    with pytest.raises(ValueError, match="cell >= 28"):
+        compose_scenes(items, labels, 2, seed=0, cell=20)
+    with pytest.raises(ValueError, match="split"):
+        compose_scenes(items, labels, 2, seed=0, split="val")
+
+
+@pytest.mark.data
+def test_real_fashion_mnist_scenes(data_dir):
+    from seqattn.data.datasets import load_fashion_mnist
+
+    items, labels = load_fashion_mnist("test", data_dir)
+    s = compose_scenes(items, labels, 10, seed=0, split="test")
+    assert s.images.shape == (10, 1, 64, 96) and 0 < float(s.images.max()) <= 1
