@@ -15,6 +15,7 @@ from seqattn.nn.embeddings import (
     SinusoidalPositionalEncoding,
     sinusoidal_encoding,
 )
+from seqattn.nn.mingru import MinGRU, MinLSTM
 from seqattn.nn.recurrent import (
     GRU,
     LSTM,
@@ -25,6 +26,7 @@ from seqattn.nn.recurrent import (
     RNNCell,
     pack_padded_sequence,
 )
+from seqattn.nn.squeeze_excitation import SqueezeExcitation, se_parameter_count
 from seqattn.nn.tcn import TemporalConvNet
 
 __all__ = [
@@ -48,4 +50,8 @@ __all__ = [
     "GRU",
     "pack_padded_sequence",
     "TemporalConvNet",
+    "MinGRU",
+    "MinLSTM",
+    "SqueezeExcitation",
+    "se_parameter_count",
 ]
