@@ -1,0 +1,555 @@
+"""Experiment ``memn2n``: end-to-end memory networks on the 20 bAbI tasks (1k), per task or joint.
+
+Sukhbaatar, Szlam, Weston & Fergus 2015, Section 4 and Table 1: a 3-hop MemN2N with position
+encoding (PE), temporal encoding, adjacent weight tying, linear start (LS) and random noise
+(RN), trained with SGD on each task's 1,000 training questions (the last 10% held out for
+validation), the best of several independent runs chosen on validation error, then tested on
+the task's 1,000 test questions. A task fails when its test error exceeds 5%.
+
+Training follows the paper and the authors' Matlab code (facebook/MemNN, MemN2N-babi-matlab):
+batches of 32 with the loss *summed* over the batch, gradient norm clipped at 40 (per model),
+learning rate halved every 25 epochs over 100 epochs; with LS the hop softmaxes are removed
+(lr 0.005) until the validation loss stops falling (at most ``ls_max_epochs``), then put back
+and the 100-epoch schedule runs from lr 0.005; RN inserts up to 10% empty memories into the
+temporal index of every training story. The repeats of a task train as one batched ensemble
+(:class:`~seqattn.models.MemN2N` with ``num_models = repeats``): independent models, each with
+its own initialisation, data order, noise and LS switch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from seqattn.data.datasets import load_babi
+from seqattn.data.datasets.babi import BABI_TASKS, BabiExample
+from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.models.memn2n import MemN2N, MemN2NConfig
+from seqattn.viz import plot_panels
+
+# Table 1 of Sukhbaatar et al. 2015 (arXiv:1503.08895v5), 1k training, column "PE LS RN"
+# (3 hops, per-task training, best of 10 runs): test error in %. Mean 13.9, 11 failed.
+PAPER_PE_LS_RN = {
+    1: 0.0, 2: 8.3, 3: 40.3, 4: 2.8, 5: 13.1, 6: 7.6, 7: 17.3, 8: 10.0, 9: 13.2, 10: 15.1,
+    11: 0.9, 12: 0.2, 13: 0.4, 14: 1.7, 15: 0.0, 16: 1.3, 17: 51.0, 18: 11.1, 19: 82.8, 20: 0.0,
+}  # fmt: skip
+PAPER_MEAN, PAPER_FAILED, PAPER_JOINT_MEAN = 13.9, 11, 12.4
+FAIL_THRESHOLD = 5.0  # % test error
+
+
+@dataclass(frozen=True)
+class Config:
+    """The paper's per-task setting; ``None`` fields take the per-task or joint default."""
+
+    tasks: str | int = "1-20"  # "1-20", "1,2,5-7", or one task number
+    joint: bool = False  # one model trained on all the tasks (the paper: d=50, 60 epochs)
+    size: str = "1k"
+    repeats: int = 5  # independent runs per task (the paper: 10), best on validation
+    hops: int = 3
+    embed_dim: int | None = None  # 20 per task, 50 joint
+    memory_size: int = 50
+    encoding: str = "pe"
+    temporal: bool = True
+    linear_start: bool = True
+    random_noise: float = 0.1  # fraction of empty memories inserted (RN)
+    epochs: int | None = None  # softmax epochs: 100 per task, 60 joint
+    lr: float = 0.01  # without linear start
+    ls_lr: float = 0.005  # with linear start: the linear phase and the softmax phase after it
+    lr_decay_every: int | None = None  # halve the lr every N epochs: 25 per task, 15 joint
+    ls_max_epochs: int = 20
+    ls_patience: int = 2  # LS epochs without a lower validation loss before the softmax returns
+    batch_size: int = 32
+    clip_norm: float = 40.0
+    val_fraction: float = 0.1
+    seed: int = 0
+    data_dir: str = ""  # default: SEQATTN_DATA_DIR
+    max_train: int = 0  # >0: the first N training questions per task (tests, demos)
+    max_test: int = 0  # >0: the first N test questions per task
+    attention_views: int = 20  # heat maps of test examples (one per task, the first tasks)
+    workers: int = 1  # processes training tasks in parallel (per-task mode)
+
+    def __post_init__(self) -> None:
+        parse_tasks(self.tasks)
+        for name in ("repeats", "hops", "memory_size", "batch_size", "ls_max_epochs",
+                     "ls_patience", "workers"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+        for name in ("embed_dim", "epochs", "lr_decay_every"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"expected {name} to be a positive int or null, got {value!r}")
+        if self.encoding not in ("pe", "bow"):
+            raise ValueError(f"expected encoding 'pe' or 'bow', got {self.encoding!r}")
+        if self.size not in ("1k", "10k"):
+            raise ValueError(f"expected size '1k' or '10k', got {self.size!r}")
+        if not 0 <= self.random_noise < 1:
+            raise ValueError(f"expected random_noise in [0, 1), got {self.random_noise}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"expected val_fraction in (0, 1), got {self.val_fraction}")
+        if not (self.lr > 0 and self.ls_lr > 0 and self.clip_norm > 0):
+            raise ValueError("expected lr, ls_lr and clip_norm > 0")
+
+    @property
+    def task_list(self) -> tuple[int, ...]:
+        return parse_tasks(self.tasks)
+
+    def resolved(self, name: str) -> int:
+        """``embed_dim``/``epochs``/``lr_decay_every`` with the per-task or joint default."""
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        defaults = {"embed_dim": (20, 50), "epochs": (100, 60), "lr_decay_every": (25, 15)}
+        return defaults[name][int(self.joint)]
+
+
+def parse_tasks(spec: str | int) -> tuple[int, ...]:
+    """``"1-3,7"`` -> (1, 2, 3, 7); every task in 1..20, no duplicates.
+
+    >>> parse_tasks("1-3,7"), parse_tasks(5)
+    ((1, 2, 3, 7), (5,))
+    """
+    if isinstance(spec, bool) or not isinstance(spec, str | int):
+        raise ValueError(f"expected tasks like '1-20' or '1,3,5-7', got {spec!r}")
+    out: list[int] = []
+    for part in str(spec).replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ValueError(f"expected tasks like '1-20' or '1,3,5-7', got {spec!r}")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        if not (1 <= lo <= hi <= 20):
+            raise ValueError(f"expected task numbers in 1..20, got {part!r}")
+        out.extend(range(lo, hi + 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"expected each task once, got {spec!r}")
+    return tuple(out)
+
+
+def quick(cfg: Config) -> Config:
+    """Demo scale: tasks 1 and 4, 2 repeats, 30 epochs (both learn to < 10% error)."""
+    return dataclasses.replace(cfg, tasks="1,4", repeats=2, epochs=30, lr_decay_every=10,
+                               ls_max_epochs=10)  # fmt: skip
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words without punctuation: ``"Where is Mary?"`` -> where, is, mary."""
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+@dataclass
+class Vectorized:
+    """Examples as tensors: stories (N, M, J), mask (N, M), query (N, Jq), answer (N,)."""
+
+    stories: torch.Tensor
+    mask: torch.Tensor
+    query: torch.Tensor
+    answer: torch.Tensor
+    task: torch.Tensor
+    examples: list[BabiExample]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def take(self, idx: torch.Tensor | slice) -> Vectorized:
+        pick = idx.tolist() if isinstance(idx, torch.Tensor) else range(len(self))[idx]
+        return Vectorized(self.stories[idx], self.mask[idx], self.query[idx], self.answer[idx],
+                          self.task[idx], [self.examples[i] for i in pick])  # fmt: skip
+
+
+def build_vocab(examples: list[BabiExample]) -> dict[str, int]:
+    """Word -> id, 0 = the nil/padding word; an answer (``apple,football``) is one word.
+
+    Built from train and test files together as the authors' code does: a test-only word
+    keeps its random initial embedding, which is all an unseen word can have anyway.
+    """
+    words: set[str] = set()
+    for ex in examples:
+        for s in (*ex.story, ex.question):
+            words.update(tokenize(s))
+        words.add(ex.answer.lower())
+    return {w: i for i, w in enumerate(["<nil>", *sorted(words)])}
+
+
+def vectorize(
+    examples: list[BabiExample], vocab: dict[str, int], memory_size: int, sent_len: int,
+    query_len: int,
+) -> Vectorized:  # fmt: skip
+    """The last ``memory_size`` sentences of each story, oldest first, padded with id 0."""
+    n = len(examples)
+    stories = torch.zeros(n, memory_size, sent_len, dtype=torch.long)
+    query = torch.zeros(n, query_len, dtype=torch.long)
+    mask = torch.zeros(n, memory_size, dtype=torch.bool)
+    answer = torch.zeros(n, dtype=torch.long)
+    for i, ex in enumerate(examples):
+        story = ex.story[-memory_size:]
+        for s, sentence in enumerate(story):
+            ids = [vocab[w] for w in tokenize(sentence)][:sent_len]
+            stories[i, s, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        mask[i, : len(story)] = True
+        ids = [vocab[w] for w in tokenize(ex.question)][:query_len]
+        query[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        answer[i] = vocab[ex.answer.lower()]
+    task = torch.tensor([ex.task for ex in examples], dtype=torch.long)
+    return Vectorized(stories, mask, query, answer, task, list(examples))
+
+
+def noisy_time(
+    mask: torch.Tensor, noise: float, gen: torch.Generator, table: int | None = None
+) -> torch.Tensor:
+    """Temporal indices with random noise (RN): up to ``ceil(noise * n)`` empty memories.
+
+    For a story of n memories, ``nb ~ U{0..ceil(noise n)}`` blanks are mixed in: n distinct
+    indices are drawn from 0..n+nb-1, sorted, and the newest memory gets the smallest (the
+    authors' code, clipped to the table size - 1 like theirs). ``noise = 0`` gives the
+    plain ``n - 1 - i``.
+
+    Args:
+        mask: (..., M') bool, real memories first.
+        noise: the fraction of blanks (0.1 in the paper).
+        gen: the random generator.
+        table: rows of the temporal table (default M').
+
+    Shape:
+        Returns (..., M') int64.
+    """
+    m = mask.shape[-1]
+    top = (table or m) - 1
+    n = mask.sum(-1, keepdim=True)  # (..., 1)
+    slot = torch.arange(m)
+    if noise <= 0:
+        return (n - 1 - slot).clamp(min=0)
+    extra = math.ceil(noise * m)
+    blanks = (torch.rand(n.shape, generator=gen) * (torch.ceil(noise * n) + 1)).floor().long()
+    width = m + extra
+    keys = torch.rand(*mask.shape[:-1], width, generator=gen)
+    keys = keys.masked_fill(torch.arange(width) >= n + blanks, 2.0)  # past n + nb: never drawn
+    drawn = keys.argsort(-1)[..., :m]  # n distinct indices from 0..n+nb-1 come first
+    drawn = drawn.masked_fill(slot >= n, width).sort(-1).values  # ascending, the n first
+    newest_first = (n - 1 - slot).clamp(min=0)
+    return drawn.gather(-1, newest_first).clamp(max=top)
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate(model: MemN2N, data: Vectorized, linear: torch.Tensor | bool = False, chunk=500):
+    """Per-model mean loss (R,), error (R,) and predictions (R, N) on ``data``."""
+    losses, preds = [], []
+    for s in range(0, len(data), chunk):
+        sl = slice(s, s + chunk)
+        slots = int(data.mask[sl].sum(-1).max())
+        stories, mask = data.stories[sl, :slots], data.mask[sl, :slots]
+        out = model(stories, data.query[sl], mask, linear=linear)
+        target = data.answer[sl].expand(out.logits.shape[0], -1)
+        losses.append(F.cross_entropy(out.logits.transpose(1, 2), target, reduction="none"))
+        preds.append(out.logits.argmax(-1))
+    loss, pred = torch.cat(losses, 1), torch.cat(preds, 1)
+    return loss.mean(1), (pred != data.answer).float().mean(1), pred
+
+
+def train_ensemble(
+    cfg: Config, train: Vectorized, val: Vectorized, vocab_size: int, seed: int,
+    progress: Progress = no_progress, desc: str = "",
+) -> tuple[MemN2N, list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    """Train ``cfg.repeats`` independent models at once; returns the model, per-epoch
+    records and per-model facts (LS epochs, final validation loss and error)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    r, bsz = cfg.repeats, cfg.batch_size
+    model = MemN2N(MemN2NConfig(
+        vocab_size=vocab_size, embed_dim=cfg.resolved("embed_dim"), hops=cfg.hops,
+        memory_size=cfg.memory_size, encoding=cfg.encoding, temporal=cfg.temporal,
+        num_models=r,
+    ))  # fmt: skip
+    params = [p for p in model.parameters()]
+    epochs, decay = cfg.resolved("epochs"), cfg.resolved("lr_decay_every")
+    base_lr = cfg.ls_lr if cfg.linear_start else cfg.lr
+    linear = torch.full((r,), cfg.linear_start)
+    ls_epochs = torch.zeros(r, dtype=torch.long)
+    soft_epochs = torch.zeros(r, dtype=torch.long)
+    best_ls = torch.full((r,), math.inf)
+    bad = torch.zeros(r, dtype=torch.long)
+    n_train = len(train)
+    steps = max(1, n_train // bsz)
+    records: list[dict[str, Any]] = []
+    total = epochs + (cfg.ls_max_epochs if cfg.linear_start else 0)
+    for epoch in progress(range(1, total + 1), desc, total):
+        done = soft_epochs >= epochs
+        if bool(done.all()):
+            break
+        ep = soft_epochs + 1  # 1-based epoch of the current phase
+        lr = torch.where(linear, cfg.ls_lr, base_lr * 0.5 ** (ep // decay).double()).float()
+        lr = lr.masked_fill(done, 0.0)
+        perm = torch.rand(r, n_train, generator=gen).argsort(-1)
+        for step in range(steps):
+            idx = perm[:, step * bsz : (step + 1) * bsz]  # (R, bsz): each model its own batch
+            # slots past the batch's longest story are empty for every example: trim them
+            slots = int(train.mask[idx].sum(-1).max())
+            mask = train.mask[idx][..., :slots]
+            t = noisy_time(mask, cfg.random_noise, gen, cfg.memory_size) if cfg.temporal else None
+            stories = train.stories[idx][..., :slots, :]
+            out = model(stories, train.query[idx], mask, t, linear=linear)
+            loss = F.cross_entropy(
+                out.logits.reshape(-1, vocab_size), train.answer[idx].reshape(-1), reduction="sum"
+            )  # summed over the batch (and the independent models), as the authors' code
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                sq = sum(g.pow(2).flatten(1).sum(1) for g in grads)  # (R,) per-model norm^2
+                scale = (cfg.clip_norm / sq.sqrt().clamp(min=1e-12)).clamp(max=1.0) * lr
+                for p, g in zip(params, grads, strict=True):
+                    p.sub_(scale.view(-1, *[1] * (g.dim() - 1)) * g)
+        vloss, verr, _ = evaluate(model, val, linear)
+        for i in range(r):
+            if done[i]:
+                continue
+            if linear[i]:
+                ls_epochs[i] += 1
+                if vloss[i] < best_ls[i]:
+                    best_ls[i], bad[i] = vloss[i], 0
+                else:
+                    bad[i] += 1
+                if bad[i] >= cfg.ls_patience or ls_epochs[i] >= cfg.ls_max_epochs:
+                    linear[i] = False  # the validation loss stopped falling: softmax back
+            else:
+                soft_epochs[i] += 1
+            records.append({"epoch": epoch, "model": i, "linear": bool(linear[i]),
+                            "lr": float(lr[i]), "val_loss": float(vloss[i]),
+                            "val_error": float(verr[i])})  # fmt: skip
+    vloss, verr, _ = evaluate(model, val)
+    facts = {"ls_epochs": ls_epochs.tolist(), "val_loss": vloss.tolist(),
+             "val_error": verr.tolist()}  # fmt: skip
+    return model, records, facts
+
+
+# -- the experiment -----------------------------------------------------------------------------
+
+
+def _load(cfg: Config, task: int) -> tuple[list[BabiExample], list[BabiExample]]:
+    root = cfg.data_dir or None
+    train, test = load_babi(task, "train", cfg.size, root), load_babi(task, "test", "1k", root)
+    if not train or not test:
+        raise ValueError(f"expected bAbI task {task} train and test files, got none")
+    if cfg.max_train:
+        train = train[: cfg.max_train]
+    if cfg.max_test:
+        test = test[: cfg.max_test]
+    return train, test
+
+
+def _split(cfg: Config, data: Vectorized) -> tuple[Vectorized, Vectorized]:
+    """The last ``val_fraction`` of each task's training file is validation (authors' split)."""
+    train_idx, val_idx = [], []
+    for t in data.task.unique().tolist():
+        idx = (data.task == t).nonzero().flatten()
+        n_val = max(1, round(cfg.val_fraction * len(idx)))
+        train_idx.append(idx[:-n_val])
+        val_idx.append(idx[-n_val:])
+    return data.take(torch.cat(train_idx)), data.take(torch.cat(val_idx))
+
+
+def _attention_view(model: MemN2N, which: int, data: Vectorized, inv: dict[int, str]) -> dict:
+    """Hop-by-hop attention of one correctly answered, short test story of model ``which``."""
+    pred = model.predict(data.stories, data.query, data.mask)[which]
+    n = data.mask.sum(-1)
+    ok = (pred == data.answer).nonzero().flatten().tolist()
+    short = [i for i in ok if 4 <= n[i] <= 12] or ok or [0]
+    i = short[0]
+    out = model(data.stories[i : i + 1], data.query[i : i + 1], data.mask[i : i + 1])
+    ex = data.examples[i]
+    story = ex.story[-model.config.memory_size :]
+    offset = len(ex.story) - len(story)
+    support = {s - offset for s in ex.supporting}
+    keys = [f"{'* ' if s in support else ''}{s + 1}. {sent}" for s, sent in enumerate(story)]
+    weights = out.attention[which, 0, :, : len(story)].detach()
+    return {
+        "weights": weights.tolist(),
+        "keys": keys,
+        "queries": [f"hop {k + 1}" for k in range(model.config.hops)],
+        "title": f"task {ex.task}: {ex.question} -> {inv[int(pred[i])]} "
+        f"(answer {ex.answer}; * = supporting fact)",
+    }
+
+
+def _run_group(
+    cfg: Config, group: tuple[int, ...], raw: dict, sent_len: int, query_len: int, views: int,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:  # fmt: skip
+    """Train one ensemble on ``group`` (one task, or all for joint) and test it."""
+    torch.set_num_threads(1)  # tiny tensors: intra-op threads only spin (see tests/conftest.py)
+    exs_train = [ex for t in group for ex in raw[t][0]]
+    exs_test = [ex for t in group for ex in raw[t][1]]
+    vocab = build_vocab(exs_train + exs_test)
+    inv = {i: w for w, i in vocab.items()}
+    full = vectorize(exs_train, vocab, cfg.memory_size, sent_len, query_len)
+    train, val = _split(cfg, full)
+    test = vectorize(exs_test, vocab, cfg.memory_size, sent_len, query_len)
+    name = "joint" if cfg.joint else f"task {group[0]}"
+    t0, c0 = time.perf_counter(), time.process_time()
+    model, records, facts = train_ensemble(
+        cfg, train, val, len(vocab), cfg.seed + 1000 * group[0], progress, name
+    )
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # the paper's selection: the best of the repeats on validation (error, then loss)
+    best = min(range(cfg.repeats), key=lambda i: (facts["val_error"][i], facts["val_loss"][i]))
+    _, _, pred = evaluate(model, test)
+    wrong = pred != test.answer  # (R, N)
+    rows, attention = [], []
+    for t in group:
+        sel = test.task == t
+        errs = (100 * wrong[:, sel].float().mean(1)).tolist()
+        rows.append({
+            "task": t,
+            "name": BABI_TASKS[t],
+            "test_error": errs[best],
+            "paper_pe_ls_rn": PAPER_PE_LS_RN[t],
+            "failed": errs[best] > FAIL_THRESHOLD,
+            "mean_over_repeats": sum(errs) / len(errs),
+            "min_over_repeats": min(errs),
+            "val_error": 100 * facts["val_error"][best],
+            "ls_epochs": facts["ls_epochs"][best],
+            "repeats": cfg.repeats,
+            "vocab": len(vocab),
+            "train_seconds": seconds / len(group),
+            "train_cpu_seconds": cpu / len(group),
+        })  # fmt: skip
+        if len(attention) < views:
+            sub = test.take(sel.nonzero().flatten())
+            attention.append(_attention_view(model, best, sub, inv))
+    mine = [r for r in records if r["model"] == best]
+    return {
+        "rows": rows,
+        "attention": attention,
+        "metrics": [{"group": name, "step": r["epoch"], **r} for r in records],
+        "curve": (name, [r["epoch"] for r in mine], [100 * r["val_error"] for r in mine]),
+        "cpu": time.process_time() - c0,
+    }
+
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    started, cpu0 = time.perf_counter(), time.process_time()
+    tasks = cfg.task_list
+    raw = {t: _load(cfg, t) for t in tasks}
+    everything = [ex for t in tasks for split in raw[t] for ex in split]
+    sent_len = max(len(tokenize(s)) for ex in everything for s in ex.story)
+    query_len = max(len(tokenize(ex.question)) for ex in everything)
+    groups = [tasks] if cfg.joint else [(t,) for t in tasks]
+    views = [max(0, min(len(g), cfg.attention_views - sum(map(len, groups[:i]))))
+             for i, g in enumerate(groups)]  # fmt: skip
+    jobs = [(cfg, g, {t: raw[t] for t in g}, sent_len, query_len, v)
+            for g, v in zip(groups, views, strict=True)]  # fmt: skip
+    if cfg.workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=ctx) as pool:
+            futures = [pool.submit(_run_group, *job) for job in jobs]
+            done = [f.result() for f in progress(futures, "memn2n tasks", len(futures))]
+        worker_cpu = sum(d["cpu"] for d in done)
+    else:
+        single = len(jobs) == 1
+        done = [
+            _run_group(*job, progress if single else no_progress)
+            for job in (jobs if single else progress(jobs, "memn2n tasks", len(jobs)))
+        ]
+        worker_cpu = 0.0
+    rows = [r for d in done for r in d["rows"]]
+    attention = [a for d in done for a in d["attention"]]
+    metrics = [m for d in done for m in d["metrics"]]
+    curves = {d["curve"][0]: (d["curve"][1], d["curve"][2]) for d in done}
+    figures = _plots(cfg, rows, curves, out_dir)
+    mean = sum(r["test_error"] for r in rows) / len(rows)
+    paper_mean = sum(r["paper_pe_ls_rn"] for r in rows) / len(rows)
+    return {
+        "experiment": "memn2n",
+        "mode": "joint" if cfg.joint else "per-task",
+        "task": f"bAbI {cfg.size} tasks {cfg.tasks}: {cfg.hops}-hop MemN2N "
+        f"{cfg.encoding.upper()}{' LS' if cfg.linear_start else ''}"
+        f"{' RN' if cfg.random_noise > 0 else ''}, best of {cfg.repeats} on validation",
+        "mean_test_error": mean,
+        "failed_tasks": sum(r["failed"] for r in rows),
+        "paper_mean_test_error": paper_mean,
+        "paper_failed_tasks": sum(r["paper_pe_ls_rn"] > FAIL_THRESHOLD for r in rows),
+        "table": rows,
+        "metrics": metrics,
+        "attention": attention,
+        "figures": figures,
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu0 + worker_cpu,
+        "workers": cfg.workers,
+    }
+
+
+def _plots(cfg: Config, rows: list[dict], curves: dict, out_dir: Path) -> list[str]:
+    import matplotlib.pyplot as plt  # seqattn.viz already selected the Agg backend
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 3.8))
+    xs = range(len(rows))
+    ax.bar([x - 0.2 for x in xs], [r["test_error"] for r in rows], 0.4, label="this run")
+    ax.bar([x + 0.2 for x in xs], [r["paper_pe_ls_rn"] for r in rows], 0.4,
+           label="paper (PE LS RN)")  # fmt: skip
+    ax.axhline(FAIL_THRESHOLD, color="grey", linestyle="--", linewidth=1, label="5% (failed)")
+    ax.set_xticks(list(xs), [str(r["task"]) for r in rows])
+    ax.set_xlabel("bAbI task")
+    ax.set_ylabel("test error (%)")
+    ax.set_title("MemN2N on bAbI 1k: " + ("joint" if cfg.joint else "per-task") + " training")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    bar = out_dir / "test_error.png"
+    fig.savefig(bar, dpi=120)
+    plt.close(fig)
+    panels: dict[str, dict] = {}
+    for i, (name, curve) in enumerate(curves.items()):
+        panels.setdefault(f"group {i // 5 + 1}", {})[name] = curve
+    curve_path = plot_panels(panels, out_dir / "val_error.png", xlabel="epoch",
+                             ylabel="validation error (%)",
+                             title="Selected run: validation error (LS epochs first)")  # fmt: skip
+    return [str(bar), str(curve_path)]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    lines = [
+        f"Task: {results['task']} ({results['mode']})",
+        "",
+        "| task | name | test error % | paper PE LS RN % | mean / min over repeats % "
+        "| val error % | LS epochs |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["table"]:
+        flag = " (failed)" if r["failed"] else ""
+        lines.append(
+            f"| {r['task']} | {r['name']} | {r['test_error']:.1f}{flag} "
+            f"| {r['paper_pe_ls_rn']:.1f} "
+            f"| {r['mean_over_repeats']:.1f} / {r['min_over_repeats']:.1f} | {r['val_error']:.1f} "
+            f"| {r['ls_epochs']} |"
+        )
+    lines.append(
+        f"| **mean** | failed (> 5%): {results['failed_tasks']} | "
+        f"**{results['mean_test_error']:.1f}** | {results['paper_mean_test_error']:.1f} "
+        f"(failed {results['paper_failed_tasks']}) | | | |"
+    )
+    return "\n".join(lines)
+
+
+EXPERIMENT = Experiment(
+    name="memn2n",
+    summary="End-to-end memory networks on bAbI 1k (PE, LS, RN; per task or joint) vs the paper.",
+    config_cls=Config,
+    run=run,
+    quick=quick,
+    table=table_text,
+)
