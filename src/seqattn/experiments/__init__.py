@@ -4,13 +4,20 @@ from seqattn.experiments.attention_complexity import EXPERIMENT as _COMPLEXITY
 from seqattn.experiments.attention_scores import EXPERIMENT as _SCORES
 from seqattn.experiments.base import Experiment
 from seqattn.experiments.clipping import EXPERIMENT as _CLIPPING
+from seqattn.experiments.gat import EXPERIMENT as _GAT
+from seqattn.experiments.memn2n import EXPERIMENT as _MEMN2N
+from seqattn.experiments.se import EXPERIMENT as _SE
 from seqattn.experiments.sentiment import EXPERIMENT as _SENTIMENT
 from seqattn.experiments.tbptt_window import EXPERIMENT as _TBPTT
+from seqattn.experiments.translate import EXPERIMENT as _TRANSLATE
 from seqattn.experiments.vanishing_gradients import EXPERIMENT as _VANISHING
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (_VANISHING, _COMPLEXITY, _SCORES, _CLIPPING, _TBPTT, _SENTIMENT)
+    e.name: e for e in (_VANISHING, _COMPLEXITY, _SCORES, _CLIPPING, _TBPTT, _SENTIMENT, _SE)
 }
+EXPERIMENTS[_GAT.name] = _GAT
+EXPERIMENTS[_MEMN2N.name] = _MEMN2N
+EXPERIMENTS[_TRANSLATE.name] = _TRANSLATE
 
 
 def get(name: str) -> Experiment:
