@@ -28,13 +28,18 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from seqattn.nn.recurrent import packing
+from seqattn.nn.recurrent import _extension, fast, packing
 from seqattn.nn.recurrent.cells import GATES, _check_size, gru_step, lstm_step, rnn_step
 
-__all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "BACKENDS"]
+
+#: Values of the ``backend`` argument. "auto" picks "fast" when the compiled extension is
+#: loaded and applies (CPU, float32/float64, no proj_size, not under torch.compile), else
+#: "reference". See docs/recurrent.md, "Backends".
+BACKENDS = ("auto", "reference", "fast", "native")
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -54,6 +59,18 @@ class RNNBase(nn.Module):
         single_bias: one bias vector per gate (``bias_ih_l*`` only) instead of torch.nn's two
             (``b_ih`` and ``b_hh``): the textbook equations and the seed's parameter counts.
             Such a module does not load torch.nn state_dicts.
+        backend: how the time loop runs (default ``"auto"``); any backend gives the same
+            results up to rounding, with the same parameters.
+            ``"reference"``: the readable Python loop of this module, autograd per step.
+            ``"fast"``: :mod:`seqattn.nn.recurrent.fast`, one autograd Function per layer
+            and direction with a hand-written backward through time, compiled C++ when the
+            extension builds (else the same algorithm in Python); no ``proj_size``.
+            ``"native"``: torch's fused kernels (``torch._VF.lstm``/``gru``/``rnn_*``, cuDNN
+            on a GPU) called with this module's parameters; dropout between layers then
+            draws torch's own random masks.
+            ``"auto"``: ``"fast"`` where the compiled extension is loaded and applies (CPU,
+            float32/float64, no ``proj_size``, not while ``torch.compile`` traces), else
+            ``"reference"``. Can be changed after construction (``layer.backend = ...``).
     """
 
     def __init__(
@@ -69,10 +86,13 @@ class RNNBase(nn.Module):
         proj_size: int = 0,
         *,
         single_bias: bool = False,
+        backend: str = "auto",
         device=None,
         dtype=None,
     ) -> None:
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"expected backend in {BACKENDS}, got {backend!r}")
         if mode not in GATES:
             raise ValueError(f"expected mode in {sorted(GATES)}, got {mode!r}")
         _check_size("input_size", input_size)
@@ -102,6 +122,7 @@ class RNNBase(nn.Module):
         self.bidirectional = bidirectional
         self.proj_size = proj_size
         self.single_bias = single_bias
+        self.backend = backend
         self.nonlinearity = "relu" if mode == "RNN_RELU" else "tanh"
 
         factory = {"device": device, "dtype": dtype}
@@ -154,6 +175,7 @@ class RNNBase(nn.Module):
             ("dropout", 0.0),
             ("bidirectional", False),
             ("single_bias", False),
+            ("backend", "auto"),
         ):
             value = getattr(self, name)
             if value != default:
@@ -233,32 +255,14 @@ class RNNBase(nn.Module):
                 rev = packing.reverse_index(lens, steps, x.device)  # (T, B)
         first_ragged = int(lens.min()) if mask is not None else steps
 
-        num_directions = 2 if self.bidirectional else 1
-        h_n, c_n = [], []
-        layer_input = x
-        for layer in range(self.num_layers):
-            outs = []
-            for direction in range(num_directions):
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
-                idx = layer * num_directions + direction
-                xp = F.linear(layer_input, w_ih, b_ih)  # (T, B, G*H): every step in one matmul
-                if direction == 1:
-                    xp = _reverse(xp, rev)
-                out, h, c = self._run(
-                    xp, h0[idx], None if c0 is None else c0[idx], w_hh, b_hh, w_hr,
-                    mask, first_ragged,
-                )  # fmt: skip
-                outs.append(_reverse(out, rev) if direction == 1 else out)
-                h_n.append(h)
-                if c is not None:
-                    c_n.append(c)
-            layer_input = outs[0] if num_directions == 1 else torch.cat(outs, dim=-1)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
-
-        output = layer_input  # (T, B, D*P)
-        h_out = torch.stack(h_n)  # (L*D, B, P)
-        c_out = torch.stack(c_n) if c_n else None
+        backend = self._resolve_backend(x)
+        if backend == "native":
+            output, h_out, c_out = self._native(x, h0, c0, lens if mask is not None else None)
+        else:
+            output, h_out, c_out = self._layers(
+                x, h0, c0, mask, rev, first_ragged, lens if backend == "fast" else None,
+                backend == "fast",
+            )  # fmt: skip
         if packed:
             output = _repack(output, lens, input)
         elif not batched:
@@ -267,6 +271,100 @@ class RNNBase(nn.Module):
         elif self.batch_first:
             output = output.transpose(0, 1)
         return output, (h_out if c_out is None else (h_out, c_out))
+
+    def _resolve_backend(self, x: Tensor) -> str:
+        """The backend this call runs: ``self.backend``, with "auto" resolved."""
+        if self.backend not in BACKENDS:
+            raise ValueError(f"expected backend in {BACKENDS}, got {self.backend!r}")
+        problem = None
+        if self.proj_size:
+            problem = f"proj_size={self.proj_size}"
+        if self.backend == "fast" and problem:
+            raise ValueError(
+                f"{type(self).__name__}: backend='fast' does not support {problem}; "
+                "expected backend 'reference' or 'native'"
+            )
+        if self.backend != "auto":
+            return self.backend
+        if (
+            problem
+            or torch.compiler.is_compiling()  # the C++ loop is opaque to dynamo; trace Python
+            or x.device.type != "cpu"
+            or x.dtype not in (torch.float32, torch.float64)
+            or _extension.load() is None
+        ):
+            return "reference"
+        return "fast"
+
+    def _layers(self, x, h0, c0, mask, rev, first_ragged, lens, use_fast: bool):
+        """The stack, layer by layer and direction by direction; the time loop is
+        :meth:`_run` (reference) or :func:`fast.recurrence` (fast)."""
+        num_directions = 2 if self.bidirectional else 1
+        engine = fast.engine_for(x) if use_fast else None
+        h_n, c_n = [], []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(num_directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
+                idx = layer * num_directions + direction
+                c_init = None if c0 is None else c0[idx]
+                if use_fast:
+                    if self.mode != "GRU" and b_hh is not None:  # they only ever add up
+                        b_ih, b_hh = b_ih + b_hh, None
+                    xp = F.linear(layer_input, w_ih, b_ih)  # (T, B, G*H)
+                    res = fast.recurrence(
+                        self.mode, xp, h0[idx], c_init, w_hh, b_hh,
+                        reverse=direction == 1, lengths=lens, engine=engine,
+                    )  # fmt: skip
+                    out, h, c = res if len(res) == 3 else (*res, None)
+                    outs.append(out)
+                else:
+                    xp = F.linear(layer_input, w_ih, b_ih)  # (T, B, G*H): every step at once
+                    if direction == 1:
+                        xp = _reverse(xp, rev)
+                    out, h, c = self._run(xp, h0[idx], c_init, w_hh, b_hh, w_hr, mask, first_ragged)
+                    outs.append(_reverse(out, rev) if direction == 1 else out)
+                h_n.append(h)
+                if c is not None:
+                    c_n.append(c)
+            layer_input = outs[0] if num_directions == 1 else torch.cat(outs, dim=-1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        output = layer_input  # (T, B, D*P)
+        h_out = torch.stack(h_n)  # (L*D, B, P)
+        c_out = torch.stack(c_n) if c_n else None
+        return output, h_out, c_out
+
+    def _native(self, x, h0, c0, lens):
+        """torch's fused kernels with this module's parameters (cuDNN on a GPU)."""
+        weights = []
+        for layer in range(self.num_layers):
+            for direction in range(2 if self.bidirectional else 1):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
+                weights += [w_ih, w_hh]
+                if self.bias:  # torch's kernels want two biases; a single one adds zeros
+                    weights += [b_ih, torch.zeros_like(b_ih) if b_hh is None else b_hh]
+                if w_hr is not None:
+                    weights.append(w_hr)
+        fn = {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh,
+              "RNN_RELU": _VF.rnn_relu}[self.mode]  # fmt: skip
+        lstm = self.mode == "LSTM"
+        args = (weights, self.bias, self.num_layers, self.dropout, self.training,
+                self.bidirectional)  # fmt: skip
+        if lens is None:
+            hx = (h0, c0) if lstm else h0
+            res = fn(x, hx, *args, False)
+        else:
+            packed = torch.nn.utils.rnn.pack_padded_sequence(x, lens, enforce_sorted=False)
+            order, unorder = packed.sorted_indices, packed.unsorted_indices
+            h0 = h0.index_select(1, order)
+            hx = (h0, c0.index_select(1, order)) if lstm else h0
+            res = fn(packed.data, packed.batch_sizes, hx, *args)
+            out_packed = PackedSequence(res[0], packed.batch_sizes, order, unorder)
+            out, _ = pad_packed_sequence(out_packed, total_length=x.shape[0])
+            res = (out, *(s.index_select(1, unorder) for s in res[1:]))
+        return res[0], res[1], (res[2] if lstm else None)
 
     def _initial_state(self, hx: State | None, x: Tensor, batched: bool):
         name = type(self).__name__
@@ -355,13 +453,14 @@ class RNN(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, *,
-                 single_bias: bool = False, device=None, dtype=None) -> None:  # fmt: skip
+                 single_bias: bool = False, backend: str = "auto", device=None,
+                 dtype=None) -> None:  # fmt: skip
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"expected nonlinearity 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(
             "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size,
             num_layers, bias, batch_first, dropout, bidirectional,
-            single_bias=single_bias, device=device, dtype=dtype,
+            single_bias=single_bias, backend=backend, device=device, dtype=dtype,
         )  # fmt: skip
 
 
@@ -380,10 +479,12 @@ class LSTM(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, *,
-                 single_bias: bool = False, device=None, dtype=None) -> None:  # fmt: skip
+                 single_bias: bool = False, backend: str = "auto", device=None,
+                 dtype=None) -> None:  # fmt: skip
         super().__init__(
             "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, proj_size, single_bias=single_bias, device=device, dtype=dtype,
+            bidirectional, proj_size, single_bias=single_bias, backend=backend, device=device,
+            dtype=dtype,
         )  # fmt: skip
 
 
@@ -402,8 +503,8 @@ class GRU(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, *, single_bias: bool = False,
-                 device=None, dtype=None) -> None:  # fmt: skip
+                 backend: str = "auto", device=None, dtype=None) -> None:  # fmt: skip
         super().__init__(
             "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, single_bias=single_bias, device=device, dtype=dtype,
+            bidirectional, single_bias=single_bias, backend=backend, device=device, dtype=dtype,
         )  # fmt: skip

@@ -1,0 +1,101 @@
+"""Build and load the compiled fast path (``seqattn/csrc/recurrent.cpp``) on first use.
+
+The C++ source ships inside the package and is JIT-compiled with
+:func:`torch.utils.cpp_extension.load` into torch's extension cache
+(``$TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``) the first time a layer needs
+it; later processes load the cached build. That needs a C++ compiler (``$CXX`` or ``c++``) and
+``ninja`` (torch's JIT builder insists on it). When something is missing, or
+``SEQATTN_NO_EXT=1`` is set, or the build fails, :func:`load` returns None once and for all in
+this process and logs why; the layers then fall back to Python (see :mod:`.fast`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+__all__ = ["load", "unavailable_reason", "build_seconds"]
+
+log = logging.getLogger(__name__)
+
+_SOURCE = Path(__file__).resolve().parents[2] / "csrc" / "recurrent.cpp"
+_lock = threading.Lock()
+_state: dict = {}
+
+
+def _flags() -> tuple[str, list[str]]:
+    """Extension name and compiler flags for this CPU.
+
+    The gate kernels use ATen's ``Vectorized`` (SLEEF exp/tanh from libtorch); AVX2 code is
+    compiled only where torch itself runs AVX2 or AVX-512, and the CPU level is part of the
+    name so one cache directory can serve machines of different levels.
+    """
+    cap = torch.backends.cpu.get_cpu_capability()
+    flags = ["-O3", "-fno-math-errno"]
+    level = "default"
+    if cap in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+        level = "avx2"
+    return f"seqattn_recurrent_{level}", flags
+
+
+def _why_not() -> str | None:
+    if os.environ.get("SEQATTN_NO_EXT", "") not in ("", "0"):
+        return "disabled by SEQATTN_NO_EXT"
+    if not _SOURCE.is_file():
+        return f"C++ source not found at {_SOURCE}"
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        return f"no C++ compiler ({compiler!r} not on PATH)"
+    from torch.utils.cpp_extension import is_ninja_available
+
+    if not is_ninja_available():
+        return "ninja not found (torch's JIT builder needs it: `pip install ninja`)"
+    return None
+
+
+def load():
+    """The compiled module (``forward``/``backward``), or None with the reason logged once."""
+    if "done" in _state:
+        return _state.get("module")
+    with _lock:
+        if "done" in _state:
+            return _state.get("module")
+        reason = _why_not()
+        module = None
+        if reason is None:
+            name, flags = _flags()
+            start = time.perf_counter()
+            try:
+                from torch.utils.cpp_extension import load as _load
+
+                module = _load(name, [str(_SOURCE)], extra_cflags=flags, verbose=False)
+            except Exception as err:  # a broken toolchain must not break the layers
+                reason = f"build failed: {type(err).__name__}: {str(err)[-500:]}"
+            else:
+                _state["seconds"] = time.perf_counter() - start
+                log.info("seqattn recurrent extension %s ready in %.1f s", name,
+                         _state["seconds"])  # fmt: skip
+        if module is None:
+            log.warning("seqattn recurrent fast path: compiled extension unavailable (%s); "
+                        "using the pure-Python engine", reason)  # fmt: skip
+        _state.update(done=True, module=module, reason=reason)
+        return module
+
+
+def unavailable_reason() -> str | None:
+    """Why the extension is not in use (None when it is loaded), after :func:`load`."""
+    load()
+    return _state.get("reason")
+
+
+def build_seconds() -> float | None:
+    """Seconds :func:`load` took in this process (compile on first use, else a cache load)."""
+    load()
+    return _state.get("seconds")

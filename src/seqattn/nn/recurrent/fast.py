@@ -1,0 +1,254 @@
+"""Fast path of the recurrent layers: one autograd Function per layer and direction.
+
+The reference layers (:mod:`.layers`) run the textbook loop in Python and let autograd record
+every step, which costs about ten small ops per step forward and as many backward. Here one
+:class:`torch.autograd.Function` runs the whole time loop of a layer and direction, with the
+backward through time written by hand (the same equations as :mod:`.cells`, differentiated):
+
+LSTM, with activated gates i, f, g, o, c_t and tc_t = tanh(c_t) saved by the forward::
+
+    dh  = dh_{t+1 -> t} + dout_t          dc = dc_{t+1 -> t} + dh ⊙ o ⊙ (1 - tc²)
+    di = dc ⊙ g ⊙ i(1-i)    df = dc ⊙ c_{t-1} ⊙ f(1-f)    dg = dc ⊙ i ⊙ (1-g²)
+    do = dh ⊙ tc ⊙ o(1-o)   dc_{t -> t-1} = dc ⊙ f        dh_{t -> t-1} = dgates W_hh
+
+GRU (r, z, n and hn = W_hn h + b_hn saved)::
+
+    dn = dh ⊙ (1-z) ⊙ (1-n²)   dr = dn ⊙ hn ⊙ r(1-r)   dz = dh ⊙ (h_{t-1} - n) ⊙ z(1-z)
+    d(input gates) = (dr, dz, dn)     d(hidden gates) = (dr, dz, dn ⊙ r)
+    dh_{t -> t-1} = d(hidden gates) W_hh + dh ⊙ z
+
+RNN: dpre = dh ⊙ (1 - h²) (tanh) or dh ⊙ [h > 0] (ReLU); dh_{t -> t-1} = dpre W_hh.
+
+The weight gradient is one matmul after the loop, dW_hh = Σ_t dgates_tᵀ h_{t-1}, and the input
+projection (with both biases folded in for RNN and LSTM) stays outside the Function as one
+``F.linear`` over all steps, so autograd gives dW_ih = Σ_t dgates_tᵀ x_t as one matmul too.
+
+Two engines run the same algorithm: the compiled one (``seqattn/csrc/recurrent.cpp``, CPU,
+float32/float64; one GEMM plus one fused vectorised gate kernel per step) and
+:class:`PythonEngine` below (any device and dtype), used when the extension is unavailable.
+
+Variable lengths: a row b is live at time t iff t < len[b]. A dead row keeps its state, its
+output is zero and the state gradient passes through it. The reverse direction runs
+t = T-1 .. 0, so each sequence starts at its own end without reversing the input.
+
+Shape glossary: T time, B batch, H hidden, G gates (1 RNN, 4 LSTM, 3 GRU).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from seqattn.nn.recurrent import _extension
+
+__all__ = ["MODES", "PythonEngine", "recurrence", "engine_for", "ONEDNN"]
+
+#: Mode names of :class:`~seqattn.nn.recurrent.layers.RNNBase` -> the integer the C++ side uses.
+MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+_LSTM, _GRU = 2, 3
+
+#: Let the compiled engine use oneDNN (torch's ``mkldnn::_linear_pointwise``) for float32
+#: per-step GEMMs; off, it uses ``at::mm`` (MKL). Mainly a switch for benchmarking.
+ONEDNN = True
+
+
+def _live(lengths: Tensor | None, steps: int, device) -> Tensor | None:
+    """(T, B, 1) bool: step t is a real step of sequence b."""
+    if lengths is None:
+        return None
+    return (torch.arange(steps, device=device)[:, None] < lengths.to(device)[None, :])[..., None]
+
+
+class PythonEngine:
+    """The algorithm of ``csrc/recurrent.cpp`` in torch ops (same signatures, same buffers)."""
+
+    @staticmethod
+    def forward(mode, reverse, xp, h0, c0, w_hh, b_hh, lengths, save, allow_onednn):
+        steps, batch, _ = xp.shape
+        hidden = h0.shape[1]
+        hs = xp.new_empty(steps, batch, hidden)
+        cs = xp.new_empty(steps, batch, hidden) if mode == _LSTM else None
+        keep = steps if save else 1
+        act = xp.new_empty(keep, batch, 4 * hidden) if mode in (_LSTM, _GRU) else None
+        tc = xp.new_empty(keep, batch, hidden) if mode == _LSTM else None
+        live = _live(lengths, steps, xp.device)
+        h, c = h0, c0
+        for t in range(steps - 1, -1, -1) if reverse else range(steps):
+            m = torch.mm(h, w_hh.t())  # (B, G*H)
+            x = xp[t]
+            slot = t if save else 0
+            c_new = None
+            if mode == _LSTM:
+                i, f, g, o = (m + x).chunk(4, dim=1)
+                i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+                c_new = f * c + i * g
+                tanh_c = torch.tanh(c_new)
+                h_new = o * tanh_c
+                act[slot] = torch.cat([i, f, g, o], dim=1)
+                tc[slot] = tanh_c
+            elif mode == _GRU:
+                if b_hh is not None:
+                    m = m + b_hh
+                m_r, m_z, hn = m.chunk(3, dim=1)
+                x_r, x_z, x_n = x.chunk(3, dim=1)
+                r, z = torch.sigmoid(x_r + m_r), torch.sigmoid(x_z + m_z)
+                n = torch.tanh(x_n + r * hn)
+                h_new = n + z * (h - n)
+                act[slot] = torch.cat([r, z, n, hn], dim=1)
+            else:
+                pre = m + x
+                h_new = torch.relu(pre) if mode == 1 else torch.tanh(pre)
+            if live is not None:
+                h_new = torch.where(live[t], h_new, h)
+                if c_new is not None:
+                    c_new = torch.where(live[t], c_new, c)
+            hs[t] = h = h_new
+            if cs is not None:
+                cs[t] = c = c_new
+        return [hs, cs, act, tc]
+
+    @staticmethod
+    def backward(
+        mode, reverse, dout, dh_n, dc_n, h0, c0, hs, cs, act, tc, w_hh, has_bias, lengths,
+        allow_onednn,
+    ):  # fmt: skip
+        steps, batch, hidden = hs.shape
+        gates = w_hh.shape[0]
+        dxp = hs.new_empty(steps, batch, gates)
+        dhp = hs.new_empty(steps, batch, gates) if mode == _GRU else dxp
+        carry = dh_n.clone() if dh_n is not None else hs.new_zeros(batch, hidden)
+        extra = hs.new_zeros(batch, hidden)
+        dcc = None
+        if mode == _LSTM:
+            dcc = dc_n.clone() if dc_n is not None else hs.new_zeros(batch, hidden)
+        live = _live(lengths, steps, hs.device)
+        first = steps - 1 if reverse else 0
+        for t in range(steps) if reverse else range(steps - 1, -1, -1):
+            prev = t + 1 if reverse else t - 1
+            hp = h0 if t == first else hs[prev]
+            through = carry + extra  # the state gradient, without this step's output
+            dh = through if dout is None else through + dout[t]
+            new_dcc = dcc
+            if mode == _LSTM:
+                cp = c0 if t == first else cs[prev]
+                i, f, g, o = act[t].chunk(4, dim=1)
+                tanh_c = tc[t]
+                dc = dcc + dh * o * (1 - tanh_c * tanh_c)
+                dx = torch.cat(
+                    [dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g),
+                     dh * tanh_c * o * (1 - o)], dim=1,
+                )  # fmt: skip
+                dh_lin, new_extra, new_dcc = dx, torch.zeros_like(dh), dc * f
+            elif mode == _GRU:
+                r, z, n, hn = act[t].chunk(4, dim=1)
+                dn = dh * (1 - z) * (1 - n * n)
+                dr = dn * hn * r * (1 - r)
+                dz = dh * (hp - n) * z * (1 - z)
+                dx = torch.cat([dr, dz, dn], dim=1)
+                dh_lin = torch.cat([dr, dz, dn * r], dim=1)
+                new_extra = dh * z
+            else:
+                h = hs[t]
+                dx = dh * (h > 0) if mode == 1 else dh * (1 - h * h)
+                dh_lin, new_extra = dx, torch.zeros_like(dh)
+            if live is not None:
+                lt = live[t]
+                dx = torch.where(lt, dx, 0.0)
+                dh_lin = torch.where(lt, dh_lin, 0.0)
+                new_extra = torch.where(lt, new_extra, through)
+                if new_dcc is not None:
+                    new_dcc = torch.where(lt, new_dcc, dcc)
+            dxp[t] = dx
+            if dhp is not dxp:
+                dhp[t] = dh_lin
+            extra, dcc = new_extra, new_dcc
+            carry = torch.mm(dh_lin, w_hh)
+        dh0 = carry + extra
+        dw = torch.mm(dhp[first].t(), h0)
+        if steps > 1:
+            rest = dhp[:-1] if reverse else dhp[1:]
+            prev_states = hs[1:] if reverse else hs[:-1]
+            dw = dw + torch.mm(rest.reshape(-1, gates).t(), prev_states.reshape(-1, hidden))
+        db = dhp.sum(dim=(0, 1)) if mode == _GRU and has_bias else None
+        return [dxp, dh0, dcc, dw, db]
+
+
+def engine_for(x: Tensor, force_python: bool = False):
+    """The compiled engine where it applies (CPU, float32/float64, extension built), else
+    :class:`PythonEngine`."""
+    if force_python or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return PythonEngine
+    return _extension.load() or PythonEngine
+
+
+class _Recurrence(torch.autograd.Function):
+    """One layer and direction: (xp, h0, c0, W_hh, b_hh) -> (output, h_n[, c_n])."""
+
+    @staticmethod
+    def forward(ctx, xp, h0, c0, w_hh, b_hh, mode, reverse, lengths, engine):
+        save = any(ctx.needs_input_grad[:5])
+        xp, h0, w_hh = xp.contiguous(), h0.contiguous(), w_hh.contiguous()
+        c0 = None if c0 is None else c0.contiguous()
+        b_hh = None if b_hh is None else b_hh.contiguous()
+        hs, cs, act, tc = engine.forward(
+            mode, reverse, xp, h0, c0, w_hh, b_hh, lengths, save, ONEDNN
+        )
+        last = 0 if reverse else xp.shape[0] - 1
+        h_n = hs[last].clone()
+        live = _live(lengths, xp.shape[0], xp.device)
+        out = hs if live is None else hs * live
+        ctx.set_materialize_grads(False)
+        ctx.mode, ctx.reverse, ctx.lengths, ctx.engine = mode, reverse, lengths, engine
+        ctx.has_bias = b_hh is not None
+        if save:
+            ctx.save_for_backward(h0, c0, hs, cs, act, tc, w_hh)
+        if mode == _LSTM:
+            return out, h_n, cs[last].clone()
+        return out, h_n
+
+    @staticmethod
+    def backward(ctx, dout, dh_n, dc_n=None):
+        h0, c0, hs, cs, act, tc, w_hh = ctx.saved_tensors
+
+        def contig(t):
+            return None if t is None else t.contiguous()
+
+        dxp, dh0, dc0, dw, db = ctx.engine.backward(
+            ctx.mode, ctx.reverse, contig(dout), contig(dh_n), contig(dc_n), h0, c0, hs, cs,
+            act, tc, w_hh, ctx.has_bias, ctx.lengths, ONEDNN,
+        )  # fmt: skip
+        return dxp, dh0, dc0, dw, db, None, None, None, None
+
+
+def recurrence(
+    mode: str,
+    xp: Tensor,
+    h0: Tensor,
+    c0: Tensor | None,
+    weight_hh: Tensor,
+    bias_hh: Tensor | None = None,
+    *,
+    reverse: bool = False,
+    lengths: Tensor | None = None,
+    engine=None,
+) -> tuple[Tensor, ...]:
+    """Run one layer and direction over precomputed input projections, differentiably.
+
+    Args:
+        mode: ``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"`` or ``"GRU"``.
+        xp: input projections W_ih x_t + b_ih, with b_hh added for RNN and LSTM, (T, B, G*H).
+        h0: (B, H). c0: (B, H) for LSTM, else None.
+        weight_hh: (G*H, H). bias_hh: GRU only (b_hh cannot be folded into xp there), or None.
+        reverse: run t = T-1 .. 0 (each sequence from its own end when lengths are given).
+        lengths: int64 (B,) on the CPU with values in [1, T], or None (all T).
+        engine: the compiled module or :class:`PythonEngine`; default :func:`engine_for`.
+
+    Shape:
+        returns output (T, B, H) with zeros past each length, h_n (B, H) and, for LSTM,
+        c_n (B, H).
+    """
+    if mode not in MODES:
+        raise ValueError(f"expected mode in {sorted(MODES)}, got {mode!r}")
+    if engine is None:
+        engine = engine_for(xp)
+    return _Recurrence.apply(xp, h0, c0, weight_hh, bias_hh, MODES[mode], reverse, lengths, engine)
