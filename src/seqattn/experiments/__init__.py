@@ -3,6 +3,7 @@
 from seqattn.experiments.attention_complexity import EXPERIMENT as _COMPLEXITY
 from seqattn.experiments.attention_scores import EXPERIMENT as _SCORES
 from seqattn.experiments.base import Experiment
+from seqattn.experiments.bottleneck import EXPERIMENT as _BOTTLENECK
 from seqattn.experiments.clipping import EXPERIMENT as _CLIPPING
 from seqattn.experiments.gat import EXPERIMENT as _GAT
 from seqattn.experiments.memn2n import EXPERIMENT as _MEMN2N
@@ -18,6 +19,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 EXPERIMENTS[_GAT.name] = _GAT
 EXPERIMENTS[_MEMN2N.name] = _MEMN2N
 EXPERIMENTS[_TRANSLATE.name] = _TRANSLATE
+EXPERIMENTS[_BOTTLENECK.name] = _BOTTLENECK
 
 
 def get(name: str) -> Experiment:

@@ -1,0 +1,274 @@
+"""Experiment ``bottleneck``: does a fixed-size summary vector limit an encoder-decoder?
+
+Sutskever et al. (2014) pass the source to the decoder only through the encoder's final state;
+Cho et al. (2014) feed that summary at every step; Bahdanau et al. (2015) and Luong et al.
+(2015) let every decoder step attend to all encoder states. Cho et al. (2014b) and Bahdanau
+et al. (2015, fig. 2) report the summary models' quality falling with sentence length (the
+"cliff"), and attention models staying flat.
+
+* ``dataset="reverse"`` or ``"copy"`` (seqattn.data.synthetic): sources of random symbols with
+  lengths ``min_len..max_len``, all four decoders trained with the same budget, greedy
+  decoding; exact-match and token accuracy per source-length bucket.
+* ``dataset="multi30k"``: each decoder trained on Multi30k (the translate pipeline, with a
+  wall-time budget per model); sacreBLEU of greedy output per source-length bucket.
+
+One plot per dataset (accuracy or BLEU against length, one line per decoder) and alignment
+heat maps of test examples for the attention decoders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqattn.data.synthetic import copy_task, reverse_task
+from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
+from seqattn.pipelines.translation import TranslationConfig
+from seqattn.viz import plot_panels
+from seqattn.viz.attention import AttentionView
+
+PAD, BOS, EOS, OFFSET = 0, 1, 2, 3
+DECODER_SPECS = {
+    "plain": {"decoder": "plain"},
+    "context": {"decoder": "context"},
+    "bahdanau": {"decoder": "bahdanau"},
+    "luong": {"decoder": "luong", "luong_score": "general", "input_feeding": True},
+    "transformer": {"decoder": "transformer"},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """dataset: ``reverse``, ``copy`` or ``multi30k``. decoders: names of DECODER_SPECS.
+    Synthetic: vocab symbols, lengths min_len..max_len, steps of Adam at lr with batch_size
+    (at most minutes_per_model of wall time each),
+    test_per_length test sequences per length, buckets (length edges).
+    Multi30k: minutes_per_model of training each (translate pipeline with the
+    ``translation`` options, the decoder replaced by each of ``decoders``)."""
+
+    dataset: str = "reverse"
+    decoders: tuple[str, ...] = ("plain", "context", "bahdanau", "luong")
+    cell: str = "gru"
+    vocab: int = 10
+    min_len: int = 5
+    max_len: int = 60
+    embed_dim: int = 32
+    hidden_size: int = 64
+    steps: int = 500
+    batch_size: int = 64
+    lr: float = 3e-3
+    test_per_length: int = 8
+    bucket_width: int = 5
+    examples: int = 2
+    minutes_per_model: float = 8.0
+    translation: TranslationConfig = field(
+        default_factory=lambda: TranslationConfig(bpe_vocab=5000, tie_embeddings=True, lr=2e-3)
+    )
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dataset not in ("reverse", "copy", "multi30k"):
+            raise ValueError(f"expected dataset reverse, copy or multi30k, got {self.dataset!r}")
+        unknown = set(self.decoders) - set(DECODER_SPECS)
+        if unknown:
+            raise ValueError(f"expected decoders from {sorted(DECODER_SPECS)}, got {unknown}")
+        if not 1 <= self.min_len <= self.max_len:
+            raise ValueError(
+                f"expected 1 <= min_len <= max_len, got {self.min_len}, {self.max_len}"
+            )
+
+
+def quick(cfg: Config) -> Config:
+    """Demo scale: lengths 5-30, 150 steps, a smaller model."""
+    return dataclasses.replace(cfg, max_len=min(cfg.max_len, 30), steps=min(cfg.steps, 150),
+                               hidden_size=min(cfg.hidden_size, 32), test_per_length=4,
+                               minutes_per_model=min(cfg.minutes_per_model, 2.0))  # fmt: skip
+
+
+def make_batch(cfg: Config, lengths: list[int], gen: torch.Generator):
+    """Padded (src, src_lengths, tgt_in, tgt_out) for the synthetic task; ids shifted by 3."""
+    task = reverse_task if cfg.dataset == "reverse" else copy_task
+    n, longest = len(lengths), max(lengths)
+    src = torch.zeros(n, longest, dtype=torch.long)
+    tgt_in = torch.zeros(n, longest + 1, dtype=torch.long)
+    tgt_out = torch.zeros(n, longest + 1, dtype=torch.long)
+    for i, k in enumerate(lengths):
+        s, t = task(1, k, cfg.vocab, seed=gen)
+        src[i, :k] = s[0] + OFFSET
+        tgt_in[i, 0], tgt_in[i, 1 : k + 1] = BOS, t[0] + OFFSET
+        tgt_out[i, :k], tgt_out[i, k] = t[0] + OFFSET, EOS
+    return src, torch.tensor(lengths), tgt_in, tgt_out
+
+
+def _train_synthetic(cfg: Config, name: str) -> tuple[Seq2Seq, dict]:
+    torch.manual_seed(cfg.seed)
+    vocab = cfg.vocab + OFFSET
+    mcfg = Seq2SeqConfig(src_vocab=vocab, tgt_vocab=vocab, embed_dim=cfg.embed_dim,
+                         hidden_size=cfg.hidden_size, cell=cfg.cell, dropout=0.0,
+                         num_heads=4, **DECODER_SPECS[name])  # fmt: skip
+    model = Seq2Seq(mcfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    t0, c0, losses = time.perf_counter(), time.process_time(), []
+    for _ in range(cfg.steps):
+        if time.perf_counter() - t0 > 60 * cfg.minutes_per_model:
+            break  # the wall-time budget (a shared machine): report the steps actually run
+        lengths = torch.randint(cfg.min_len, cfg.max_len + 1, (cfg.batch_size,), generator=gen)
+        src, src_len, tgt_in, tgt_out = make_batch(cfg, lengths.tolist(), gen)
+        loss, _ = sequence_loss(model(src, src_len, tgt_in).logits, tgt_out)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    info = {"train_seconds": time.perf_counter() - t0,
+            "train_cpu_seconds": time.process_time() - c0,
+            "steps": len(losses), "final_loss": sum(losses[-20:]) / len(losses[-20:]),
+            "parameters": model.num_parameters()}  # fmt: skip
+    return model, info
+
+
+@torch.no_grad()
+def _evaluate_synthetic(cfg: Config, model: Seq2Seq, test) -> tuple[list[dict], list]:
+    from seqattn.decoding import greedy_search
+
+    src, src_len, _, tgt_out = test
+    state = model.decode_state(src, src_len)
+    hyps = greedy_search(model.step, state, bos=BOS, eos=EOS, max_len=src_len + 2)
+    per_len: dict[int, list[tuple[bool, float]]] = {}
+    for i, k in enumerate(src_len.tolist()):
+        gold = tgt_out[i, :k].tolist()
+        pred = hyps.tokens[i][0]
+        exact = pred == gold
+        tok = sum(a == b for a, b in zip(pred, gold, strict=False)) / k
+        per_len.setdefault(k, []).append((exact, tok))
+    rows = []
+    for lo in range(cfg.min_len, cfg.max_len + 1, cfg.bucket_width):
+        hi = min(lo + cfg.bucket_width - 1, cfg.max_len)
+        vals = [v for k in range(lo, hi + 1) for v in per_len.get(k, [])]
+        rows.append({"bucket": f"{lo}-{hi}", "mid": (lo + hi) / 2, "n": len(vals),
+                     "exact_match": sum(e for e, _ in vals) / len(vals),
+                     "token_accuracy": sum(t for _, t in vals) / len(vals)})  # fmt: skip
+    return rows, hyps
+
+
+def _run_synthetic(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, Any]:
+    lengths = [k for k in range(cfg.min_len, cfg.max_len + 1) for _ in range(cfg.test_per_length)]
+    test = make_batch(cfg, lengths, torch.Generator().manual_seed(10_000 + cfg.seed))
+    table, curves_em, curves_tok, attention = [], {}, {}, []
+    for name in progress(cfg.decoders, "bottleneck", len(cfg.decoders)):
+        model, info = _train_synthetic(cfg, name)
+        rows, hyps = _evaluate_synthetic(cfg, model, test)
+        xs = [r["mid"] for r in rows]
+        curves_em[name] = (xs, [r["exact_match"] for r in rows])
+        curves_tok[name] = (xs, [r["token_accuracy"] for r in rows])
+        n = len(lengths)
+        table.append({"decoder": name, **info,
+                      "exact_match": sum(r["exact_match"] * r["n"] for r in rows) / n,
+                      "token_accuracy": sum(r["token_accuracy"] * r["n"] for r in rows) / n,
+                      "by_length": rows})  # fmt: skip
+        if hyps.attention and hyps.attention[0][0] is not None:
+            for i in _example_rows(lengths, cfg.examples):
+                k, toks = lengths[i], hyps.tokens[i][0]
+                if not toks:
+                    continue
+                keys = [str(int(t) - OFFSET) for t in test[0][i, :k]]
+                queries = [str(t - OFFSET) if t >= OFFSET else "?" for t in toks]
+                attention.append(AttentionView(hyps.attention[i][0][:, :k], keys=keys,
+                                               queries=queries,
+                                               title=f"{name}, length {k}"))  # fmt: skip
+    fig = plot_panels(
+        {"exact match": curves_em, "token accuracy": curves_tok},
+        out_dir / f"bottleneck_{cfg.dataset}.png",
+        xlabel="source length",
+        ylabel="accuracy (greedy decoding)",
+        title=f"{cfg.dataset} task, {cfg.cell.upper()} H={cfg.hidden_size}, {cfg.steps} steps",
+    )
+    return {"table": table, "figures": [str(fig)], "attention": attention}
+
+
+def _example_rows(lengths: list[int], count: int) -> list[int]:
+    """Indices of test rows of a short and a long source (the longest last)."""
+    if count <= 0:
+        return []
+    targets = [lengths[0]] if count == 1 else [min(lengths) + 5, max(lengths)][:count]
+    return [lengths.index(min(lengths, key=lambda k, t=t: abs(k - t))) for t in targets]
+
+
+def _run_multi30k(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, Any]:
+    from seqattn.experiments.translate import Config as TranslateConfig
+    from seqattn.experiments.translate import evaluate, load_splits
+    from seqattn.pipelines.translation import TimeBudget, fit_translation
+
+    tcfg = TranslateConfig(seed=cfg.seed)
+    train, valid, test = load_splits(tcfg)
+    table, curves, attention = [], {}, []
+    for name in progress(cfg.decoders, "bottleneck", len(cfg.decoders)):
+        mcfg = dataclasses.replace(cfg.translation, **DECODER_SPECS[name], cell=cfg.cell,
+                                   seed=cfg.seed)  # fmt: skip
+        budget = TimeBudget(cfg.minutes_per_model)
+        bundle = fit_translation(train, valid, mcfg, out_dir / f"model-{name}",
+                                 callbacks=[budget], resume=True)  # fmt: skip
+        row, out = evaluate(bundle, test, beam=1)
+        curves[name] = ([b["bucket"] for b in row["by_length"]],
+                        [b["bleu"] for b in row["by_length"]])  # fmt: skip
+        table.append({"decoder": name, "bleu": row["bleu"], "bleu_lowercase": row["bleu_lowercase"],
+                      "steps": bundle.info["steps"], "train_seconds": bundle.info["train_seconds"],
+                      "by_length": row["by_length"]})  # fmt: skip
+        t = next((t for t in out if t.attention is not None and len(t.tokens)), None)
+        if t is not None:
+            attention.append(AttentionView(t.attention, keys=t.src_tokens, queries=t.tokens,
+                                           title=f"{name}: {t.text}"))  # fmt: skip
+    fig = plot_panels({"Multi30k de→en, greedy": curves}, out_dir / "bottleneck_multi30k.png",
+                      xlabel="source length (subwords)", ylabel="BLEU")  # fmt: skip
+    return {"table": table, "figures": [str(fig)], "attention": attention}
+
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    started, cpu0 = time.perf_counter(), time.process_time()
+    if cfg.dataset == "multi30k":
+        body = _run_multi30k(cfg, out_dir, progress)
+    else:
+        body = _run_synthetic(cfg, out_dir, progress)
+    return {"experiment": "bottleneck", "dataset": cfg.dataset, **body,
+            "seconds": time.perf_counter() - started,
+            "cpu_seconds": time.process_time() - cpu0}  # fmt: skip
+
+
+def table_text(results: dict[str, Any]) -> str:
+    rows = results["table"]
+    if results["dataset"] == "multi30k":
+        buckets = [b["bucket"] for b in rows[0]["by_length"]] if rows else []
+        head = "| decoder | BLEU | " + " | ".join(f"len {b}" for b in buckets) + " |"
+        lines = [head, "|---" * (2 + len(buckets)) + "|"]
+        for r in rows:
+            cells = " | ".join(f"{b['bleu']:.1f}" for b in r["by_length"])
+            lines.append(f"| {r['decoder']} | {r['bleu']:.2f} | {cells} |")
+        return "\n".join(lines)
+    buckets = [b["bucket"] for b in rows[0]["by_length"]] if rows else []
+    head = "| decoder | exact match | token acc | " + " | ".join(buckets) + " |"
+    lines = [f"{results['dataset']} task: exact match per source length", "", head,
+             "|---" * (3 + len(buckets)) + "|"]  # fmt: skip
+    for r in rows:
+        cells = " | ".join(f"{b['exact_match']:.2f}" for b in r["by_length"])
+        lines.append(f"| {r['decoder']} | {r['exact_match']:.3f} | {r['token_accuracy']:.3f} "
+                     f"| {cells} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+EXPERIMENT = Experiment(
+    name="bottleneck",
+    summary="Summary-vector vs attention decoders: accuracy / BLEU against source length.",
+    config_cls=Config,
+    run=run,
+    quick=quick,
+    table=table_text,
+)

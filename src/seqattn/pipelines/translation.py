@@ -1,0 +1,507 @@
+"""Translation: read parallel files, train a :class:`~seqattn.models.Seq2Seq`, save a model
+directory, translate (greedy or beam) and score with sacreBLEU.
+
+A model directory holds ``model.safetensors``, ``config.json`` (model + data options),
+``src_tokenizer.json`` / ``tgt_tokenizer.json`` and ``src_vocab.json`` / ``tgt_vocab.json``;
+loading never unpickles anything. Training writes resumable checkpoints under
+``<dir>/checkpoints`` through :class:`seqattn.training.Trainer`.
+
+Text in and out: with ``subword="bpe"`` the tokenisers are BPE models (Sennrich et al. 2016)
+whose decoder restores the spacing exactly, so BLEU is computed on detokenised text as
+sacreBLEU expects; ``subword="word"`` uses the regex word tokeniser and a rule-based
+detokeniser (spaces before closing punctuation removed), which is only approximate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+
+from seqattn.data.batching import BucketBatchSampler
+from seqattn.data.datasets.parallel import SentencePair, load_parallel_files
+from seqattn.data.tokenize import BPETokenizer, WordTokenizer, load_tokenizer
+from seqattn.data.vocab import Vocab
+from seqattn.io import atomic_write, atomic_write_json
+from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
+
+__all__ = [
+    "TranslationConfig",
+    "TranslationModel",
+    "Translation",
+    "read_parallel",
+    "fit_translation",
+    "bleu_scores",
+    "bleu_by_length",
+    "detokenize_words",
+    "TimeBudget",
+]
+
+log = logging.getLogger("seqattn.pipelines.translation")
+
+_MODEL_FIELDS = {f.name for f in fields(Seq2SeqConfig)} - {"src_vocab", "tgt_vocab", "pad_id"}
+
+
+@dataclass(frozen=True)
+class TranslationConfig:
+    """Data, model and training options of a translation model.
+
+    Data: subword ``"bpe"`` or ``"word"``; bpe_vocab (per language); min_freq / max_vocab
+    (word vocabularies); lowercase (both sides); max_length: training pairs with more tokens
+    on either side are skipped, longer inputs to :meth:`TranslationModel.translate` refused.
+    Model: see :class:`~seqattn.models.Seq2SeqConfig`.
+    Training: epochs, batch_size (sentences, length-bucketed), lr (Adam), clip_norm,
+    label_smoothing, teacher_forcing (ratio at the start) and teacher_forcing_final (linear
+    schedule to it over training; None = constant), patience (epochs without a better
+    validation loss), checkpoint_every (steps), seed.
+    """
+
+    subword: str = "bpe"
+    bpe_vocab: int = 8000
+    min_freq: int = 2
+    max_vocab: int | None = None
+    lowercase: bool = False
+    max_length: int = 100
+    embed_dim: int = 256
+    hidden_size: int = 256
+    cell: str = "gru"
+    encoder_layers: int = 1
+    decoder_layers: int = 1
+    bidirectional: bool = True
+    decoder: str = "bahdanau"
+    attention_dim: int | None = None
+    luong_score: str = "general"
+    luong_attention: str = "global"
+    local_window: int = 5
+    input_feeding: bool = True
+    num_heads: int = 4
+    ff_dim: int | None = None
+    dropout: float = 0.3
+    tie_embeddings: bool = False
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    clip_norm: float = 1.0
+    label_smoothing: float = 0.0
+    teacher_forcing: float = 1.0
+    teacher_forcing_final: float | None = None
+    patience: int | None = None
+    checkpoint_every: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.subword not in ("bpe", "word"):
+            raise ValueError(f"expected subword 'bpe' or 'word', got {self.subword!r}")
+        for name in ("bpe_vocab", "min_freq", "max_length", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+        for name in ("teacher_forcing", "teacher_forcing_final", "label_smoothing"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"expected {name} in [0, 1], got {value!r}")
+
+    def model_config(self, src_vocab: int, tgt_vocab: int) -> Seq2SeqConfig:
+        opts = {k: v for k, v in asdict(self).items() if k in _MODEL_FIELDS}
+        return Seq2SeqConfig(src_vocab=src_vocab, tgt_vocab=tgt_vocab, pad_id=0, **opts)
+
+
+# -- reading ---------------------------------------------------------------------------------
+def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[SentencePair]:
+    """Sentence pairs of two line-aligned files; empty lines are errors naming file and line.
+
+    Mismatched line counts raise ValueError naming both files and both counts
+    (:func:`~seqattn.data.datasets.load_parallel_files`).
+    """
+    pairs = load_parallel_files(src_path, tgt_path)
+    if not pairs:
+        raise ValueError(f"expected at least one sentence pair, got empty files {src_path}")
+    for n, pair in enumerate(pairs, start=1):
+        for path, text in ((src_path, pair.src), (tgt_path, pair.tgt)):
+            if not text:
+                raise ValueError(f"expected a sentence at {path}:{n}, got an empty line")
+    return pairs
+
+
+_NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}]|'s\b|n't\b)")
+_NO_SPACE_AFTER = re.compile(r"([(\[{]) ")
+
+
+def detokenize_words(tokens: Sequence[str]) -> str:
+    """Join word tokens with spaces, then drop spaces before closing punctuation (approximate).
+
+    >>> detokenize_words(["A", "man", "(", "left", ")", "sits", "."])
+    'A man (left) sits.'
+    """
+    text = " ".join(tokens)
+    return _NO_SPACE_AFTER.sub(r"\1", _NO_SPACE_BEFORE.sub(r"\1", text))
+
+
+class _Side:
+    """One language: tokenizer + vocabulary (with a BPE the vocabulary mirrors its ids)."""
+
+    def __init__(self, tokenizer: WordTokenizer | BPETokenizer, vocab: Vocab) -> None:
+        self.tokenizer, self.vocab = tokenizer, vocab
+
+    @classmethod
+    def build(cls, texts: Sequence[str], cfg: TranslationConfig) -> _Side:
+        if cfg.subword == "bpe":
+            tok = BPETokenizer.train(texts, vocab_size=cfg.bpe_vocab, lowercase=cfg.lowercase)
+            return cls(tok, Vocab(tok.tokens()))
+        tok = WordTokenizer(lowercase=cfg.lowercase, unescape_html=False, html_breaks=False)
+        vocab = Vocab.build((tok(t) for t in texts), min_freq=cfg.min_freq,
+                            max_size=cfg.max_vocab)  # fmt: skip
+        return cls(tok, vocab)
+
+    def tokens(self, text: str) -> list[str]:
+        return self.tokenizer(text)
+
+    def encode(self, text: str) -> tuple[list[int], int]:
+        """(ids, number of unknown tokens)."""
+        toks = self.tokens(text)
+        ids = self.vocab.encode(toks)
+        unk = self.vocab.unk_id
+        return ids, sum(i == unk for i in ids)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        if isinstance(self.tokenizer, BPETokenizer):
+            keep = [i for i in ids if i not in self.vocab.special_ids or i == self.vocab.unk_id]
+            return self.tokenizer.decode(keep, skip_special_tokens=False).strip()
+        return detokenize_words(self.vocab.decode(ids))
+
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        return [self.vocab.itos[i] for i in ids]
+
+
+@dataclass
+class Translation:
+    """One translated sentence: text, target pieces, source pieces, attention (T, S) or None."""
+
+    text: str
+    tokens: list[str]
+    src_tokens: list[str]
+    score: float
+    attention: torch.Tensor | None = None
+
+
+@dataclass
+class TranslationModel:
+    """A trained model with its tokenisers and vocabularies; save/load a model directory."""
+
+    model: Seq2Seq
+    config: TranslationConfig
+    src: _Side
+    tgt: _Side
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        sd = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
+        if self.model.config.tie_embeddings:
+            sd.pop("output.weight")  # the same storage as tgt_embedding.weight
+        blob = safetensors.torch.save(sd)
+        atomic_write(path / "model.safetensors", lambda f: f.write(blob))
+        atomic_write_json(path / "config.json", {
+            "format": "seqattn.translation/1", "config": asdict(self.config),
+            "model": self.model.config.to_dict(), "info": self.info,
+        })  # fmt: skip
+        for name, side in (("src", self.src), ("tgt", self.tgt)):
+            side.tokenizer.save(path / f"{name}_tokenizer.json")
+            side.vocab.save(path / f"{name}_vocab.json")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TranslationModel:
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise ValueError(f"expected a translation model directory, got {path} (no config.json)")
+        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        if meta.get("format") != "seqattn.translation/1":
+            raise ValueError(f"expected format seqattn.translation/1 in {path / 'config.json'}, "
+                             f"got {meta.get('format')!r}")  # fmt: skip
+        model = Seq2Seq(Seq2SeqConfig(**meta["model"]))
+        sd = safetensors.torch.load_file(str(path / "model.safetensors"))
+        if model.config.tie_embeddings:
+            sd["output.weight"] = sd["tgt_embedding.weight"]
+        model.load_state_dict(sd, strict=True)
+        model.eval()
+        sides = [
+            _Side(
+                load_tokenizer(path / f"{n}_tokenizer.json"), Vocab.load(path / f"{n}_vocab.json")
+            )
+            for n in ("src", "tgt")
+        ]
+        return cls(model, TranslationConfig(**meta["config"]), *sides, info=meta.get("info", {}))
+
+    # -- translation ---------------------------------------------------------------------------
+    def encode_sources(self, texts: Sequence[str], where: Sequence[str] | None = None):
+        """Source ids per text; errors name ``where[i]`` (e.g. ``file:line``). Returns (ids
+        lists, number of unknown tokens)."""
+        out, unknown = [], 0
+        limit = self.config.max_length
+        for i, text in enumerate(texts):
+            at = where[i] if where is not None else f"input {i + 1}"
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"expected a sentence at {at}, got an empty line")
+            ids, unk = self.src.encode(text)
+            if len(ids) > limit:
+                raise ValueError(
+                    f"expected at most {limit} source tokens (the model's max_length) at {at}, "
+                    f"got {len(ids)}"
+                )
+            out.append(ids)
+            unknown += unk
+        return out, unknown
+
+    @torch.no_grad()
+    def translate(
+        self,
+        texts: Sequence[str],
+        beam: int = 1,
+        batch_size: int = 64,
+        where: Sequence[str] | None = None,
+        length_penalty: float = 0.0,
+        max_len_ratio: float = 1.5,
+    ) -> list[Translation]:
+        """Translate texts with greedy search (``beam=1``) or beam search, batched by length."""
+        from seqattn.decoding import beam_search, greedy_search
+
+        ids, unknown = self.encode_sources(texts, where)
+        if unknown:
+            log.info("%d unknown source tokens mapped to <unk>", unknown)
+        self.model.eval()
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        results: list[Translation | None] = [None] * len(ids)
+        v = self.tgt.vocab
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            src, lengths = _pad([ids[i] for i in chunk])
+            state = self.model.decode_state(src, lengths)
+            max_len = (lengths.double() * max_len_ratio).ceil().long() + 5
+            if beam == 1:
+                hyps = greedy_search(self.model.step, state, bos=v.bos_id, eos=v.eos_id,
+                                     max_len=max_len)  # fmt: skip
+            else:
+                hyps = beam_search(self.model.step, state, bos=v.bos_id, eos=v.eos_id,
+                                   beam_size=beam, max_len=max_len,
+                                   length_penalty=length_penalty)  # fmt: skip
+            for j, i in enumerate(chunk):
+                toks = hyps.tokens[j][0]
+                attn = hyps.attention[j][0] if hyps.attention else None
+                if attn is not None:
+                    attn = attn[:, : len(ids[i])].cpu()
+                results[i] = Translation(
+                    self.tgt.decode(toks), self.tgt.pieces(toks), self.src.pieces(ids[i]),
+                    float(hyps.scores[j, 0]), attn,
+                )  # fmt: skip
+        return results  # type: ignore[return-value]
+
+
+def _pad(seqs: Sequence[Sequence[int]], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(s) for s in seqs])
+    out = torch.full((len(seqs), int(lengths.max())), pad, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return out, lengths
+
+
+# -- training --------------------------------------------------------------------------------
+class _Batches(torch.utils.data.Dataset):
+    """Pre-bucketed batches as the trainer's 'examples' (it then shuffles batch order)."""
+
+    def __init__(self, examples: list[tuple[list[int], list[int]]], batches: list[list[int]]):
+        self.examples, self.batches = examples, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int):
+        rows = [self.examples[j] for j in self.batches[i]]
+        src, lengths = _pad([r[0] for r in rows])
+        tgt, _ = _pad([r[1] for r in rows])  # bos ... eos
+        return src, lengths, tgt[:, :-1], tgt[:, 1:]
+
+
+def _encode_pairs(pairs, src: _Side, tgt: _Side, max_length: int):
+    examples, skipped = [], 0
+    bos, eos = tgt.vocab.bos_id, tgt.vocab.eos_id
+    for p in pairs:
+        s, _ = src.encode(p.src)
+        t, _ = tgt.encode(p.tgt)
+        if not s or not t or len(s) > max_length or len(t) > max_length:
+            skipped += 1
+            continue
+        examples.append((s, [bos, *t, eos]))
+    return examples, skipped
+
+
+class TimeBudget:
+    """Trainer callback: stop (checkpointing as usual) once ``minutes`` of wall time passed."""
+
+    def __init__(self, minutes: float | None) -> None:
+        self.minutes, self.start, self.stopped_at = minutes, time.perf_counter(), None
+
+    def on_step_end(self, trainer, logs) -> None:
+        if self.minutes is not None and time.perf_counter() - self.start > 60 * self.minutes:
+            trainer.should_stop = True
+            self.stopped_at = trainer.step
+
+
+class _TeacherForcingSchedule:
+    """Linear teacher-forcing ratio from ``start`` to ``end`` over the run's optimizer steps."""
+
+    def __init__(self, start: float, end: float | None, total: int) -> None:
+        self.start, self.end, self.total, self.value = start, end, max(total, 1), start
+
+    def on_step_end(self, trainer, logs) -> None:
+        if self.end is not None:
+            frac = min(trainer.step / self.total, 1.0)
+            self.value = self.start + (self.end - self.start) * frac
+
+
+def fit_translation(
+    train: Sequence[SentencePair],
+    valid: Sequence[SentencePair] | None,
+    config: TranslationConfig,
+    out_dir: str | Path,
+    *,
+    callbacks: Sequence[Any] = (),
+    resume: bool = False,
+    max_batches: int | None = None,
+) -> TranslationModel:
+    """Build tokenisers and vocabularies on ``train``, train, save the model directory.
+
+    Args:
+        train / valid: sentence pairs (valid: validation loss each epoch, early stopping).
+        config: a :class:`TranslationConfig`.
+        out_dir: the model directory (checkpoints in ``out_dir/checkpoints``).
+        callbacks: trainer callbacks (a progress bar...).
+        resume: continue from the newest checkpoint in ``out_dir``.
+        max_batches: cap on optimizer steps (smoke tests).
+
+    Returns:
+        the trained :class:`TranslationModel` (also saved to ``out_dir``).
+    """
+    from seqattn.training import Trainer, TrainerConfig, seed_everything
+
+    out_dir = Path(out_dir)
+    started, cpu0 = time.perf_counter(), time.process_time()
+    seed_everything(config.seed)
+    src_side = _Side.build([p.src for p in train], config)
+    tgt_side = _Side.build([p.tgt for p in train], config)
+    if src_side.vocab.pad_id != 0 or tgt_side.vocab.pad_id != 0:
+        raise ValueError("expected <pad> at id 0 in both vocabularies")  # the collate pads with 0
+    examples, skipped = _encode_pairs(train, src_side, tgt_side, config.max_length)
+    if not examples:
+        raise ValueError(f"expected training pairs within max_length={config.max_length} "
+                         f"tokens, got none of {len(train)}")  # fmt: skip
+    if skipped:
+        log.warning("skipped %d training pairs longer than %d tokens", skipped, config.max_length)
+    sampler = BucketBatchSampler([len(s) for s, _ in examples], config.batch_size,
+                                 seed=config.seed)  # fmt: skip
+    train_set = _Batches(examples, sampler.batches(0))
+    val_set = None
+    if valid:
+        v_examples, _ = _encode_pairs(valid, src_side, tgt_side, config.max_length)
+        v_sampler = BucketBatchSampler([len(s) for s, _ in v_examples], config.batch_size,
+                                       shuffle=False)  # fmt: skip
+        val_set = _Batches(v_examples, v_sampler.batches())
+    model = Seq2Seq(config.model_config(len(src_side.vocab), len(tgt_side.vocab)))
+    tf = _TeacherForcingSchedule(config.teacher_forcing, config.teacher_forcing_final,
+                                 config.epochs * len(train_set))  # fmt: skip
+    gen = torch.Generator().manual_seed(config.seed)
+
+    def loss_fn(m, batch):
+        src, lengths, tgt_in, tgt_out = batch
+        logits = m(src, lengths, tgt_in, teacher_forcing=tf.value, generator=gen).logits
+        return sequence_loss(logits, tgt_out, 0, config.label_smoothing)
+
+    def val_fn(m) -> dict[str, float]:
+        total = n = 0
+        for src, lengths, tgt_in, tgt_out in val_set:
+            loss, k = sequence_loss(m(src, lengths, tgt_in).logits, tgt_out)
+            total, n = total + float(loss) * k, n + k
+        return {"val_loss": total / n, "val_ppl": math.exp(min(total / n, 50))}
+
+    tcfg = TrainerConfig(max_epochs=config.epochs, batch_size=1, clip_norm=config.clip_norm,
+                         seed=config.seed, checkpoint_every=config.checkpoint_every,
+                         patience=config.patience, monitor="val_loss", log_every=20,
+                         max_steps=max_batches)  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # tokenisers/vocabularies are rebuilt deterministically from the data on resume; the
+    # checkpoint carries their fingerprints to refuse a resume on different data
+    fingerprint = {"src_vocab": len(src_side.vocab), "tgt_vocab": len(tgt_side.vocab),
+                   "train_pairs": len(examples)}  # fmt: skip
+    trainer = Trainer(model, opt, loss_fn, train_set, tcfg, out_dir,
+                      collate_fn=lambda items: items[0],
+                      val_fn=val_fn if val_set is not None else None,
+                      callbacks=[tf, *callbacks], extra_state={"data": fingerprint})  # fmt: skip
+    summary = trainer.fit(resume=resume)
+    best = out_dir / "best.safetensors"
+    if best.exists() and config.patience is not None:
+        model.load_state_dict(safetensors.torch.load_file(str(best)))
+    model.eval()
+    info = {
+        "train_pairs": len(examples), "skipped_long_pairs": skipped,
+        "valid_pairs": len(valid) if valid else 0, "src_vocab": len(src_side.vocab),
+        "tgt_vocab": len(tgt_side.vocab), "parameters": model.num_parameters(),
+        "steps": summary["step"], "epochs": summary["epoch"], "val": summary["val"],
+        "train_seconds": time.perf_counter() - started,
+        "train_cpu_seconds": time.process_time() - cpu0,
+    }  # fmt: skip
+    bundle = TranslationModel(model, config, src_side, tgt_side, info)
+    bundle.save(out_dir)
+    return bundle
+
+
+# -- scoring ---------------------------------------------------------------------------------
+def bleu_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
+    """sacreBLEU corpus BLEU (cased and lowercased) and chrF on detokenised text, with the
+    signatures that make the numbers comparable (Post 2018)."""
+    import sacrebleu
+
+    refs = [list(references)]
+    cased = sacrebleu.metrics.BLEU()
+    lower = sacrebleu.metrics.BLEU(lowercase=True)
+    chrf = sacrebleu.metrics.CHRF()
+    b, bl, c = (m.corpus_score(list(hypotheses), refs) for m in (cased, lower, chrf))
+    return {"bleu": b.score, "bleu_lowercase": bl.score, "chrf": c.score,
+            "signature": str(cased.get_signature()),
+            "signature_lowercase": str(lower.get_signature())}  # fmt: skip
+
+
+def bleu_by_length(
+    hypotheses: Sequence[str],
+    references: Sequence[str],
+    src_lengths: Sequence[int],
+    edges: Sequence[int] = (10, 15, 20, 25, 30),
+) -> list[dict[str, Any]]:
+    """Corpus BLEU of the sentences in each source-length bucket [lo, hi)."""
+    import sacrebleu
+
+    bounds = [0, *edges, 10**9]
+    rows = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        idx = [i for i, n in enumerate(src_lengths) if lo <= n < hi]
+        if not idx:
+            continue
+        score = sacrebleu.corpus_bleu([hypotheses[i] for i in idx], [[references[i] for i in idx]])
+        label = f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+"
+        rows.append({"bucket": label, "sentences": len(idx), "bleu": score.score})
+    return rows
+
+
+def with_overrides(config: TranslationConfig, **overrides: Any) -> TranslationConfig:
+    """``replace`` that ignores None values (CLI flags that were not given)."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
