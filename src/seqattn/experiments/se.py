@@ -55,7 +55,7 @@ class Config:
 
     dataset: str = "fashion-mnist"
     data_dir: str = ""  # default: SEQATTN_DATA_DIR
-    train_size: int = 6000
+    train_size: int = 4000
     test_size: int = 10000
     epochs: int = 3
     batch_size: int = 128
