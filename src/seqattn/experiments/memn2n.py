@@ -75,6 +75,7 @@ class Config:
     max_test: int = 0  # >0: the first N test questions per task
     attention_views: int = 20  # heat maps of test examples (one per task, the first tasks)
     workers: int = 1  # processes training tasks in parallel (per-task mode)
+    budget_s: float = 0.0  # >0: wall-clock budget of the run; training stops at it (reported)
 
     def __post_init__(self) -> None:
         parse_tasks(self.tasks)
@@ -261,10 +262,11 @@ def evaluate(model: MemN2N, data: Vectorized, linear: torch.Tensor | bool = Fals
 
 def train_ensemble(
     cfg: Config, train: Vectorized, val: Vectorized, vocab_size: int, seed: int,
-    progress: Progress = no_progress, desc: str = "",
+    progress: Progress = no_progress, desc: str = "", deadline: float = math.inf,
 ) -> tuple[MemN2N, list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
     """Train ``cfg.repeats`` independent models at once; returns the model, per-epoch
-    records and per-model facts (LS epochs, final validation loss and error)."""
+    records and per-model facts (LS epochs, epochs trained, final validation loss and error).
+    Training stops early when ``time.time()`` passes ``deadline``."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     r, bsz = cfg.repeats, cfg.batch_size
@@ -287,7 +289,7 @@ def train_ensemble(
     total = epochs + (cfg.ls_max_epochs if cfg.linear_start else 0)
     for epoch in progress(range(1, total + 1), desc, total):
         done = soft_epochs >= epochs
-        if bool(done.all()):
+        if bool(done.all()) or time.time() > deadline:
             break
         ep = soft_epochs + 1  # 1-based epoch of the current phase
         lr = torch.where(linear, cfg.ls_lr, base_lr * 0.5 ** (ep // decay).double()).float()
@@ -327,9 +329,11 @@ def train_ensemble(
             records.append({"epoch": epoch, "model": i, "linear": bool(linear[i]),
                             "lr": float(lr[i]), "val_loss": float(vloss[i]),
                             "val_error": float(verr[i])})  # fmt: skip
-    vloss, verr, _ = evaluate(model, val)
-    facts = {"ls_epochs": ls_epochs.tolist(), "val_loss": vloss.tolist(),
-             "val_error": verr.tolist()}  # fmt: skip
+    vloss, verr, _ = evaluate(model, val, linear)  # a model stopped by the budget in LS
+    facts = {"linear": linear.tolist(), "ls_epochs": ls_epochs.tolist(),
+             "epochs": (ls_epochs + soft_epochs).tolist(), "val_loss": vloss.tolist(),
+             "val_error": verr.tolist(),
+             "complete": bool((soft_epochs >= epochs).all())}  # fmt: skip
     return model, records, facts
 
 
@@ -384,7 +388,7 @@ def _attention_view(model: MemN2N, which: int, data: Vectorized, inv: dict[int, 
 
 def _run_group(
     cfg: Config, group: tuple[int, ...], raw: dict, sent_len: int, query_len: int, views: int,
-    progress: Progress = no_progress,
+    deadline: float = math.inf, progress: Progress = no_progress,
 ) -> dict[str, Any]:  # fmt: skip
     """Train one ensemble on ``group`` (one task, or all for joint) and test it."""
     torch.set_num_threads(1)  # tiny tensors: intra-op threads only spin (see tests/conftest.py)
@@ -398,12 +402,12 @@ def _run_group(
     name = "joint" if cfg.joint else f"task {group[0]}"
     t0, c0 = time.perf_counter(), time.process_time()
     model, records, facts = train_ensemble(
-        cfg, train, val, len(vocab), cfg.seed + 1000 * group[0], progress, name
+        cfg, train, val, len(vocab), cfg.seed + 1000 * group[0], progress, name, deadline
     )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     # the paper's selection: the best of the repeats on validation (error, then loss)
     best = min(range(cfg.repeats), key=lambda i: (facts["val_error"][i], facts["val_loss"][i]))
-    _, _, pred = evaluate(model, test)
+    _, _, pred = evaluate(model, test, torch.tensor(facts["linear"]))
     wrong = pred != test.answer  # (R, N)
     rows, attention = [], []
     for t in group:
@@ -419,6 +423,8 @@ def _run_group(
             "min_over_repeats": min(errs),
             "val_error": 100 * facts["val_error"][best],
             "ls_epochs": facts["ls_epochs"][best],
+            "epochs_trained": facts["epochs"][best],
+            "complete": facts["complete"],
             "repeats": cfg.repeats,
             "vocab": len(vocab),
             "train_seconds": seconds / len(group),
@@ -448,8 +454,14 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     groups = [tasks] if cfg.joint else [(t,) for t in tasks]
     views = [max(0, min(len(g), cfg.attention_views - sum(map(len, groups[:i]))))
              for i, g in enumerate(groups)]  # fmt: skip
-    jobs = [(cfg, g, {t: raw[t] for t in g}, sent_len, query_len, v)
+    # a budget leaves room for testing and plotting after training stops
+    deadline = time.time() + 0.95 * cfg.budget_s - 30 if cfg.budget_s > 0 else math.inf
+    jobs = [(cfg, g, {t: raw[t] for t in g}, sent_len, query_len, v, deadline)
             for g, v in zip(groups, views, strict=True)]  # fmt: skip
+    # the longest stories cost the most: start them first so parallel workers end together
+    cost = {g: sum(min(len(ex.story), cfg.memory_size) for t in g for ex in raw[t][0])
+            for g in groups}  # fmt: skip
+    jobs.sort(key=lambda job: -cost[job[1]])
     if cfg.workers > 1 and len(jobs) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -466,6 +478,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             for job in (jobs if single else progress(jobs, "memn2n tasks", len(jobs)))
         ]
         worker_cpu = 0.0
+    done.sort(key=lambda d: d["rows"][0]["task"])  # back in task order
     rows = [r for d in done for r in d["rows"]]
     attention = [a for d in done for a in d["attention"]]
     metrics = [m for d in done for m in d["metrics"]]
@@ -490,6 +503,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu0 + worker_cpu,
         "workers": cfg.workers,
+        "incomplete_tasks": [r["task"] for r in rows if not r["complete"]],
     }
 
 
@@ -526,8 +540,8 @@ def table_text(results: dict[str, Any]) -> str:
         f"Task: {results['task']} ({results['mode']})",
         "",
         "| task | name | test error % | paper PE LS RN % | mean / min over repeats % "
-        "| val error % | LS epochs |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| val error % | LS epochs | epochs |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results["table"]:
         flag = " (failed)" if r["failed"] else ""
@@ -535,12 +549,12 @@ def table_text(results: dict[str, Any]) -> str:
             f"| {r['task']} | {r['name']} | {r['test_error']:.1f}{flag} "
             f"| {r['paper_pe_ls_rn']:.1f} "
             f"| {r['mean_over_repeats']:.1f} / {r['min_over_repeats']:.1f} | {r['val_error']:.1f} "
-            f"| {r['ls_epochs']} |"
+            f"| {r['ls_epochs']} | {r['epochs_trained']}{'' if r['complete'] else ' (budget)'} |"
         )
     lines.append(
         f"| **mean** | failed (> 5%): {results['failed_tasks']} | "
         f"**{results['mean_test_error']:.1f}** | {results['paper_mean_test_error']:.1f} "
-        f"(failed {results['paper_failed_tasks']}) | | | |"
+        f"(failed {results['paper_failed_tasks']}) | | | | |"
     )
     return "\n".join(lines)
 
