@@ -166,7 +166,7 @@ class GATConv(nn.Module):
 
     def _project(self, x: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         h, c = self.heads, self.out_channels
-        if isinstance(x, tuple | list):
+        if isinstance(x, tuple):
             if len(x) != 2:
                 raise ValueError(f"expected x as a pair (x_src, x_dst), got {len(x)} tensors")
             f_src, f_dst = (

@@ -1,0 +1,91 @@
+"""The `gat` experiment at a tiny scale on the offline block graph; Cora when the data is there."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from seqattn.experiments import gat
+from seqattn.viz import AttentionView
+
+
+def test_tiny_cli_run_writes_results_attention_figures_and_report(tmp_path, capsys):
+    from seqattn.cli.main import main
+
+    args = ["dataset=sbm", "sbm_nodes=120", "seeds=2", "max_epochs=50", "patience=20", "heads=4"]
+    code = main(["run", "gat", "--out", str(tmp_path), *[a for kv in args for a in ("--set", kv)]])
+    assert code == 0
+    assert "| sbm | 2 |" in capsys.readouterr().out
+    assert (tmp_path / "report.html").exists()
+    res = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert res["seeds"] == 2 and len(res["runs"]) == 2
+    assert res["test_acc_mean"] > 60  # 3 classes: chance is 33%
+    for r in res["runs"]:
+        assert 1 <= r["kept_epoch"] <= r["epochs"] <= 50
+        assert r["cpu_seconds"] > 0 and r["ms_per_epoch"] > 0
+    # every edge of both layers, per head, in the CSV; each node's weights sum to 1
+    with open(res["attention_csv"]) as f:
+        rows = list(csv.DictReader(f))
+    edges = res["edges"] + res["nodes"]  # + one self-loop per node
+    assert len(rows) == edges * (4 + 1)
+    sums: dict[tuple[str, str, str], float] = {}
+    for row in rows:
+        key = (row["layer"], row["dst"], row["head"])
+        sums[key] = sums.get(key, 0.0) + float(row["alpha"])
+    assert len(sums) == res["nodes"] * (4 + 1)
+    assert all(abs(v - 1) < 1e-4 for v in sums.values())
+    # the entropy summary: never above uniform, per layer
+    assert [e["layer"] for e in res["entropy"]] == [1, 2]
+    for e in res["entropy"]:
+        assert 0 < e["mean_entropy"] <= e["mean_uniform_entropy"] + 1e-6
+        assert 0 < e["entropy_ratio"] <= 1 + 1e-6
+    assert len(res["figures"]) == 3
+    for fig in res["figures"]:
+        assert (tmp_path / fig.split("/")[-1]).stat().st_size > 1000
+    views = [AttentionView(**v) for v in res["attention"]]
+    assert [v.kind for v in views] == ["multihead", "multihead"]
+    assert views[0].weights.shape[0] == 4 and views[1].weights.shape[0] == 1
+    torch.testing.assert_close(
+        torch.tensor(views[0].weights.sum(-1)), torch.ones(4, 1, dtype=torch.float64)
+    )
+    assert res["metrics"][0]["step"] == 1 and "val_loss" in res["metrics"][0]
+    assert "| layer | heads |" in gat.table_text(res)
+
+
+def test_row_normalize_keeps_zero_rows():
+    x = torch.tensor([[1.0, 3.0], [0.0, 0.0]])
+    assert gat.row_normalize(x).tolist() == [[0.25, 0.75], [0.0, 0.0]]
+
+
+def test_attention_entropy_of_uniform_and_peaked():
+    edge_index = torch.tensor([[0, 1, 2, 0, 1], [2, 2, 2, 1, 1]])
+    alpha = torch.tensor([[1 / 3], [1 / 3], [1 / 3], [1.0], [0.0]], dtype=torch.float64)
+    entropy, uniform = gat.attention_entropy(edge_index, alpha, 3)
+    torch.testing.assert_close(entropy[:, 0], torch.tensor([0.0, 0.0, 1.0986], dtype=torch.float64),
+                               atol=1e-4, rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        uniform, torch.log(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    )
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="expected dataset in"):
+        gat.Config(dataset="pubmedx")
+    with pytest.raises(ValueError, match=r"expected dropout in \[0, 1\), got 1.5"):
+        gat.Config(dropout=1.5)
+    with pytest.raises(ValueError, match="expected patience to be a positive int, got 0"):
+        gat.Config(patience=0)
+    with pytest.raises(ValueError, match=r"expected focus_node in \[0, 89\], got 500"):
+        gat.run(gat.Config(dataset="sbm", sbm_nodes=90, seeds=1, max_epochs=2, focus_node=500),
+                "/nonexistent-not-written")  # fmt: skip
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_cora_one_seed_reaches_the_papers_range(data_dir, tmp_path):
+    res = gat.run(gat.Config(dataset="cora", seeds=1), tmp_path)
+    assert res["nodes"] == 2708 and res["edges"] == 10556
+    assert res["test_acc_mean"] > 80.0  # paper: 83.0 ± 0.7
