@@ -10,6 +10,7 @@ from seqattn.models.classifier import (
     ClassifierOutput,
     SequenceClassifier,
 )
+from seqattn.models.gat import GAT, GATConfig
 from seqattn.models.memn2n import MemN2N, MemN2NConfig, MemN2NOutput
 from seqattn.models.se_resnet import SEResNet, SEResNetConfig
 from seqattn.models.seq2seq import DECODERS, Seq2Seq, Seq2SeqConfig, Seq2SeqOutput, sequence_loss
@@ -18,3 +19,4 @@ __all__ = ["SequenceClassifier", "ClassifierConfig", "ClassifierOutput", "ENCODE
 __all__ += ["Seq2Seq", "Seq2SeqConfig", "Seq2SeqOutput", "DECODERS", "sequence_loss"]
 __all__ += ["SEResNet", "SEResNetConfig"]
 __all__ += ["MemN2N", "MemN2NConfig", "MemN2NOutput"]
+__all__ += ["GAT", "GATConfig"]

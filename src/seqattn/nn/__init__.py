@@ -15,6 +15,7 @@ from seqattn.nn.embeddings import (
     SinusoidalPositionalEncoding,
     sinusoidal_encoding,
 )
+from seqattn.nn.graph import GATConv
 from seqattn.nn.mingru import MinGRU, MinLSTM
 from seqattn.nn.recurrent import (
     GRU,
@@ -30,6 +31,7 @@ from seqattn.nn.squeeze_excitation import SqueezeExcitation, se_parameter_count
 from seqattn.nn.tcn import TemporalConvNet
 
 __all__ = [
+    "GATConv",
     "AttentionPooling",
     "AdditiveAttention",
     "LuongAttention",
