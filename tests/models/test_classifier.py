@@ -40,7 +40,10 @@ def _ragged_batch(lengths: list[int], steps: int | None = None, seed: int = 0):
 
 
 def test_exports():
-    assert ENCODERS == ("rnn", "lstm", "gru", "bilstm", "bigru", "transformer", "tcn")
+    assert ENCODERS == (
+        "rnn", "lstm", "gru", "bilstm", "bigru", "transformer", "tcn", "mingru", "minlstm",
+        "bimingru",
+    )  # fmt: skip
     assert HEADS == ("last", "concat", "mean", "max", "attention")
 
 
@@ -217,7 +220,7 @@ def test_embedding_mismatch_errors():
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"encoder": "mingru"}, ValueError, "expected encoder in"),
+        ({"encoder": "mamba"}, ValueError, "expected encoder in"),
         ({"head": "sum"}, ValueError, "expected head in"),
         ({"num_classes": 1}, ValueError, "expected num_classes >= 2"),
         ({"hidden_size": 0}, ValueError, "expected hidden_size >= 1"),

@@ -2,6 +2,7 @@
 
 from seqattn.functional.attention import apply_mask, attention, scaled_dot_product_attention
 from seqattn.functional.efficient import efficient_attention
+from seqattn.functional.graph import check_edge_index, scatter_sum, segment_softmax
 from seqattn.functional.masks import (
     additive_to_bool,
     bool_to_additive,
@@ -12,6 +13,7 @@ from seqattn.functional.masks import (
     padding_mask,
     to_key_padding_mask,
 )
+from seqattn.functional.scan import linear_recurrence
 from seqattn.functional.scores import (
     SCORES,
     additive_score,
@@ -44,4 +46,6 @@ __all__ = [
     "additive_score",
     "concat_score",
     "tanh_score",
+    "linear_recurrence",
 ]
+__all__ += ["segment_softmax", "scatter_sum", "check_edge_index"]

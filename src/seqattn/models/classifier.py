@@ -15,8 +15,9 @@ two fixes and then attention:
 Encoders: ``rnn``, ``lstm``, ``gru`` and the bidirectional ``bilstm``, ``bigru`` (our own
 recurrent layers, run with ``lengths=``); ``transformer`` (pre-norm Transformer encoder with
 sinusoidal positions and a key padding mask; Vaswani et al. 2017); ``tcn`` (dilated causal
-convolutions, WaveNet / Bai et al. 2018). Padding never influences the output: every encoder and
-every head sees only each sequence's real steps.
+convolutions, WaveNet / Bai et al. 2018); ``mingru``, ``minlstm``, ``bimingru`` (Feng et al.
+2024: input-only gates, an element-wise linear recurrence computed as a scan). Padding never
+influences the output: every encoder and every head sees only each sequence's real steps.
 
 Shape glossary: B batch, T time, E embedding size, H hidden_size, D encoder output size (2H for
 bi-encoders, H otherwise), C classes, N max_length.
@@ -25,6 +26,7 @@ bi-encoders, H otherwise), C classes, N max_length.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +41,8 @@ from seqattn.nn import (
     LSTM,
     RNN,
     AttentionPooling,
+    MinGRU,
+    MinLSTM,
     SinusoidalPositionalEncoding,
     TemporalConvNet,
     TransformerEncoder,
@@ -93,6 +97,10 @@ class _RecurrentEncoder(nn.Module):
         return states, last.masked_fill((lengths == 0)[:, None], 0.0)
 
 
+def _min(layer: type[nn.Module]) -> Callable[..., nn.Module]:
+    return functools.partial(layer, memory_bias=2.0)
+
+
 class _TransformerClassifierEncoder(nn.Module):
     """Linear E -> H (if they differ), sinusoidal positions, pre-norm Transformer encoder."""
 
@@ -131,9 +139,10 @@ class _TCNEncoder(nn.Module):
         return states, _gather_last(states, lengths)
 
 
-# name -> builder(config) -> encoder. Another encoder (e.g. "mingru", once seqattn.nn has a
-# MinGRU layer taking ``lengths=``) plugs in here: write a builder returning a module with the
-# interface above, add it to this dict, and (for the CLI's choices) to ENCODERS below.
+# name -> builder(config) -> encoder. Another encoder plugs in here: write a builder returning
+# a module with the interface above, add it to this dict (the CLI's choices follow ENCODERS).
+# minGRU/minLSTM start with memory_bias=2 (initial decay ~0.88 per step rather than ~0.5, so
+# gradients reach early words; see seqattn.nn.MinGRU).
 ENCODER_BUILDERS: dict[str, Callable[[ClassifierConfig], nn.Module]] = {
     "rnn": lambda cfg: _RecurrentEncoder(RNN, cfg, bidirectional=False),
     "lstm": lambda cfg: _RecurrentEncoder(LSTM, cfg, bidirectional=False),
@@ -142,6 +151,9 @@ ENCODER_BUILDERS: dict[str, Callable[[ClassifierConfig], nn.Module]] = {
     "bigru": lambda cfg: _RecurrentEncoder(GRU, cfg, bidirectional=True),
     "transformer": _TransformerClassifierEncoder,
     "tcn": _TCNEncoder,
+    "mingru": lambda cfg: _RecurrentEncoder(_min(MinGRU), cfg, bidirectional=False),
+    "minlstm": lambda cfg: _RecurrentEncoder(_min(MinLSTM), cfg, bidirectional=False),
+    "bimingru": lambda cfg: _RecurrentEncoder(_min(MinGRU), cfg, bidirectional=True),
 }
 ENCODERS = tuple(ENCODER_BUILDERS)
 
