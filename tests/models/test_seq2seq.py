@@ -147,10 +147,19 @@ def test_bridge_projects_bidirectional_state():
 
 def test_tied_embeddings_share_storage():
     model = _model("luong", {}, tie_embeddings=True)
-    assert model.output.weight is model.tgt_embedding.weight
-    assert model.output.weight.data_ptr() == model.tgt_embedding.weight.data_ptr()
-    names = [n for n, _ in model.named_parameters()]
-    assert "output.weight" not in names  # counted once
+    assert model.output_weight is model.tgt_embedding.weight
+    assert model.output_weight.data_ptr() == model.tgt_embedding.weight.data_ptr()
+    assert not any(n.startswith("output.") for n, _ in model.named_parameters())  # stored once
+    with torch.no_grad():  # the logits move with the embedding matrix
+        src, lengths, tgt = _batch()
+        before = model(src, lengths, tgt).logits
+        model.tgt_embedding.weight[5] += 1.0
+        after = model(src, lengths, tgt).logits
+    assert not torch.allclose(before[..., 5], after[..., 5])
+    # safetensors refuses aliased tensors: the tied model's state dict must save as is
+    import safetensors.torch
+
+    safetensors.torch.save(model.state_dict())
     bahdanau = _model("bahdanau", {}, tie_embeddings=True)  # features 8+16+8 -> projection
     assert bahdanau.pre_output.out_features == 8
     src, lengths, tgt = _batch()

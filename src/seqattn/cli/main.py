@@ -141,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     from seqattn.cli.classify import register as register_classify_commands
 
     register_classify_commands(sub)
+    from seqattn.cli.translate import register as register_translate_commands
+
+    register_translate_commands(sub)
+    from seqattn.cli.caption import register as register_caption_commands
+
+    register_caption_commands(sub)
+    from seqattn.cli.bench import register as register_bench_command
+
+    register_bench_command(sub)
     return parser
 
 

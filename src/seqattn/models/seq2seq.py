@@ -178,9 +178,11 @@ class Seq2Seq(nn.Module):
             self.decoder = TransformerDecoder(*common, heads=cfg.num_heads, ff_dim=cfg.ff_dim)
         feat = self.decoder.feature_dim
         if cfg.tie_embeddings:
+            # logits = E_tgt · proj(features) + b: the embedding matrix itself, not a second
+            # Parameter aliasing it, so state dicts (and safetensors files) hold it once
             self.pre_output = nn.Linear(feat, E) if feat != E else nn.Identity()
-            self.output = nn.Linear(E, cfg.tgt_vocab)
-            self.output.weight = self.tgt_embedding.weight  # shared storage, one parameter
+            self.output = None
+            self.output_bias = nn.Parameter(torch.zeros(cfg.tgt_vocab))
         else:
             self.pre_output = nn.Identity()
             self.output = nn.Linear(feat, cfg.tgt_vocab)
@@ -242,8 +244,16 @@ class Seq2Seq(nn.Module):
         return self.decoder.init_state(enc["memory"], enc["src_mask"], enc["hidden"],
                                        enc["cell"], enc["summary"])  # fmt: skip
 
+    @property
+    def output_weight(self) -> Tensor:
+        """The (V, F or E) output matrix: the target embedding when embeddings are tied."""
+        return self.tgt_embedding.weight if self.output is None else self.output.weight
+
     def _logits(self, features: Tensor) -> Tensor:
-        return self.output(self.pre_output(self.dropout(features)))
+        x = self.pre_output(self.dropout(features))
+        if self.output is None:
+            return F.linear(x, self.tgt_embedding.weight, self.output_bias)
+        return self.output(x)
 
     def step(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict, Tensor | None]:
         """One decoding step: tokens (N,) (the last emitted token of each row) -> log-probs

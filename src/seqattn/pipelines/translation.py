@@ -208,8 +208,6 @@ class TranslationModel:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         sd = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-        if self.model.config.tie_embeddings:
-            sd.pop("output.weight")  # the same storage as tgt_embedding.weight
         blob = safetensors.torch.save(sd)
         atomic_write(path / "model.safetensors", lambda f: f.write(blob))
         atomic_write_json(path / "config.json", {
@@ -232,8 +230,6 @@ class TranslationModel:
                              f"got {meta.get('format')!r}")  # fmt: skip
         model = Seq2Seq(Seq2SeqConfig(**meta["model"]))
         sd = safetensors.torch.load_file(str(path / "model.safetensors"))
-        if model.config.tie_embeddings:
-            sd["output.weight"] = sd["tgt_embedding.weight"]
         model.load_state_dict(sd, strict=True)
         model.eval()
         sides = [

@@ -1,0 +1,208 @@
+"""``seqattn train translate`` and ``seqattn translate``: train a translator, use it.
+
+Thin wrappers over :mod:`seqattn.pipelines.translation`; the library raises, this module prints.
+Bad input (an empty line, a line longer than the model's max length, files with different
+line counts, a missing model directory) ends with ``seqattn <command>: <message>`` on stderr,
+exit code 2 and no output file. torch is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+DECODER_CHOICES = ("plain", "context", "bahdanau", "luong", "transformer")
+
+_TRAIN_OPTIONS = {
+    # flag: (config field, type, help)
+    "--subword": ("subword", str, "bpe (default) or word"),
+    "--bpe-vocab": ("bpe_vocab", int, "BPE vocabulary size per language (default 8000)"),
+    "--min-freq": ("min_freq", int, "word vocabularies: drop rarer words (default 2)"),
+    "--max-length": ("max_length", int, "skip training pairs longer than this (tokens)"),
+    "--decoder": ("decoder", str, f"one of {', '.join(DECODER_CHOICES)} (default bahdanau)"),
+    "--cell": ("cell", str, "gru (default) or lstm"),
+    "--embed-dim": ("embed_dim", int, "embedding size"),
+    "--hidden-size": ("hidden_size", int, "hidden size"),
+    "--layers": ("encoder_layers", int, "encoder layers"),
+    "--decoder-layers": ("decoder_layers", int, "decoder layers"),
+    "--luong-score": ("luong_score", str, "dot, general or concat"),
+    "--luong-attention": ("luong_attention", str, "global, local-m or local-p"),
+    "--dropout": ("dropout", float, "dropout rate"),
+    "--label-smoothing": ("label_smoothing", float, "label smoothing epsilon"),
+    "--teacher-forcing": ("teacher_forcing", float, "teacher forcing ratio at the start"),
+    "--teacher-forcing-final": ("teacher_forcing_final", float, "ratio at the end (linear)"),
+    "--epochs": ("epochs", int, "training epochs"),
+    "--batch-size": ("batch_size", int, "sentences per batch"),
+    "--lr": ("lr", float, "Adam learning rate"),
+    "--patience": ("patience", int, "epochs without a better validation loss before stopping"),
+    "--seed": ("seed", int, "random seed"),
+}
+
+
+def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
+    """Run ``fn``; the library's errors on bad input become one line and exit code 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from seqattn.training import CheckpointError
+
+        try:
+            return fn(args)
+        except (ValueError, TypeError, OSError, CheckpointError) as err:
+            print(f"seqattn {name}: {err}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from seqattn.pipelines.translation import (
+        TimeBudget,
+        TranslationConfig,
+        fit_translation,
+        read_parallel,
+    )
+    from seqattn.training import ProgressBar
+
+    overrides = {f: getattr(args, f) for f, _, _ in _TRAIN_OPTIONS.values()}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.tie_embeddings:
+        overrides["tie_embeddings"] = True
+    if args.lowercase:
+        overrides["lowercase"] = True
+    if args.no_input_feeding:
+        overrides["input_feeding"] = False
+    if args.unidirectional:
+        overrides["bidirectional"] = False
+    config = TranslationConfig(**overrides)
+    config.model_config(8, 8)  # model options checked before reading data
+    if bool(args.src_valid) != bool(args.tgt_valid):
+        raise ValueError("expected both --src-valid and --tgt-valid or neither, got one")
+    train = read_parallel(args.src_train, args.tgt_train)
+    valid = read_parallel(args.src_valid, args.tgt_valid) if args.src_valid else None
+    callbacks = [TimeBudget(args.max_minutes)]
+    if args.progress:
+        callbacks.append(ProgressBar(metric="val_loss", items_label="tok", desc="train"))
+    bundle = fit_translation(train, valid, config, args.out, callbacks=callbacks,
+                             resume=args.resume)  # fmt: skip
+    info = bundle.info
+    vocab = f"{info['src_vocab']}/{info['tgt_vocab']}"
+    line = (f"{config.cell}+{config.decoder}: {info['train_pairs']} training pairs, "
+            f"vocabularies {vocab}, {info['steps']} steps")  # fmt: skip
+    if info["val"]:
+        line += f", valid loss {info['val']['val_loss']:.3f}"
+    print(line)
+    if info["skipped_long_pairs"]:
+        print(f"skipped {info['skipped_long_pairs']} pairs longer than {config.max_length} tokens")
+    print(f"model: {args.out}")
+    return 0
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    if bool(args.sentences) == bool(args.input):
+        raise ValueError("expected sentences as arguments or --input FILE (one of them), got "
+                         + ("both" if args.sentences else "neither"))  # fmt: skip
+    if args.output and not args.input:
+        raise ValueError("expected --output only with --input, got it with sentence arguments")
+    if args.beam < 1:
+        raise ValueError(f"expected --beam >= 1, got {args.beam}")
+    from pathlib import Path
+
+    from seqattn.io import atomic_write_text
+    from seqattn.pipelines.translation import TranslationModel
+
+    bundle = TranslationModel.load(args.model)
+    if args.sentences:
+        texts = list(args.sentences)
+        where = [f"sentence argument {i + 1}" for i in range(len(texts))]
+    else:
+        path = Path(args.input)
+        try:
+            texts = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as err:
+            raise ValueError(f"expected UTF-8 text in {path}, got {err.reason}") from None
+        where = [f"{path}:{i + 1}" for i in range(len(texts))]
+        if not texts:
+            raise ValueError(f"expected at least one sentence in {path}, got an empty file")
+    _, unknown = bundle.encode_sources(texts, where)  # all checks before any output
+    info = sys.stderr if not args.output else sys.stdout
+    if unknown:
+        print(f"note: {unknown} unknown source tokens mapped to <unk>", file=sys.stderr)
+    out = bundle.translate(texts, beam=args.beam, where=where, batch_size=args.batch_size)
+    if args.output:
+        atomic_write_text(args.output, "".join(t.text + "\n" for t in out))
+        print(f"wrote {len(out)} translations to {args.output}", file=info)
+    else:
+        for t in out:
+            print(t.text)
+    if args.show_alignment:
+        t = out[0]
+        if not t.tokens:
+            raise ValueError("expected a non-empty first translation for --show-alignment, got "
+                             "an empty one (only <eos>)")  # fmt: skip
+        if t.attention is None:
+            raise ValueError(f"expected an attention decoder for --show-alignment, got "
+                             f"{bundle.config.decoder!r}")  # fmt: skip
+        from seqattn.viz.attention import AttentionView, save_attention
+
+        view = AttentionView(t.attention, keys=t.src_tokens, queries=t.tokens, title=t.text)
+        target = Path(args.show_alignment)
+        fmt = target.suffix.lstrip(".").lower() or "png"
+        if fmt not in ("png", "svg", "html"):
+            raise ValueError(f"expected --show-alignment to end in .png, .svg or .html, got {fmt}")
+        written = save_attention(view, target.parent, target.stem, formats=(fmt,))
+        print(f"alignment of the first sentence: {written[fmt]}", file=sys.stderr)
+    return 0
+
+
+def _train_group(sub: argparse._SubParsersAction):
+    """The ``train`` subcommand's subparsers (created here if no other command made them)."""
+    train = sub.choices.get("train")
+    if train is None:
+        train = sub.add_parser("train", help="train a model from your own data")
+        train.set_defaults(func=lambda args: (train.print_help(), 0)[1])
+        return train.add_subparsers(dest="train_task", metavar="TASK")
+    for action in train._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return train.add_subparsers(dest="train_task", metavar="TASK")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``train translate`` and ``translate`` to the ``seqattn`` parser."""
+    tr = _train_group(sub).add_parser(
+        "translate",
+        help="train a translation model from two line-aligned files",
+        description="Train a seq2seq translator; writes a model directory (model.safetensors, "
+        "config.json, tokenizers, vocabularies, checkpoints). See docs/seq2seq.md.",
+    )
+    tr.add_argument("--src-train", required=True, metavar="FILE", help="source sentences")
+    tr.add_argument("--tgt-train", required=True, metavar="FILE", help="their translations")
+    tr.add_argument("--src-valid", metavar="FILE", help="validation source sentences")
+    tr.add_argument("--tgt-valid", metavar="FILE", help="validation translations")
+    tr.add_argument("--out", default="translator", help="model directory (default ./translator)")
+    for flag, (field, kind, help_text) in _TRAIN_OPTIONS.items():
+        tr.add_argument(flag, dest=field, type=kind, help=help_text)
+    tr.add_argument("--tie-embeddings", action="store_true", help="share output embeddings")
+    tr.add_argument("--lowercase", action="store_true", help="lowercase both sides")
+    tr.add_argument("--no-input-feeding", action="store_true", help="Luong without input feeding")
+    tr.add_argument("--unidirectional", action="store_true", help="a one-direction encoder")
+    tr.add_argument("--max-minutes", type=float, help="stop training after this wall time")
+    tr.add_argument("--resume", action="store_true", help="continue from the checkpoints")
+    tr.add_argument("--progress", action="store_true", help="show a progress bar")
+    tr.set_defaults(func=_guarded("train translate", _cmd_train))
+
+    p = sub.add_parser(
+        "translate",
+        help="translate sentences with a trained model",
+        description="Print one translation per sentence argument, or translate --input's "
+        "lines (to --output or stdout).",
+    )
+    p.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate")
+    p.add_argument("--model", required=True, metavar="DIR", help="model directory")
+    p.add_argument("--input", metavar="FILE", help="file of sentences, one per line")
+    p.add_argument("--output", metavar="FILE", help="file to write (default: stdout)")
+    p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
+    p.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
+    p.add_argument("--show-alignment", metavar="PNG", help="heat map of the first sentence")
+    p.set_defaults(func=_guarded("translate", _cmd_translate))

@@ -1,0 +1,110 @@
+"""``seqattn train translate`` / ``seqattn translate``: a tiny round trip and every bad input."""
+
+import pytest
+import torch
+
+from seqattn.cli.main import main
+from seqattn.pipelines.translation import TranslationModel
+
+SRC = ["ein Hund läuft .", "eine Katze schläft .", "ein Mann sitzt .", "eine Frau läuft ."] * 4
+TGT = ["a dog runs .", "a cat sleeps .", "a man sits .", "a woman runs ."] * 4
+TINY = ["--subword", "word", "--min-freq", "1", "--embed-dim", "8", "--hidden-size", "8",
+        "--epochs", "4", "--batch-size", "2", "--max-length", "6", "--lr", "0.02",
+        "--dropout", "0"]  # fmt: skip
+
+
+def _write(path, lines):
+    path.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tr")
+    src, tgt = _write(d / "train.de", SRC), _write(d / "train.en", TGT)
+    out = str(d / "model")
+    code = main(["train", "translate", "--src-train", src, "--tgt-train", tgt,
+                 "--src-valid", src, "--tgt-valid", tgt, "--out", out, *TINY])  # fmt: skip
+    assert code == 0
+    return d / "model"
+
+
+def test_train_writes_model_directory(model_dir, capsys):
+    for name in ("model.safetensors", "config.json", "src_tokenizer.json", "tgt_vocab.json"):
+        assert (model_dir / name).is_file()
+    bundle = TranslationModel.load(model_dir)
+    assert bundle.config.decoder == "bahdanau"
+    assert bundle.info["train_pairs"] == len(SRC)
+
+
+def test_model_directory_round_trip(model_dir, tmp_path):
+    a = TranslationModel.load(model_dir)
+    a.save(tmp_path / "copy")
+    b = TranslationModel.load(tmp_path / "copy")
+    for (k, v), (k2, v2) in zip(a.model.state_dict().items(), b.model.state_dict().items(),
+                                strict=True):  # fmt: skip
+        assert k == k2 and torch.equal(v, v2)
+    assert [t.text for t in a.translate(SRC[:3], beam=2)] == [
+        t.text for t in b.translate(SRC[:3], beam=2)
+    ]
+
+
+def test_translate_sentences_and_file(model_dir, tmp_path, capsys):
+    assert main(["translate", "--model", str(model_dir), "--beam", "1", SRC[0], SRC[1]]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    inp, out = _write(tmp_path / "in.de", SRC[:3]), tmp_path / "out.en"
+    png = tmp_path / "align.png"
+    code = main(["translate", "--model", str(model_dir), "--input", inp, "--output", str(out),
+                 "--show-alignment", str(png)])  # fmt: skip
+    assert code == 0
+    assert len(out.read_text().splitlines()) == 3
+    assert png.is_file()
+
+
+def test_unknown_tokens_are_reported(model_dir, capsys):
+    assert main(["translate", "--model", str(model_dir), "ein Zebra läuft ."]) == 0
+    assert "1 unknown source tokens" in capsys.readouterr().err
+
+
+def _err(argv, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    return err
+
+
+def test_bad_training_files(tmp_path, capsys):
+    src = _write(tmp_path / "a.de", SRC[:3])
+    tgt = _write(tmp_path / "a.en", TGT[:2])
+    err = _err(["train", "translate", "--src-train", src, "--tgt-train", tgt, "--out",
+                str(tmp_path / "m"), *TINY], capsys)  # fmt: skip
+    assert "a.de" in err and "a.en" in err and "got 3 and 2" in err
+    empty = _write(tmp_path / "b.en", [TGT[0], "", TGT[2]])
+    err = _err(["train", "translate", "--src-train", src, "--tgt-train", empty, "--out",
+                str(tmp_path / "m"), *TINY], capsys)  # fmt: skip
+    assert "b.en:2" in err and "empty line" in err
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+    err = _err(["train", "translate", "--src-train", src, "--tgt-train", src, "--out",
+                str(tmp_path / "m"), "--decoder", "nope"], capsys)  # fmt: skip
+    assert "expected decoder in" in err
+
+
+def test_bad_translate_input(model_dir, tmp_path, capsys):
+    inp = _write(tmp_path / "in.de", [SRC[0], "", SRC[1]])
+    out = tmp_path / "out.en"
+    err = _err(["translate", "--model", str(model_dir), "--input", inp, "--output", str(out)],
+               capsys)  # fmt: skip
+    assert "in.de:2" in err and "empty line" in err
+    assert not out.exists()
+    long = _write(tmp_path / "long.de", [SRC[0], "ein " * 10])
+    err = _err(["translate", "--model", str(model_dir), "--input", long, "--output", str(out)],
+               capsys)  # fmt: skip
+    assert "long.de:2" in err and "at most 6 source tokens" in err and "got 10" in err
+    assert not out.exists()
+    err = _err(["translate", "--model", str(tmp_path / "nowhere"), "x"], capsys)
+    assert "expected a translation model directory" in err
+    err = _err(["translate", "--model", str(model_dir)], capsys)
+    assert "got neither" in err
+    err = _err(["translate", "--model", str(model_dir), "--input", inp, "x"], capsys)
+    assert "got both" in err
