@@ -33,9 +33,10 @@ lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
 
+# The whole benchmark suite (`seqattn bench --help`); JSON per benchmark under runs/bench/.
 bench: $(STAMP)
-	$(PY) benchmarks/recurrent.py
-	$(PY) benchmarks/attention.py --plot runs/bench/attention.png
+	@mkdir -p runs/bench
+	$(VENV)/bin/seqattn bench all --json runs/bench/bench.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
