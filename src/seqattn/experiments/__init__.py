@@ -6,6 +6,7 @@ from seqattn.experiments.base import Experiment
 from seqattn.experiments.bottleneck import EXPERIMENT as _BOTTLENECK
 from seqattn.experiments.clipping import EXPERIMENT as _CLIPPING
 from seqattn.experiments.gat import EXPERIMENT as _GAT
+from seqattn.experiments.language_model import EXPERIMENT as _LANGUAGE_MODEL
 from seqattn.experiments.memn2n import EXPERIMENT as _MEMN2N
 from seqattn.experiments.se import EXPERIMENT as _SE
 from seqattn.experiments.sentiment import EXPERIMENT as _SENTIMENT
@@ -17,6 +18,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     e.name: e for e in (_VANISHING, _COMPLEXITY, _SCORES, _CLIPPING, _TBPTT, _SENTIMENT, _SE)
 }
 EXPERIMENTS[_GAT.name] = _GAT
+EXPERIMENTS[_LANGUAGE_MODEL.name] = _LANGUAGE_MODEL
 EXPERIMENTS[_MEMN2N.name] = _MEMN2N
 EXPERIMENTS[_TRANSLATE.name] = _TRANSLATE
 EXPERIMENTS[_BOTTLENECK.name] = _BOTTLENECK
