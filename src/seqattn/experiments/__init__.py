@@ -8,8 +8,10 @@ from seqattn.experiments.clipping import EXPERIMENT as _CLIPPING
 from seqattn.experiments.gat import EXPERIMENT as _GAT
 from seqattn.experiments.language_model import EXPERIMENT as _LANGUAGE_MODEL
 from seqattn.experiments.memn2n import EXPERIMENT as _MEMN2N
+from seqattn.experiments.ntm_copy import EXPERIMENT as _NTM_COPY
 from seqattn.experiments.se import EXPERIMENT as _SE
 from seqattn.experiments.sentiment import EXPERIMENT as _SENTIMENT
+from seqattn.experiments.show_attend_tell import EXPERIMENT as _SHOW_ATTEND_TELL
 from seqattn.experiments.tbptt_window import EXPERIMENT as _TBPTT
 from seqattn.experiments.translate import EXPERIMENT as _TRANSLATE
 from seqattn.experiments.vanishing_gradients import EXPERIMENT as _VANISHING
@@ -22,6 +24,8 @@ EXPERIMENTS[_LANGUAGE_MODEL.name] = _LANGUAGE_MODEL
 EXPERIMENTS[_MEMN2N.name] = _MEMN2N
 EXPERIMENTS[_TRANSLATE.name] = _TRANSLATE
 EXPERIMENTS[_BOTTLENECK.name] = _BOTTLENECK
+EXPERIMENTS[_NTM_COPY.name] = _NTM_COPY
+EXPERIMENTS[_SHOW_ATTEND_TELL.name] = _SHOW_ATTEND_TELL
 
 
 def get(name: str) -> Experiment:
