@@ -222,6 +222,7 @@ def _reverse_batch(n, g, vocab=8, lo=3, hi=8):
     return src, lengths, tgt_in, tgt_out
 
 
+@pytest.mark.slow
 def test_bahdanau_learns_reverse():
     torch.manual_seed(0)
     cfg = Seq2SeqConfig(src_vocab=11, tgt_vocab=11, embed_dim=16, hidden_size=32, dropout=0.0,

@@ -30,7 +30,6 @@ from seqattn.pipelines.translation import (
     read_parallel,
 )
 from seqattn.viz import plot_panels
-from seqattn.viz.attention import AttentionView
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     attention = []
     for i, t in enumerate(translations[best_beam][: cfg.examples]):
         if t.attention is not None and len(t.tokens):
-            attention.append(AttentionView(t.attention, keys=t.src_tokens, queries=t.tokens,
+            attention.append(_view(t.attention, keys=t.src_tokens, queries=t.tokens,
                                            title=f"test {i + 1}: {t.text}"))  # fmt: skip
     curves = {
         r["search"]: ([b["bucket"] for b in r["by_length"]], [b["bleu"] for b in r["by_length"]])
@@ -195,3 +194,9 @@ EXPERIMENT = Experiment(
     quick=quick,
     table=table_text,
 )
+
+
+def _view(weights, keys, queries, title: str) -> dict[str, Any]:
+    """An attention view as plain JSON (results.json) that the report renders as a heat map."""
+    return {"weights": weights.tolist(), "keys": list(keys), "queries": list(queries),
+            "title": title}  # fmt: skip

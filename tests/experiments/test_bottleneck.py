@@ -1,0 +1,74 @@
+"""The `bottleneck` and `translate` experiments at a tiny scale."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from seqattn.experiments import bottleneck, translate
+from seqattn.experiments.bottleneck import BOS, EOS, OFFSET, make_batch
+from seqattn.pipelines.translation import TranslationConfig
+
+
+def test_make_batch_copy_and_reverse():
+    cfg = bottleneck.Config(dataset="reverse", max_len=6)
+    src, lengths, tgt_in, tgt_out = make_batch(cfg, [3, 5], torch.Generator().manual_seed(0))
+    assert lengths.tolist() == [3, 5]
+    assert src[0, 3:].eq(0).all() and bool((src[:, :3] >= OFFSET).all())
+    assert tgt_out[0, :3].tolist() == src[0, :3].flip(0).tolist() and tgt_out[0, 3] == EOS
+    assert tgt_in[1, 0] == BOS and tgt_in[1, 1:6].tolist() == tgt_out[1, :5].tolist()
+    copy = dataclasses.replace(cfg, dataset="copy")
+    src, _, _, tgt_out = make_batch(copy, [4], torch.Generator().manual_seed(0))
+    assert tgt_out[0, :4].tolist() == src[0].tolist()
+
+
+def test_bottleneck_quick_shape(tmp_path):
+    cfg = bottleneck.Config(dataset="copy", decoders=("plain", "bahdanau"), min_len=3,
+                            max_len=8, steps=3, hidden_size=8, embed_dim=8,
+                            test_per_length=2, bucket_width=3)  # fmt: skip
+    res = bottleneck.run(cfg, tmp_path)
+    assert [r["decoder"] for r in res["table"]] == ["plain", "bahdanau"]
+    assert [b["bucket"] for b in res["table"][0]["by_length"]] == ["3-5", "6-8"]
+    for r in res["table"]:
+        assert 0.0 <= r["exact_match"] <= r["token_accuracy"] <= 1.0
+        assert r["steps"] == 3
+    assert (tmp_path / "bottleneck_copy.png").exists()
+    # attention views only for the attention decoder, labelled with source/target symbols
+    views = res["attention"]
+    assert views and all(v["title"].startswith("bahdanau") for v in views)
+    json.dumps(views)  # results.json must hold them
+    assert "| plain |" in bottleneck.table_text(res)
+
+
+@pytest.mark.slow
+def test_attention_beats_the_summary_on_long_copies(tmp_path):
+    """The effect the experiment exists to show, small: copy lengths 4-16."""
+    cfg = bottleneck.Config(dataset="copy", decoders=("plain", "bahdanau"), min_len=4,
+                            max_len=16, steps=300, hidden_size=32, embed_dim=16,
+                            test_per_length=6, bucket_width=6, minutes_per_model=5)  # fmt: skip
+    res = bottleneck.run(cfg, tmp_path)
+    rows = {r["decoder"]: r for r in res["table"]}
+    assert rows["bahdanau"]["token_accuracy"] > rows["plain"]["token_accuracy"] + 0.1
+
+
+@pytest.mark.slow
+def test_translate_experiment_on_a_folder(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    src = ["ein Hund läuft .", "eine Katze schläft .", "ein Mann sitzt ."] * 6
+    tgt = ["a dog runs .", "a cat sleeps .", "a man sits ."] * 6
+    for split in ("train", "valid", "test"):
+        (data / f"{split}.de").write_text("\n".join(src) + "\n", encoding="utf-8")
+        (data / f"{split}.en").write_text("\n".join(tgt) + "\n", encoding="utf-8")
+    model = TranslationConfig(subword="word", min_freq=1, embed_dim=16, hidden_size=16,
+                              epochs=15, batch_size=6, lr=0.02, dropout=0.0)  # fmt: skip
+    cfg = translate.Config(dataset=str(data), model=model, beam=3, examples=1)
+    res = translate.run(cfg, tmp_path / "run")
+    assert [r["search"] for r in res["table"]] == ["greedy", "beam 3"]
+    assert res["bleu_greedy"] > 50  # memorised a three-sentence corpus
+    assert "nrefs:1|case:mixed" in res["table"][0]["signature"]
+    assert res["attention"] and (tmp_path / "run" / "bleu_by_length.png").exists()
+    assert "| greedy |" in translate.table_text(res)
