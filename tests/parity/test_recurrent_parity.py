@@ -2,6 +2,8 @@
 
 Outputs, final states and the gradients with respect to the input, the initial states and
 every parameter must agree within 1e-10 after copying torch's weights with strict=True.
+The grid runs for every backend: the reference Python loop, the fast path (compiled engine
+where the extension builds, else its Python engine; no proj_size) and torch's own kernels.
 """
 
 from __future__ import annotations
@@ -74,23 +76,26 @@ def _grid(n: int = 240) -> list[Config]:
 GRID = _grid()
 
 
-def _make_pair(cfg: Config):
+def _make_pair(cfg: Config, backend: str = "reference"):
     kwargs = dict(
         num_layers=cfg.num_layers,
         bias=cfg.bias,
         batch_first=cfg.batch_first,
         bidirectional=cfg.bidirectional,
     )
+    ours_kw = {"backend": backend}
     if cfg.mode.startswith("RNN"):
         nl = "tanh" if cfg.mode == "RNN_TANH" else "relu"
         ref = torch.nn.RNN(cfg.input_size, cfg.hidden_size, nonlinearity=nl, **kwargs)
-        ours = snn.RNN(cfg.input_size, cfg.hidden_size, nonlinearity=nl, **kwargs)
+        ours = snn.RNN(cfg.input_size, cfg.hidden_size, nonlinearity=nl, **kwargs, **ours_kw)
     elif cfg.mode == "LSTM":
         ref = torch.nn.LSTM(cfg.input_size, cfg.hidden_size, proj_size=cfg.proj_size, **kwargs)
-        ours = snn.LSTM(cfg.input_size, cfg.hidden_size, proj_size=cfg.proj_size, **kwargs)
+        ours = snn.LSTM(
+            cfg.input_size, cfg.hidden_size, proj_size=cfg.proj_size, **kwargs, **ours_kw
+        )
     else:
         ref = torch.nn.GRU(cfg.input_size, cfg.hidden_size, **kwargs)
-        ours = snn.GRU(cfg.input_size, cfg.hidden_size, **kwargs)
+        ours = snn.GRU(cfg.input_size, cfg.hidden_size, **kwargs, **ours_kw)
     ref, ours = ref.double(), ours.double()
     ours.load_state_dict(ref.state_dict(), strict=True)
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
@@ -133,9 +138,27 @@ def _run(module, cfg: Config, x, lens, state, ours: bool):
 @pytest.mark.parametrize("cfg", GRID, ids=str)
 def test_layer_matches_torch(cfg: Config):
     assert len(GRID) >= 200
+    _check_layer(cfg, "reference")
+
+
+FAST_GRID = [c for c in GRID if not c.proj_size]
+
+
+@pytest.mark.parametrize("cfg", FAST_GRID, ids=str)
+def test_fast_backend_matches_torch(cfg: Config):
+    assert len(FAST_GRID) >= 180
+    _check_layer(cfg, "fast")
+
+
+@pytest.mark.parametrize("cfg", GRID[::3], ids=str)
+def test_native_backend_matches_torch(cfg: Config):
+    _check_layer(cfg, "native")
+
+
+def _check_layer(cfg: Config, backend: str) -> None:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    ours, ref = _make_pair(cfg)
+    ours, ref = _make_pair(cfg, backend)
     shape = (cfg.batch, cfg.steps) if cfg.batch_first else (cfg.steps, cfg.batch)
     x = torch.randn(*shape, cfg.input_size, dtype=torch.double, generator=gen)
     lens = _lengths(cfg, gen)

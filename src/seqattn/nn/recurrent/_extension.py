@@ -32,14 +32,18 @@ _state: dict = {}
 def _flags() -> tuple[str, list[str]]:
     """Extension name and compiler flags for this CPU.
 
-    The gate kernels use ATen's ``Vectorized`` (SLEEF exp/tanh from libtorch); AVX2 code is
-    compiled only where torch itself runs AVX2 or AVX-512, and the CPU level is part of the
+    The gate kernels use ATen's ``Vectorized`` (SLEEF exp from libtorch); AVX2/AVX-512 code
+    is compiled only where torch itself runs at that level, and the level is part of the
     name so one cache directory can serve machines of different levels.
     """
     cap = torch.backends.cpu.get_cpu_capability()
     flags = ["-O3", "-fno-math-errno"]
     level = "default"
-    if cap in ("AVX2", "AVX512"):
+    if cap == "AVX512":
+        flags += ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mf16c"]
+        flags += ["-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512"]
+        level = "avx512"
+    elif cap == "AVX2":
         flags += ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
         level = "avx2"
     return f"seqattn_recurrent_{level}", flags

@@ -41,14 +41,14 @@ from torch import Tensor
 
 from seqattn.nn.recurrent import _extension
 
-__all__ = ["MODES", "PythonEngine", "recurrence", "engine_for", "ONEDNN"]
+__all__ = ["MODES", "PythonEngine", "recurrence", "projection", "engine_for", "ONEDNN"]
 
 #: Mode names of :class:`~seqattn.nn.recurrent.layers.RNNBase` -> the integer the C++ side uses.
 MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
 _LSTM, _GRU = 2, 3
 
-#: Let the compiled engine use oneDNN (torch's ``mkldnn::_linear_pointwise``) for float32
-#: per-step GEMMs; off, it uses ``at::mm`` (MKL). Mainly a switch for benchmarking.
+#: Use oneDNN (torch's ``mkldnn::_linear_pointwise``) for float32 CPU GEMMs: the per-step
+#: GEMMs of the compiled engine and the input projection; off, ``at::mm``/``F.linear`` (MKL).
 ONEDNN = True
 
 
@@ -171,6 +171,54 @@ class PythonEngine:
             dw = dw + torch.mm(rest.reshape(-1, gates).t(), prev_states.reshape(-1, hidden))
         db = dhp.sum(dim=(0, 1)) if mode == _GRU and has_bias else None
         return [dxp, dh0, dcc, dw, db]
+
+
+def _onednn_linear():
+    op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+    return op if op is not None and torch.backends.mkldnn.is_available() else None
+
+
+class _Projection(torch.autograd.Function):
+    """x W^T + b over all steps with oneDNN's float32 CPU GEMM (torch's F.linear uses MKL,
+    which reached only about 70% of oneDNN's throughput for these shapes on the AMD machine
+    of docs/benchmarks.md); the backward is the usual two matmuls and a sum."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        flat = x.reshape(-1, x.shape[-1])
+        y = torch.ops.mkldnn._linear_pointwise(flat, weight, bias, "none", [], "")
+        ctx.save_for_backward(flat, weight)
+        ctx.has_bias = bias is not None
+        return y.view(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, dy):
+        flat, weight = ctx.saved_tensors
+        dflat = dy.reshape(-1, dy.shape[-1])
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:  # dflat @ weight, as a oneDNN linear with weight^T
+            dx = torch.ops.mkldnn._linear_pointwise(
+                dflat.contiguous(), weight.t().contiguous(), None, "none", [], ""
+            ).view(*dy.shape[:-1], weight.shape[1])
+        if ctx.needs_input_grad[1]:
+            dw = torch.mm(dflat.t(), flat)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            db = dflat.sum(0)
+        return dx, dw, db
+
+
+def projection(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear(x, weight, bias)``, through oneDNN for float32 on the CPU when available."""
+    if (
+        ONEDNN
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32 == weight.dtype
+        and x.shape[-1] > 0
+        and _onednn_linear() is not None
+        and not torch.compiler.is_compiling()
+    ):
+        return _Projection.apply(x, weight, bias)
+    return torch.nn.functional.linear(x, weight, bias)
 
 
 def engine_for(x: Tensor, force_python: bool = False):

@@ -1,0 +1,243 @@
+"""The fast recurrent path: gradcheck of the custom autograd, engines, backends, fallback.
+
+The compiled engine is tested where it builds (skipped with the reason otherwise); the
+pure-Python engine runs the same algorithm and is tested everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import seqattn.nn as snn
+from seqattn.nn.recurrent import _extension, fast
+
+MODES = ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
+EXT = _extension.load()
+ENGINES = [
+    pytest.param(fast.PythonEngine, id="python"),
+    pytest.param(
+        EXT,
+        id="compiled",
+        marks=pytest.mark.skipif(
+            EXT is None, reason=f"extension unavailable: {_extension.unavailable_reason()}"
+        ),
+    ),
+]
+LAYERS = {"RNN_TANH": snn.RNN, "RNN_RELU": snn.RNN, "LSTM": snn.LSTM, "GRU": snn.GRU}
+
+
+def _layer(mode: str, backend: str, **kw):
+    if mode.startswith("RNN"):
+        kw["nonlinearity"] = "relu" if mode == "RNN_RELU" else "tanh"
+    return LAYERS[mode](3, 4, backend=backend, **kw)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("ragged", [False, True], ids=["equal", "lengths"])
+def test_gradcheck_recurrence(engine, mode, reverse, ragged):
+    """Hand-written backward through time == finite differences, float64, every input:
+    projections, h0, c0, W_hh and (GRU) b_hh; with padding and the reverse direction."""
+    torch.manual_seed(3)
+    steps, batch, hidden = 4, 3, 3
+    gates = {"LSTM": 4, "GRU": 3}.get(mode, 1) * hidden
+
+    def rand(*shape):
+        return torch.randn(*shape, dtype=torch.double, requires_grad=True)
+
+    xp, h0, w = rand(steps, batch, gates), rand(batch, hidden), rand(gates, hidden)
+    c0 = rand(batch, hidden) if mode == "LSTM" else None
+    b = rand(gates) if mode == "GRU" else None
+    if mode == "RNN_RELU":  # keep pre-activations off the kink at 0
+        with torch.no_grad():
+            xp.add_(torch.sign(xp) * 0.1)
+    lengths = torch.tensor([4, 1, 3]) if ragged else None
+
+    def f(xp, h0, c0, w, b):
+        return fast.recurrence(mode, xp, h0, c0, w, b, reverse=reverse, lengths=lengths,
+                               engine=engine)  # fmt: skip
+
+    assert torch.autograd.gradcheck(f, (xp, h0, c0, w, b), atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_recurrence_some_outputs_unused(engine):
+    """Only h_n in the loss (dout is None), or only the output (dh_n is None)."""
+    xp = torch.randn(5, 2, 8, dtype=torch.double, requires_grad=True)
+    h0 = torch.randn(2, 2, dtype=torch.double, requires_grad=True)
+    c0 = torch.randn(2, 2, dtype=torch.double, requires_grad=True)
+    w = torch.randn(8, 2, dtype=torch.double, requires_grad=True)
+    inputs = (xp, h0, c0, w)
+    for pick in (1, 0, 2):
+        torch.autograd.gradcheck(
+            lambda *a, k=pick: fast.recurrence("LSTM", *a, engine=engine)[k], inputs
+        )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("engine", ["python", "compiled"])
+def test_layers_backends_agree_float64(mode, engine, monkeypatch):
+    """reference, fast (both engines) and native agree on a 2-layer bidirectional stack with
+    lengths, h0/c0 and batch_first: outputs, states and every gradient within 1e-10."""
+    if engine == "compiled" and EXT is None:
+        pytest.skip(f"extension unavailable: {_extension.unavailable_reason()}")
+    if engine == "python":
+        monkeypatch.setattr(fast, "engine_for", lambda x, force_python=False: fast.PythonEngine)
+    torch.manual_seed(1)
+    ref = _layer(mode, "reference", num_layers=2, bidirectional=True, batch_first=True)
+    ref = ref.double()
+    x = torch.randn(3, 6, 3, dtype=torch.double)
+    h0 = torch.randn(4, 3, 4, dtype=torch.double)
+    state = (h0, torch.randn_like(h0)) if mode == "LSTM" else h0
+    lens = [6, 2, 5]
+    results = {}
+    for backend in ("reference", "fast", "native"):
+        layer = _layer(mode, backend, num_layers=2, bidirectional=True, batch_first=True)
+        layer = layer.double()
+        layer.load_state_dict(ref.state_dict())
+        xi = x.clone().requires_grad_(True)
+        si = [s.clone().requires_grad_(True) for s in (state if mode == "LSTM" else [state])]
+        out, hn = layer(xi, tuple(si) if mode == "LSTM" else si[0], lengths=lens)
+        finals = list(hn) if mode == "LSTM" else [hn]
+        g = torch.Generator().manual_seed(7)
+        loss = sum((t * torch.randn(t.shape, generator=g, dtype=t.dtype)).sum()
+                   for t in [out, *finals])  # fmt: skip
+        grads = torch.autograd.grad(loss, [xi, *si, *layer.parameters()])
+        results[backend] = [out, *finals, *grads]
+    for backend in ("fast", "native"):
+        for a, b in zip(results[backend], results["reference"], strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH"])
+def test_fast_float32_close_to_reference(mode):
+    """float32 (the oneDNN GEMMs and the exp-based tanh of the compiled engine)."""
+    ref = _layer(mode, "reference", num_layers=2)
+    ours = _layer(mode, "fast", num_layers=2)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(9, 5, 3)
+    o1, _ = ref(x)
+    o2, _ = ours(x)
+    torch.testing.assert_close(o2, o1, atol=1e-5, rtol=1e-5)
+    o1.square().sum().backward()
+    o2.square().sum().backward()
+    for p1, p2 in zip(ref.parameters(), ours.parameters(), strict=True):
+        torch.testing.assert_close(p2.grad, p1.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_projection_matches_linear():
+    x = torch.randn(7, 3, 5, requires_grad=True)
+    w = torch.randn(8, 5, requires_grad=True)
+    b = torch.randn(8, requires_grad=True)
+    y = fast.projection(x, w, b)
+    ref = torch.nn.functional.linear(x, w, b)
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(y)
+    got = torch.autograd.grad(y, [x, w, b], g)
+    want = torch.autograd.grad(ref, [x, w, b], g)
+    for a, c in zip(got, want, strict=True):
+        torch.testing.assert_close(a, c, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_dropout_between_layers_same_rng_as_reference(mode):
+    """Dropout is the same F.dropout call between the same layers: same seed, same masks."""
+    ref = _layer(mode, "reference", num_layers=3, dropout=0.5).double().train()
+    ours = _layer(mode, "fast", num_layers=3, dropout=0.5).double().train()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.double)
+    torch.manual_seed(11)
+    a, _ = ref(x)
+    torch.manual_seed(11)
+    b, _ = ours(x)
+    torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    assert not torch.equal(a, ours(x)[0]), "dropout had no effect"
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+def test_proj_size_on_fast_errors_and_auto_falls_back():
+    layer = snn.LSTM(3, 4, proj_size=2, backend="fast")
+    with pytest.raises(ValueError, match="backend='fast' does not support proj_size=2"):
+        layer(torch.randn(5, 2, 3))
+    auto = snn.LSTM(3, 4, proj_size=2)
+    assert auto._resolve_backend(torch.randn(5, 2, 3)) == "reference"
+    native = snn.LSTM(3, 4, proj_size=2, backend="native")
+    native.load_state_dict(auto.state_dict())
+    x = torch.randn(5, 2, 3)
+    torch.testing.assert_close(native(x)[0], auto(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_backend_argument_checked_and_shown():
+    with pytest.raises(ValueError, match="expected backend in"):
+        snn.GRU(3, 4, backend="cudnn")
+    layer = snn.GRU(3, 4, backend="native")
+    assert "backend=native" in repr(layer)
+    layer.backend = "bogus"
+    with pytest.raises(ValueError, match="expected backend in"):
+        layer(torch.randn(2, 1, 3))
+
+
+def test_auto_resolution():
+    layer = snn.LSTM(3, 4)
+    x = torch.randn(5, 2, 3)
+    expected = "fast" if EXT is not None else "reference"
+    assert layer._resolve_backend(x) == expected
+    assert layer._resolve_backend(x.bfloat16()) == "reference"
+
+
+def test_fast_bfloat16_runs_python_engine():
+    layer = snn.GRU(3, 4, backend="fast").bfloat16()
+    out, h = layer(torch.randn(5, 2, 3).bfloat16(), lengths=[5, 3])
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and layer.weight_hh_l0.grad is not None
+
+
+def test_fast_backend_does_not_call_fused_kernels(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("fused RNN kernel called")
+
+    for name in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
+        monkeypatch.setattr(torch._VF, name, boom, raising=False)
+    for cls in (snn.RNN, snn.LSTM, snn.GRU):
+        out, _ = cls(3, 4, bidirectional=True, backend="fast")(torch.randn(5, 2, 3), lengths=[5, 3])
+        out.sum().backward()
+
+
+def test_fallback_without_extension():
+    """SEQATTN_NO_EXT=1: no build is attempted, the reason is logged, "auto" runs the
+    reference and "fast" the Python engine, with the same results."""
+    code = (
+        "import logging, torch\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "import seqattn.nn as snn\n"
+        "from seqattn.nn.recurrent import _extension, fast\n"
+        "assert _extension.load() is None\n"
+        "assert 'SEQATTN_NO_EXT' in _extension.unavailable_reason()\n"
+        "x = torch.randn(5, 2, 3, dtype=torch.double)\n"
+        "assert fast.engine_for(x) is fast.PythonEngine\n"
+        "a = snn.LSTM(3, 4).double()\n"
+        "assert a._resolve_backend(x) == 'reference'\n"
+        "b = snn.LSTM(3, 4, backend='fast').double()\n"
+        "b.load_state_dict(a.state_dict())\n"
+        "torch.testing.assert_close(a(x, lengths=[5, 2])[0], b(x, lengths=[5, 2])[0],\n"
+        "                           atol=1e-12, rtol=0)\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "SEQATTN_NO_EXT": "1", "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ok"
+    assert "disabled by SEQATTN_NO_EXT" in res.stderr  # the logged reason
+
+
+def test_missing_compiler_is_a_reason_not_an_error(monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler-seqattn")
+    monkeypatch.delenv("SEQATTN_NO_EXT", raising=False)
+    assert "no C++ compiler" in _extension._why_not()
