@@ -44,11 +44,17 @@ _FAST = ["--epochs", "40", "--batch-size", "9", "--channels", "8", "8", "--num-p
          "--lr", "1e-2", "--alpha-c", "0"]  # fmt: skip
 
 
-def test_train_then_caption(captioned, capsys):
+def _train(images, cap, out, epochs: int) -> int:
+    fast = [*_FAST]
+    fast[1] = str(epochs)
+    return main(["train", "caption", "--images", str(images), "--captions", str(cap),
+                 "--out", str(out), *fast])  # fmt: skip
+
+
+def test_train_writes_a_model_directory_and_caption_prints(captioned, capsys):
     tmp_path, images, cap = captioned
     out = tmp_path / "model"
-    assert main(["train", "caption", "--images", str(images), "--captions", str(cap),
-                 "--out", str(out), *_FAST]) == 0  # fmt: skip
+    assert _train(images, cap, out, epochs=2) == 0
     printed = capsys.readouterr().out
     assert "9 images 8x16x3, 18 captions" in printed and f"model: {out}" in printed
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "vocab.json",
@@ -56,8 +62,22 @@ def test_train_then_caption(captioned, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["format"] == "seqattn-captioner/1"
     assert config["image"] == {"height": 8, "width": 16, "channels": 3}
-    words = json.loads((out / "vocab.json").read_text())
-    assert "then" in str(words)
+    assert "then" in (out / "vocab.json").read_text()
+    assert main(["caption", "--model", str(out), str(images / "im1.png"), str(images / "im5.png"),
+                 "--attention", str(tmp_path / "att")]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.strip("\n").split("\n")
+    assert [line.split("\t")[0] for line in lines] == [str(images / "im1.png"),
+                                                       str(images / "im5.png")]  # fmt: skip
+    words = {w for line in lines for w in line.split("\t")[1].split()}
+    assert words <= {"red", "green", "blue", "then", ".", "<unk>"}
+
+
+@pytest.mark.slow
+def test_train_then_caption_learns_the_scenes(captioned, capsys):
+    tmp_path, images, cap = captioned
+    out = tmp_path / "model"
+    assert _train(images, cap, out, epochs=40) == 0
+    capsys.readouterr()
     assert main(["caption", "--model", str(out), str(images / "im1.png"), str(images / "im5.png"),
                  "--attention", str(tmp_path / "att")]) == 0  # fmt: skip
     lines = capsys.readouterr().out.strip().splitlines()
@@ -104,10 +124,7 @@ def test_bad_caption_inputs(captioned, capsys):
     tmp_path, images, cap = captioned
     out = tmp_path / "model"
     cap.write_text("im0.png#0\tred then red\nim4.png#0\tgreen then green\n")
-    fast = [*_FAST]
-    fast[1] = "2"  # two epochs: only the file checks matter here
-    assert main(["train", "caption", "--images", str(images), "--captions", str(cap),
-                 "--out", str(out), *fast]) == 0  # fmt: skip
+    assert _train(images, cap, out, epochs=1) == 0  # only the file checks matter here
     capsys.readouterr()
     _scene(tmp_path / "wide.png", "red", "red", w=24)
     _fails(["caption", "--model", str(out), str(tmp_path / "wide.png")], capsys,
