@@ -152,7 +152,8 @@ class ShowAttendTell(nn.Module):
         inputs y_0..y_{T-1}). Features (B, L, D) with L = (H / stride) * (W / stride).
 
     Example:
-        >>> model = ShowAttendTell(ShowAttendTellConfig(vocab_size=12, channels=(8, 8)))
+        >>> cfg = ShowAttendTellConfig(vocab_size=12, channels=(8, 8), num_pools=2)
+        >>> model = ShowAttendTell(cfg)
         >>> out = model(torch.rand(2, 1, 32, 48), torch.tensor([[2, 5, 6], [2, 7, 3]]))
         >>> out.logits.shape, out.alphas.shape, out.grid
         (torch.Size([2, 3, 12]), torch.Size([2, 3, 96]), (8, 12))
