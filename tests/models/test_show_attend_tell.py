@@ -178,8 +178,8 @@ def test_learns_to_name_patterns_in_order_and_looks_at_them():
                                hidden_size=48, attn_dim=32, dropout=0.0)  # fmt: skip
     m = ShowAttendTell(cfg)
     opt = torch.optim.Adam(m.parameters(), lr=5e-3)
-    for step in range(250):
-        images, caps, _ = _toy(32, step)
+    for step in range(180):
+        images, caps, _ = _toy(24, step)
         inp, tgt = _pad(caps)
         loss = caption_loss(m(images, inp), tgt, alpha_c=0.01)[0]
         opt.zero_grad()
