@@ -438,7 +438,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     seeds = [cfg.seed + s for s in range(cfg.seeds)]
     deadline = None if cfg.time_budget_min is None else started + 60 * cfg.time_budget_min
     rows, metrics, curves, figures, attention = [], [], {}, [], []
-    skipped = []
+    skipped, bleu_signature = [], None
     for seed in seeds:
         if deadline is not None and time.perf_counter() > deadline:
             skipped.append(seed)  # no time left: an untrained model's numbers mean nothing
