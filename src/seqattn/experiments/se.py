@@ -393,7 +393,7 @@ def _plots(cfg: Config, runs: list[dict], y_test: Tensor, spec: list[dict], out_
     figures = []
     # Fig. 6 analogue: the first seed of the first main reduction ratio
     main = next((r for r in runs if r["reduction"] is not None and r["seed"] == cfg.seed), None)
-    if main is not None:
+    if main is not None and "_excitations" in main:  # absent when re-plotting a results.json
         blocks = [b for b in cfg.plot_blocks if b in main["_excitations"]]
         cols = 3
         rows_n = math.ceil(len(blocks) / cols)
@@ -423,18 +423,23 @@ def _plots(cfg: Config, runs: list[dict], y_test: Tensor, spec: list[dict], out_
         figures.append(save(fig, "excitations_by_class.png"))
 
     if spec:
-        fig, ax = plt.subplots(figsize=(7, 3.8))
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
         names = sorted({(r["variant"], r["seed"]) for r in spec}, key=str)
         for variant, seed in names:
             rows = [r for r in spec if (r["variant"], r["seed"]) == (variant, seed)]
-            ax.plot([r["depth"] for r in rows], [r["class_specificity"] for r in rows],
-                    marker="o", lw=1.2, label=f"{variant}, seed {seed}")  # fmt: skip
+            depth = [r["depth"] for r in rows]
+            kw = {"marker": "o", "lw": 1.2, "label": f"{variant}, seed {seed}"}
+            ax.plot(depth, [r["class_specificity"] for r in rows], **kw)
+            ax2.plot(depth, [r["class_mean_spread"] for r in rows], **kw)
         ticks = [r for r in spec if (r["variant"], r["seed"]) == names[0]]
-        ax.set_xticks([r["depth"] for r in ticks], [r["block"] for r in ticks], rotation=30)
-        ax.set_ylabel("class specificity η²")
-        ax.set_title("How class-specific the excitations are, by depth")
-        ax.grid(alpha=0.3)
+        for a in (ax, ax2):
+            a.set_xticks([r["depth"] for r in ticks], [r["block"] for r in ticks], rotation=30)
+            a.grid(alpha=0.3)
+        ax.set_ylabel("η² (class share of the excitation variance)")
+        ax2.set_ylabel("std over classes of the class-mean excitation")
+        ax2.set_yscale("log")
         ax.legend(fontsize=7)
+        fig.suptitle("How class-specific the excitations are, by depth")
         fig.tight_layout()
         figures.append(save(fig, "class_specificity.png"))
 
@@ -480,7 +485,13 @@ def table_text(results: dict[str, Any]) -> str:
         )
     spec = results.get("specificity", [])
     if spec:
-        lines += ["", "Class specificity η² of the excitations by block (mean over runs):", ""]
+        lines += [
+            "",
+            "Class specificity of the excitations by block, mean over runs: η² (the "
+            "class's share of the variance) and, in brackets, the std over classes of the "
+            "class-mean excitation:",
+            "",
+        ]
         variants = sorted({r["variant"] for r in spec})
         blocks = list(dict.fromkeys(r["block"] for r in spec))
         lines.append("| block | " + " | ".join(variants) + " |")
@@ -488,10 +499,10 @@ def table_text(results: dict[str, Any]) -> str:
         for block in blocks:
             cells = []
             for v in variants:
-                vals = [
-                    r["class_specificity"] for r in spec if (r["block"], r["variant"]) == (block, v)
-                ]
-                cells.append(f"{statistics.fmean(vals):.3f}" if vals else "—")
+                vals = [r for r in spec if (r["block"], r["variant"]) == (block, v)]
+                eta = statistics.fmean(r["class_specificity"] for r in vals) if vals else 0
+                spread = statistics.fmean(r["class_mean_spread"] for r in vals) if vals else 0
+                cells.append(f"{eta:.2f} ({spread:.4f})" if vals else "—")
             lines.append(f"| {block} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
