@@ -190,7 +190,8 @@ def _run_synthetic(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, 
         out_dir / f"bottleneck_{cfg.dataset}.png",
         xlabel="source length",
         ylabel="accuracy (greedy decoding)",
-        title=f"{cfg.dataset} task, {cfg.cell.upper()} H={cfg.hidden_size}, {cfg.steps} steps",
+        title=f"{cfg.dataset} task, {cfg.cell.upper()} H={cfg.hidden_size}, steps run: "
+        + ", ".join(f"{r['decoder']} {r['steps']}" for r in table),
     )
     return {"table": table, "figures": [str(fig)], "attention": attention}
 
