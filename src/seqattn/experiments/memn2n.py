@@ -65,7 +65,7 @@ class Config:
     ls_lr: float = 0.005  # with linear start: the linear phase and the softmax phase after it
     lr_decay_every: int | None = None  # halve the lr every N epochs: 25 per task, 15 joint
     ls_max_epochs: int = 20
-    ls_patience: int = 2  # LS epochs without a lower validation loss before the softmax returns
+    ls_patience: int = 5  # LS epochs without a lower validation loss before the softmax returns
     batch_size: int = 32
     clip_norm: float = 40.0
     val_fraction: float = 0.1
