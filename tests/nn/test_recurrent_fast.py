@@ -67,6 +67,41 @@ def test_gradcheck_recurrence(engine, mode, reverse, ragged):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("mode", ["RNN_TANH", "LSTM"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_gradcheck_merged_projection(engine, mode, reverse):
+    """RNN/LSTM with the input projected inside the per-step GEMM: gradients for x, W_ih
+    and the bias too."""
+    torch.manual_seed(4)
+    gates = (4 if mode == "LSTM" else 1) * 3
+
+    def rand(*shape):
+        return torch.randn(*shape, dtype=torch.double, requires_grad=True)
+
+    x, w_ih, b = rand(4, 3, 2), rand(gates, 2), rand(gates)
+    h0, w_hh = rand(3, 3), rand(gates, 3)
+    c0 = rand(3, 3) if mode == "LSTM" else None
+    lengths = torch.tensor([4, 2, 3])
+
+    def f(x, w_ih, b, h0, c0, w_hh):
+        return fast.recurrence(mode, None, h0, c0, w_hh, input=x, weight_ih=w_ih, bias=b,
+                               reverse=reverse, lengths=lengths, engine=engine)  # fmt: skip
+
+    assert torch.autograd.gradcheck(f, (x, w_ih, b, h0, c0, w_hh), atol=1e-7, rtol=1e-5)
+
+
+def test_recurrence_checks_its_arguments():
+    h0, w = torch.zeros(2, 3), torch.zeros(9, 3)
+    with pytest.raises(ValueError, match="expected either xp, or input with weight_ih"):
+        fast.recurrence("GRU", None, h0, None, w)
+    with pytest.raises(ValueError, match="expected xp for a GRU"):
+        fast.recurrence("GRU", None, h0, None, w, input=torch.zeros(4, 2, 1),
+                        weight_ih=torch.zeros(9, 1))  # fmt: skip
+    with pytest.raises(ValueError, match="expected mode in"):
+        fast.recurrence("LSTMP", torch.zeros(4, 2, 9), h0, None, w)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_recurrence_some_outputs_unused(engine):
     """Only h_n in the loss (dout is None), or only the output (dh_n is None)."""
     xp = torch.randn(5, 2, 8, dtype=torch.double, requires_grad=True)

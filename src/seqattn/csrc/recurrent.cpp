@@ -46,7 +46,8 @@ int64_t gates_of(int64_t mode) { return mode == LSTM ? 4 : (mode == GRU ? 3 : 1)
 // the AMD machine this was tuned on); anything else uses at::mm_out into a reused buffer.
 class Gemm {
  public:
-  Gemm(const Tensor& weight, int64_t batch, bool allow_onednn) : w_t_(weight.t()) {
+  Gemm(const Tensor& weight, int64_t batch, bool allow_onednn, const Tensor& bias = Tensor())
+      : w_t_(weight.t()), bias_(bias) {
     if (allow_onednn && weight.scalar_type() == at::kFloat && weight.device().is_cpu()) {
       auto& d = c10::Dispatcher::singleton();
       auto lin = d.findSchema({"mkldnn::_linear_pointwise", ""});
@@ -64,18 +65,23 @@ class Gemm {
   // Returns x @ W^T (B, N), contiguous; valid until the next call.
   const Tensor& operator()(const Tensor& x) {
     if (linear_) {
-      std::vector<c10::IValue> stack{x, packed_, c10::IValue(), std::string("none"),
+      c10::IValue b = bias_.defined() ? c10::IValue(bias_) : c10::IValue();
+      std::vector<c10::IValue> stack{x, packed_, b, std::string("none"),
                                      c10::List<std::optional<at::Scalar>>(), std::string("")};
       linear_->callBoxed(&stack);
       result_ = stack[0].toTensor();
       return result_;
     }
-    at::mm_out(out_, x, w_t_);
+    if (bias_.defined()) {
+      at::addmm_out(out_, bias_, x, w_t_);
+    } else {
+      at::mm_out(out_, x, w_t_);
+    }
     return out_;
   }
 
  private:
-  Tensor w_t_, packed_, out_, result_;
+  Tensor w_t_, bias_, packed_, out_, result_;
   std::optional<c10::OperatorHandle> linear_;
 };
 
@@ -125,7 +131,7 @@ void rnn_fwd_row(bool relu, int64_t H, const T* m, const T* x, const T* hp, T* h
   constexpr int64_t V = Vec<T>::size();
   for (int64_t j = 0; j < H; j += V) {
     const int64_t n = std::min(V, H - j);
-    Vec<T> pre = Vec<T>::loadu(m + j, n) + Vec<T>::loadu(x + j, n);
+    Vec<T> pre = x ? Vec<T>::loadu(m + j, n) + Vec<T>::loadu(x + j, n) : Vec<T>::loadu(m + j, n);
     Vec<T> h = relu ? at::vec::maximum(pre, Vec<T>(T(0))) : vtanh(pre);
     h.store(hq + j, n);
   }
@@ -137,10 +143,15 @@ void lstm_fwd_row(int64_t H, const T* m, const T* x, const T* cp, T* hq, T* cq, 
   constexpr int64_t V = Vec<T>::size();
   for (int64_t j = 0; j < H; j += V) {
     const int64_t n = std::min(V, H - j);
-    Vec<T> i = vsigmoid(Vec<T>::loadu(m + j, n) + Vec<T>::loadu(x + j, n));
-    Vec<T> f = vsigmoid(Vec<T>::loadu(m + H + j, n) + Vec<T>::loadu(x + H + j, n));
-    Vec<T> g = vtanh(Vec<T>::loadu(m + 2 * H + j, n) + Vec<T>::loadu(x + 2 * H + j, n));
-    Vec<T> o = vsigmoid(Vec<T>::loadu(m + 3 * H + j, n) + Vec<T>::loadu(x + 3 * H + j, n));
+    Vec<T> pi = Vec<T>::loadu(m + j, n), pf = Vec<T>::loadu(m + H + j, n);
+    Vec<T> pg = Vec<T>::loadu(m + 2 * H + j, n), po = Vec<T>::loadu(m + 3 * H + j, n);
+    if (x) {
+      pi = pi + Vec<T>::loadu(x + j, n);
+      pf = pf + Vec<T>::loadu(x + H + j, n);
+      pg = pg + Vec<T>::loadu(x + 2 * H + j, n);
+      po = po + Vec<T>::loadu(x + 3 * H + j, n);
+    }
+    Vec<T> i = vsigmoid(pi), f = vsigmoid(pf), g = vtanh(pg), o = vsigmoid(po);
     Vec<T> c = f * Vec<T>::loadu(cp + j, n) + i * g;
     Vec<T> t = vtanh(c);
     c.store(cq + j, n);
@@ -179,12 +190,20 @@ template <typename T>
 void forward_impl(int64_t mode, bool reverse, const Tensor& xp, const Tensor& h0,
                   const Tensor& c0, Tensor& hs, Tensor& cs, Tensor& act, Tensor& tc,
                   const Tensor& w_hh, const Tensor& b_hh, const int64_t* lens, bool save,
-                  bool allow_onednn) {
-  const int64_t steps = xp.size(0), batch = xp.size(1), H = hs.size(2);
+                  bool allow_onednn, const Tensor& x_in, const Tensor& w_ih,
+                  const Tensor& b_in) {
+  const int64_t steps = hs.size(0), batch = hs.size(1), H = hs.size(2);
   const int64_t G = gates_of(mode);
-  Gemm gemm(w_hh, batch, allow_onednn);
+  // Merged: one GEMM per step, [x_t, h_{t-1}] [W_ih, W_hh]^T + b, instead of a separate
+  // projection of all steps (whose (T, B, G*H) result streams through memory once more).
+  const bool merged = x_in.defined();
+  const int64_t I = merged ? x_in.size(2) : 0;
+  Gemm gemm(merged ? at::cat({w_ih, w_hh}, 1) : w_hh, batch, allow_onednn, merged ? b_in : Tensor());
+  Tensor xh = merged ? at::empty({batch, I + H}, hs.options()) : Tensor();
+  T* xh_ptr = merged ? xh.data_ptr<T>() : nullptr;
+  const T* xin_ptr = merged ? x_in.data_ptr<T>() : nullptr;
   const T* bias = b_hh.defined() ? b_hh.data_ptr<T>() : nullptr;
-  const T* xp_ptr = xp.data_ptr<T>();
+  const T* xp_ptr = merged ? nullptr : xp.data_ptr<T>();
   T* hs_ptr = hs.data_ptr<T>();
   T* cs_ptr = cs.defined() ? cs.data_ptr<T>() : nullptr;
   const T* h0_ptr = h0.data_ptr<T>();
@@ -194,7 +213,14 @@ void forward_impl(int64_t mode, bool reverse, const Tensor& xp, const Tensor& h0
     const int64_t t = reverse ? steps - 1 - s : s;
     const int64_t p = reverse ? t + 1 : t - 1;  // index of the previous state
     const bool first = s == 0;
-    const Tensor& m_t = gemm(first ? h0 : hs[p]);
+    if (merged) {
+      for (int64_t b = 0; b < batch; ++b) {
+        std::memcpy(xh_ptr + b * (I + H), xin_ptr + (t * batch + b) * I, I * sizeof(T));
+        const T* hp = first ? h0_ptr + b * H : hs_ptr + (p * batch + b) * H;
+        std::memcpy(xh_ptr + b * (I + H) + I, hp, H * sizeof(T));
+      }
+    }
+    const Tensor& m_t = gemm(merged ? xh : (first ? h0 : hs[p]));
     const T* m = m_t.data_ptr<T>();
     T* act_t = act_width ? act.data_ptr<T>() + (save ? t : 0) * batch * act_width : nullptr;
     T* tc_t = mode == LSTM ? tc.data_ptr<T>() + (save ? t : 0) * batch * H : nullptr;
@@ -207,7 +233,7 @@ void forward_impl(int64_t mode, bool reverse, const Tensor& xp, const Tensor& h0
         if (cp) std::memcpy(cs_ptr + (t * batch + b) * H, cp, H * sizeof(T));
         return;
       }
-      const T* x = xp_ptr + (t * batch + b) * G * H;
+      const T* x = xp_ptr ? xp_ptr + (t * batch + b) * G * H : nullptr;
       const T* mb = m + b * G * H;
       if (mode == LSTM) {
         lstm_fwd_row<T>(H, mb, x, cp, hq, cs_ptr + (t * batch + b) * H,
@@ -352,19 +378,30 @@ void check_cpu(const Tensor& t, const char* name) {
 // Returns {hs, cs, act, tc} (cs/tc undefined unless LSTM; act undefined for RNN).
 using Opt = std::optional<Tensor>;
 
-std::vector<Tensor> forward(int64_t mode, bool reverse, const Tensor& xp, const Tensor& h0,
+// xp: the input projections (T, B, G*H); or, for RNN/LSTM, xp = None and x (T, B, I), w_ih
+// (G*H, I) and b_in (G*H,) or None for the merged per-step GEMM.
+std::vector<Tensor> forward(int64_t mode, bool reverse, const Opt& xp_, const Tensor& h0,
                             const Opt& c0_, const Tensor& w_hh, const Opt& b_hh_,
-                            const Opt& lengths_, bool save, bool allow_onednn) {
+                            const Opt& lengths_, bool save, bool allow_onednn, const Opt& x_,
+                            const Opt& w_ih_, const Opt& b_in_) {
   const Tensor c0 = c0_.value_or(Tensor()), b_hh = b_hh_.value_or(Tensor());
-  const Tensor lengths = lengths_.value_or(Tensor());
+  const Tensor lengths = lengths_.value_or(Tensor()), xp = xp_.value_or(Tensor());
+  const Tensor x_in = x_.value_or(Tensor()), w_ih = w_ih_.value_or(Tensor());
+  const Tensor b_in = b_in_.value_or(Tensor());
+  TORCH_CHECK(xp.defined() != x_in.defined(), "expected exactly one of xp and x");
+  TORCH_CHECK(!x_in.defined() || (w_ih.defined() && mode != GRU), "x needs w_ih, not GRU");
   check_cpu(xp, "xp");
+  check_cpu(x_in, "x");
+  check_cpu(w_ih, "w_ih");
+  check_cpu(b_in, "b_in");
   check_cpu(h0, "h0");
   check_cpu(c0, "c0");
   check_cpu(w_hh, "w_hh");
   check_cpu(b_hh, "b_hh");
   check_cpu(lengths, "lengths");
-  const int64_t steps = xp.size(0), batch = xp.size(1), H = h0.size(1);
-  auto opts = xp.options();
+  const Tensor& any = xp.defined() ? xp : x_in;
+  const int64_t steps = any.size(0), batch = any.size(1), H = h0.size(1);
+  auto opts = any.options();
   Tensor hs = at::empty({steps, batch, H}, opts);
   Tensor cs, act, tc;
   if (mode == LSTM) {
@@ -373,9 +410,9 @@ std::vector<Tensor> forward(int64_t mode, bool reverse, const Tensor& xp, const 
   }
   if (mode == LSTM || mode == GRU) act = at::empty({save ? steps : 1, batch, 4 * H}, opts);
   const int64_t* lens = lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr;
-  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "seqattn_recurrent_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(any.scalar_type(), "seqattn_recurrent_forward", [&] {
     forward_impl<scalar_t>(mode, reverse, xp, h0, c0, hs, cs, act, tc, w_hh, b_hh, lens, save,
-                           allow_onednn);
+                           allow_onednn, x_in, w_ih, b_in);
   });
   return {hs, cs, act, tc};
 }

@@ -63,7 +63,12 @@ class PythonEngine:
     """The algorithm of ``csrc/recurrent.cpp`` in torch ops (same signatures, same buffers)."""
 
     @staticmethod
-    def forward(mode, reverse, xp, h0, c0, w_hh, b_hh, lengths, save, allow_onednn):
+    def forward(
+        mode, reverse, xp, h0, c0, w_hh, b_hh, lengths, save, allow_onednn, x=None, w_ih=None,
+        b_in=None,
+    ):  # fmt: skip
+        if xp is None:  # the compiled engine merges this into the per-step GEMM
+            xp = torch.nn.functional.linear(x, w_ih, b_in)
         steps, batch, _ = xp.shape
         hidden = h0.shape[1]
         hs = xp.new_empty(steps, batch, hidden)
@@ -196,15 +201,22 @@ class _Projection(torch.autograd.Function):
         flat, weight = ctx.saved_tensors
         dflat = dy.reshape(-1, dy.shape[-1])
         dx = dw = db = None
-        if ctx.needs_input_grad[0]:  # dflat @ weight, as a oneDNN linear with weight^T
-            dx = torch.ops.mkldnn._linear_pointwise(
-                dflat.contiguous(), weight.t().contiguous(), None, "none", [], ""
-            ).view(*dy.shape[:-1], weight.shape[1])
+        if ctx.needs_input_grad[0]:
+            dx = _matmul_nn(dflat, weight).view(*dy.shape[:-1], weight.shape[1])
         if ctx.needs_input_grad[1]:
             dw = torch.mm(dflat.t(), flat)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             db = dflat.sum(0)
         return dx, dw, db
+
+
+def _matmul_nn(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b for 2-D CPU tensors, through oneDNN for float32 (as a linear with weight bᵀ)."""
+    if ONEDNN and a.dtype == torch.float32 and a.device.type == "cpu" and _onednn_linear():
+        return torch.ops.mkldnn._linear_pointwise(
+            a.contiguous(), b.t().contiguous(), None, "none", [], ""
+        )
+    return torch.mm(a, b)
 
 
 def projection(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -229,48 +241,67 @@ def engine_for(x: Tensor, force_python: bool = False):
     return _extension.load() or PythonEngine
 
 
+def _contig(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.contiguous()
+
+
 class _Recurrence(torch.autograd.Function):
-    """One layer and direction: (xp, h0, c0, W_hh, b_hh) -> (output, h_n[, c_n])."""
+    """One layer and direction: (xp | x, W_ih, b), h0, c0, W_hh, b_hh -> (output, h_n[, c_n]).
+
+    Either xp (the input projections) or x with W_ih and b (RNN/LSTM: projected inside the
+    per-step GEMM) is given.
+    """
 
     @staticmethod
-    def forward(ctx, xp, h0, c0, w_hh, b_hh, mode, reverse, lengths, engine):
-        save = any(ctx.needs_input_grad[:5])
-        xp, h0, w_hh = xp.contiguous(), h0.contiguous(), w_hh.contiguous()
-        c0 = None if c0 is None else c0.contiguous()
-        b_hh = None if b_hh is None else b_hh.contiguous()
+    def forward(
+        ctx, xp, x, w_ih, b_in, h0, c0, w_hh, b_hh, mode, reverse, lengths, engine, save
+    ):  # fmt: skip
+        # save: whether a backward will come. (needs_input_grad cannot tell: it follows
+        # requires_grad even under no_grad, and saving the gates costs inference 40% here.)
+        xp, x, w_ih, b_in = _contig(xp), _contig(x), _contig(w_ih), _contig(b_in)
+        h0, c0, w_hh, b_hh = _contig(h0), _contig(c0), _contig(w_hh), _contig(b_hh)
         hs, cs, act, tc = engine.forward(
-            mode, reverse, xp, h0, c0, w_hh, b_hh, lengths, save, ONEDNN
+            mode, reverse, xp, h0, c0, w_hh, b_hh, lengths, save, ONEDNN, x, w_ih, b_in
         )
-        last = 0 if reverse else xp.shape[0] - 1
+        steps = hs.shape[0]
+        last = 0 if reverse else steps - 1
         h_n = hs[last].clone()
-        live = _live(lengths, xp.shape[0], xp.device)
+        live = _live(lengths, steps, hs.device)
         out = hs if live is None else hs * live
         ctx.set_materialize_grads(False)
         ctx.mode, ctx.reverse, ctx.lengths, ctx.engine = mode, reverse, lengths, engine
         ctx.has_bias = b_hh is not None
+        ctx.has_b_in = b_in is not None
         if save:
-            ctx.save_for_backward(h0, c0, hs, cs, act, tc, w_hh)
+            ctx.save_for_backward(h0, c0, hs, cs, act, tc, w_hh, x, w_ih)
         if mode == _LSTM:
             return out, h_n, cs[last].clone()
         return out, h_n
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n=None):
-        h0, c0, hs, cs, act, tc, w_hh = ctx.saved_tensors
-
-        def contig(t):
-            return None if t is None else t.contiguous()
-
+        h0, c0, hs, cs, act, tc, w_hh, x, w_ih = ctx.saved_tensors
         dxp, dh0, dc0, dw, db = ctx.engine.backward(
-            ctx.mode, ctx.reverse, contig(dout), contig(dh_n), contig(dc_n), h0, c0, hs, cs,
+            ctx.mode, ctx.reverse, _contig(dout), _contig(dh_n), _contig(dc_n), h0, c0, hs, cs,
             act, tc, w_hh, ctx.has_bias, ctx.lengths, ONEDNN,
         )  # fmt: skip
-        return dxp, dh0, dc0, dw, db, None, None, None, None
+        dx = dw_ih = db_in = None
+        if x is not None:  # the merged projection's backward: two matmuls and a sum
+            need = ctx.needs_input_grad
+            flat = dxp.view(-1, dxp.shape[-1])  # (T*B, G*H)
+            if need[1]:
+                dx = _matmul_nn(flat, w_ih).view(*x.shape)
+            if need[2]:
+                dw_ih = torch.mm(flat.t(), x.view(-1, x.shape[-1]))
+            if ctx.has_b_in and need[3]:
+                db_in = flat.sum(0)
+            dxp = None
+        return dxp, dx, dw_ih, db_in, dh0, dc0, dw, db, None, None, None, None, None
 
 
 def recurrence(
     mode: str,
-    xp: Tensor,
+    xp: Tensor | None,
     h0: Tensor,
     c0: Tensor | None,
     weight_hh: Tensor,
@@ -279,6 +310,9 @@ def recurrence(
     reverse: bool = False,
     lengths: Tensor | None = None,
     engine=None,
+    input: Tensor | None = None,
+    weight_ih: Tensor | None = None,
+    bias: Tensor | None = None,
 ) -> tuple[Tensor, ...]:
     """Run one layer and direction over precomputed input projections, differentiably.
 
@@ -290,6 +324,9 @@ def recurrence(
         reverse: run t = T-1 .. 0 (each sequence from its own end when lengths are given).
         lengths: int64 (B,) on the CPU with values in [1, T], or None (all T).
         engine: the compiled module or :class:`PythonEngine`; default :func:`engine_for`.
+        input: with ``xp=None``, RNN/LSTM only: the layer input x (T, B, I), projected
+            inside the per-step GEMM with ``weight_ih`` (G*H, I) and ``bias`` (G*H,) or None
+            (b_ih + b_hh).
 
     Shape:
         returns output (T, B, H) with zeros past each length, h_n (B, H) and, for LSTM,
@@ -297,6 +334,12 @@ def recurrence(
     """
     if mode not in MODES:
         raise ValueError(f"expected mode in {sorted(MODES)}, got {mode!r}")
+    if (xp is None) == (input is None) or (input is not None and weight_ih is None):
+        raise ValueError("expected either xp, or input with weight_ih")
+    if input is not None and mode == "GRU":
+        raise ValueError("expected xp for a GRU (b_hn cannot join the input projection)")
     if engine is None:
-        engine = engine_for(xp)
-    return _Recurrence.apply(xp, h0, c0, weight_hh, bias_hh, MODES[mode], reverse, lengths, engine)
+        engine = engine_for(xp if xp is not None else input)
+    tensors = (xp, input, weight_ih, bias, h0, c0, weight_hh, bias_hh)
+    save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    return _Recurrence.apply(*tensors, MODES[mode], reverse, lengths, engine, save)

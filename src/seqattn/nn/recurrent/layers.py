@@ -312,10 +312,15 @@ class RNNBase(nn.Module):
                 if use_fast:
                     if self.mode != "GRU" and b_hh is not None:  # they only ever add up
                         b_ih, b_hh = b_ih + b_hh, None
-                    xp = F.linear(layer_input, w_ih, b_ih)  # (T, B, G*H)
+                    if self.mode == "GRU":  # b_hn stays inside r ⊙ (W_hn h + b_hn)
+                        xp = fast.projection(layer_input, w_ih, b_ih)  # (T, B, G*H)
+                        proj = {}
+                    else:  # projected inside the per-step GEMM, [x_t, h] [W_ih, W_hh]ᵀ
+                        xp = None
+                        proj = {"input": layer_input, "weight_ih": w_ih, "bias": b_ih}
                     res = fast.recurrence(
                         self.mode, xp, h0[idx], c_init, w_hh, b_hh,
-                        reverse=direction == 1, lengths=lens, engine=engine,
+                        reverse=direction == 1, lengths=lens, engine=engine, **proj,
                     )  # fmt: skip
                     out, h, c = res if len(res) == 3 else (*res, None)
                     outs.append(out)
