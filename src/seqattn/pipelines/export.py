@@ -292,7 +292,15 @@ def export_classifier(
         "outputs": {"probs": "(B, C) float32 class probabilities, in the order of labels"},
         "max_length": bundle.max_length,
     }  # fmt: skip
-    blob = _export_bytes(wrapper, format, example, meta)
+    try:
+        blob = _export_bytes(wrapper, format, example, meta)
+    except Exception as err:  # the tracer/exporter raise RuntimeError, TypeError, ...
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"expected the {format} export of {model_dir} to trace, got an error "
+            f"({first[:300]}); nothing was written (the {bundle.model.config.encoder!r} encoder "
+            f"ran code the exporter cannot follow)"
+        ) from err
     tokens, mask = _ragged(vocab_size, [9, 2, 7, 1], seed=1)  # unseen batch size and length
     with torch.no_grad():
         expected = bundle.model(tokens, mask.sum(1)).logits.softmax(-1)
