@@ -25,7 +25,7 @@ def test_tiny_cli_run_writes_results_attention_figures_and_report(tmp_path, caps
     assert res["test_acc_mean"] > 60  # 3 classes: chance is 33%
     for r in res["runs"]:
         assert 1 <= r["kept_epoch"] <= r["epochs"] <= 50
-        assert r["cpu_seconds"] > 0 and r["ms_per_epoch"] > 0
+        assert r["cpu_seconds"] > 0 and r["ms_per_epoch"] > 0 and r["cpu_ms_per_epoch"] > 0
     # every edge of both layers, per head, in the CSV; each node's weights sum to 1
     with open(res["attention_csv"]) as f:
         rows = list(csv.DictReader(f))
