@@ -292,6 +292,14 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    """Train every variant, evaluate on the test set, analyse the excitations, plot.
+
+    Returns:
+        ``table`` (one row per variant: accuracy mean ± std, paired difference to the plain
+        ResNet, parameters, MACs, times and their overheads), ``specificity`` (one row per SE
+        run and block), ``runs``, ``skipped``, ``metrics`` (training loss per epoch),
+        ``figures``, ``seconds`` and ``cpu_seconds``.
+    """
     out_dir = Path(out_dir)
     started, cpu_started = time.perf_counter(), time.process_time()
     seeds = [cfg.seed + k for k in range(cfg.seeds)]
@@ -325,7 +333,10 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         paired = [
             r["test_acc"] - p["test_acc"] for r in group for p in plain if p["seed"] == r["seed"]
         ]
-        d_mean, d_std = _mean_std(paired) if reduction is not None else (0.0, 0.0)
+        # a seed whose plain run was skipped (budget) has no pair
+        d_mean, d_std = _mean_std(paired) if reduction is not None and paired else (0.0, 0.0)
+        if reduction is not None and not paired:
+            d_mean = d_std = math.nan
         wall = statistics.fmean(r["train_wall_s"] for r in group)
         cpu = statistics.fmean(r["train_cpu_s"] for r in group)
         table.append({
