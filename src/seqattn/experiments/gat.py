@@ -395,6 +395,24 @@ def analyse_attention(cfg: Config, g: Graph, model: GAT, out_dir: Path) -> dict[
     return files
 
 
+def plot_curves(curve: list[dict], path: Path, title: str) -> Path:
+    """Loss and accuracy per epoch; validation and test in the same colours in both panels."""
+    steps = [c["step"] for c in curve]
+
+    def series(key: str) -> tuple[list, list]:
+        return steps, [c[key] for c in curve]
+
+    panels = {
+        "loss (green: train)": {
+            "validation": series("val_loss"),
+            "test": series("test_loss"),
+            "train": series("train_loss"),
+        },
+        "accuracy": {"validation": series("val_acc"), "test": series("test_acc")},
+    }
+    return plot_panels(panels, path, xlabel="epoch", ylabel="", sharey=False, title=title)
+
+
 # -- the experiment -----------------------------------------------------------------------------
 
 
@@ -413,27 +431,8 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     mean = statistics.fmean(accs)
     std = statistics.stdev(accs) if len(accs) > 1 else 0.0
     paper = PAPER.get(cfg.dataset)
-    figures = [
-        str(
-            plot_panels(
-                {
-                    "loss": {
-                        "train": ([c["step"] for c in curve], [c["train_loss"] for c in curve]),
-                        "validation": ([c["step"] for c in curve], [c["val_loss"] for c in curve]),
-                    },
-                    "accuracy": {
-                        "validation": ([c["step"] for c in curve], [c["val_acc"] for c in curve]),
-                        "test": ([c["step"] for c in curve], [c["test_acc"] for c in curve]),
-                    },
-                },
-                out_dir / "learning_curves.png",
-                xlabel="epoch",
-                ylabel="",
-                sharey=False,
-                title=f"GAT on {cfg.dataset}, seed {cfg.seed} (kept epoch {runs[0]['kept_epoch']})",
-            )
-        )
-    ]
+    title = f"GAT on {cfg.dataset}, seed {cfg.seed} (kept epoch {runs[0]['kept_epoch']})"
+    figures = [str(plot_curves(curve, out_dir / "learning_curves.png", title))]
     att = analyse_attention(cfg, g, first_model, out_dir)
     figures += att.pop("figures")
     results = {
