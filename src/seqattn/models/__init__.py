@@ -3,6 +3,13 @@
 ``models`` imports ``nn`` and ``functional`` only.
 """
 
+from seqattn.models.char_lm import (
+    CharLSTM,
+    CharLSTMConfig,
+    CharTransformer,
+    CharTransformerConfig,
+    CharVocab,
+)
 from seqattn.models.classifier import (
     ENCODERS,
     HEADS,
@@ -20,3 +27,4 @@ __all__ += ["Seq2Seq", "Seq2SeqConfig", "Seq2SeqOutput", "DECODERS", "sequence_l
 __all__ += ["SEResNet", "SEResNetConfig"]
 __all__ += ["MemN2N", "MemN2NConfig", "MemN2NOutput"]
 __all__ += ["GAT", "GATConfig"]
+__all__ += ["CharLSTM", "CharLSTMConfig", "CharTransformer", "CharTransformerConfig", "CharVocab"]
