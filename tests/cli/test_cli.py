@@ -114,3 +114,15 @@ def test_attention_complexity_tiny_run(tmp_path):
     assert mem[("naive", 2048)] > 3 * mem[("efficient", 2048)]
     assert res["structure"]["lstm"]["sequential_steps"] == "n"
     assert (tmp_path / "memory_vs_n.png").exists()
+
+
+def test_run_dataset_shortcut_and_a_bad_data_file_is_a_message(tmp_path, capsys):
+    bad = tmp_path / "reviews.csv"
+    bad.write_text("body,stars\ngreat film,1\n", encoding="utf-8")  # no text/label columns
+    code = main(["run", "sentiment", "--dataset", str(bad), "--out", str(tmp_path / "run"),
+                 "--set", "epochs=1"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seqattn run sentiment: ") and "reviews.csv" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run" / "results.json").exists()

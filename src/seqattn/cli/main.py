@@ -36,8 +36,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     from seqattn.config import ConfigError, load_config, save_config
 
+    overrides = list(args.set or ())
+    if args.dataset is not None:
+        overrides.append(f"dataset={args.dataset}")
     try:
-        cfg = load_config(exp.config_cls, args.config, args.set or ())
+        cfg = load_config(exp.config_cls, args.config, overrides)
         if args.seed is not None:
             cfg = dataclasses.replace(cfg, seed=args.seed)
     except ConfigError as err:
@@ -49,7 +52,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")  # the resolved config, reusable with --config
     started = time.time()
-    results = exp.run(cfg, out, progress=_progress)
+    from seqattn.data.datasets import DatasetNotFoundError
+
+    try:
+        results = exp.run(cfg, out, progress=_progress)
+    except (ValueError, TypeError, FileNotFoundError, DatasetNotFoundError) as err:
+        # a user error found while running (a bad data file, a missing dataset): the message,
+        # not a traceback (-v logs it with the traceback for a bug report)
+        logging.getLogger("seqattn.cli").info("run failed", exc_info=True)
+        print(f"seqattn run {exp.name}: {err}", file=sys.stderr)
+        return 2
     payload = {
         "results": results,
         "config": dataclasses.asdict(cfg),
@@ -122,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default runs/<experiment>)")
     run.add_argument("--seed", type=int, help="first random seed")
     run.add_argument("--quick", action="store_true", help="the quick (demo) scale")
+    run.add_argument(
+        "--dataset", help="shortcut for --set dataset=VALUE (experiments with a dataset field)"
+    )
     run.add_argument("--config", help="YAML file with config values (see the run's config.yaml)")
     run.add_argument(
         "--set",
