@@ -4,7 +4,7 @@
 // interpreter and for six to ten small ATen ops. Here each step is one GEMM (oneDNN through
 // torch's mkldnn::_linear_pointwise when available for float32, else at::mm_out) plus one pass
 // of a fused, vectorised gate kernel over the B x G*H gates. The backward through time is
-// hand-written: one GEMM and one fused kernel per step, and the weight gradient
+// hand-written: one GEMM and one fused kernel per step; the caller does the weight gradient
 // dW_hh = sum_t dgates_t^T h_{t-1} as a single matmul after the loop.
 //
 // The algorithm is mirrored line by line in seqattn/nn/recurrent/fast.py (the pure-Python
@@ -417,10 +417,11 @@ std::vector<Tensor> forward(int64_t mode, bool reverse, const Opt& xp_, const Te
   return {hs, cs, act, tc};
 }
 
-// Returns {dxp, dh0, dc0, dw_hh, db_hh} (dc0 undefined unless LSTM; db_hh unless GRU+bias).
+// Returns {dxp, dhp, dh0, dc0}: gradients of the input-side and hidden-side gate
+// pre-activations (the same tensor except for the GRU), of h0 and (LSTM) c0.
 std::vector<Tensor> backward(int64_t mode, bool reverse, const Opt& dout_, const Opt& dh_n_,
                              const Opt& dc_n_, const Tensor& h0, const Opt& c0_, const Tensor& hs, const Opt& cs_, const Opt& act_,
-                             const Opt& tc_, const Tensor& w_hh, bool has_bias,
+                             const Opt& tc_, const Tensor& w_hh,
                              const Opt& lengths_, bool allow_onednn) {
   const Tensor dout = dout_.value_or(Tensor()), dh_n = dh_n_.value_or(Tensor());
   const Tensor dc_n = dc_n_.value_or(Tensor()), cs = cs_.value_or(Tensor());
@@ -440,23 +441,12 @@ std::vector<Tensor> backward(int64_t mode, bool reverse, const Opt& dout_, const
   const int64_t* lens = lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr;
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "seqattn_recurrent_backward", [&] {
     backward_impl<scalar_t>(mode, reverse, dout, carry, extra, dc_carry, h0, c0, hs, cs, act, tc,
-                            w_hh,
-                            dxp, dhp, lens, allow_onednn);
+                            w_hh, dxp, dhp, lens, allow_onednn);
   });
   Tensor dh0 = carry + extra;
-  // All steps' weight gradients in one matmul: dW_hh = sum_t dgates_t^T h_{t-1}.
-  // The first step's previous state is h0, the others' are hs shifted by one step.
-  const int64_t t0 = reverse ? steps - 1 : 0;
-  Tensor dw = at::mm(dhp[t0].t(), h0);
-  if (steps > 1) {
-    const int64_t rest = (steps - 1) * batch;
-    Tensor d_rest = dhp.narrow(0, reverse ? 0 : 1, steps - 1).reshape({rest, G * H});
-    Tensor prev = hs.narrow(0, reverse ? 1 : 0, steps - 1).reshape({rest, H});
-    dw.addmm_(d_rest.t(), prev);
-  }
-  Tensor flat = dhp.view({steps * batch, G * H});
-  Tensor db = (mode == GRU && has_bias) ? flat.sum(0) : Tensor();
-  return {dxp, dh0, dc_carry, dw, db};
+  // The weight gradients (dW = sum_t dgates_t^T [x_t, h_{t-1}]) are one matmul over all
+  // steps, done by the caller: it has x, and it can reach oneDNN's strided GEMM.
+  return {dxp, dhp, dh0, dc_carry};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
