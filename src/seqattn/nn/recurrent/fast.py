@@ -212,10 +212,15 @@ def _matmul_nn(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _matmul_tn(a: Tensor, b: Tensor) -> Tensor:
-    """aᵀ @ b for 2-D CPU tensors, through oneDNN for float32: it takes the transposed views
-    as they are and ran twice as fast as MKL's sgemm here (weight gradients over all steps)."""
+    """aᵀ @ b for 2-D CPU tensors (weight gradients over all steps; a is the wider one).
+
+    float32 goes through oneDNN as (bᵀ a)ᵀ: a then enters as the linear's weight, which oneDNN
+    reorders from the transposed view anyway, and only the narrower b is copied transposed.
+    (With a as the input, its (T*B, G*H) transpose was copied first: 0.35 s at T = 1024.)
+    Measured against MKL's ``torch.mm``: 1.6x faster at T = 64 and 256, equal at 1024.
+    """
     if ONEDNN and a.dtype == torch.float32 and a.device.type == "cpu" and _onednn_linear():
-        return torch.ops.mkldnn._linear_pointwise(a.t(), b.t(), None, "none", [], "")
+        return torch.ops.mkldnn._linear_pointwise(b.t(), a.t(), None, "none", [], "").t()
     return torch.mm(a.t(), b)
 
 
