@@ -217,3 +217,162 @@ def test_model_learns_a_block_graph():
     with torch.no_grad():
         acc = (model(x, edge_index).argmax(-1)[~train] == y[~train]).float().mean()
     assert acc > 0.9
+
+
+# -- the authors' dataflow (dropout_style="authors", attention_bias, init="authors") -----------
+
+
+def _pair(heads: int = 3, **kw) -> tuple[GATConv, GATConv]:
+    """A PyG-style and an authors-style layer with the same weights (float64)."""
+    pyg = GATConv(6, 4, heads=heads, **kw).double()
+    authors = GATConv(6, 4, heads=heads, dropout_style="authors", **kw).double()
+    authors.load_state_dict(pyg.state_dict())
+    return pyg, authors
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_authors_style_equals_pyg_style_in_eval(sparse):
+    pyg, authors = _pair(dropout=0.6, input_dropout=0.6)
+    x = torch.rand(9, 6, dtype=torch.float64) * (torch.rand(9, 6) < 0.5)
+    x = x.to_sparse() if sparse else x
+    edge_index = _graph(9, 20, seed=6)
+    pyg.eval(), authors.eval()
+    torch.testing.assert_close(authors(x, edge_index), pyg(x, edge_index), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_authors_style_draws_one_input_mask_per_head(sparse):
+    """Heads with identical weights give identical outputs under one shared input mask (PyG
+    style) and different ones under per-head masks (authors' style)."""
+    torch.manual_seed(0)
+    pyg, authors = _pair(heads=4, input_dropout=0.5)
+    with torch.no_grad():
+        for conv in (pyg, authors):
+            conv.lin.weight.copy_(conv.lin.weight[:4].repeat(4, 1))  # every head = head 0
+            conv.att_src.copy_(conv.att_src[:, :1].expand(1, 4, 4))
+            conv.att_dst.copy_(conv.att_dst[:, :1].expand(1, 4, 4))
+            conv.bias.zero_()
+    x = torch.rand(9, 6, dtype=torch.float64) + 0.1
+    x = x.to_sparse() if sparse else x
+    edge_index = _graph(9, 20, seed=7)
+    pyg.train(), authors.train()
+    out_pyg = pyg(x, edge_index).view(9, 4, 4)
+    for k in range(1, 4):
+        torch.testing.assert_close(out_pyg[:, k], out_pyg[:, 0])
+    out = authors(x, edge_index).view(9, 4, 4)
+    for k in range(1, 4):
+        assert (out[:, k] - out[:, 0]).abs().max() > 1e-3
+
+
+def _reference_authors(conv, x, edge_index, masks, p_in, p_att):
+    """The authors' attn_head, head by head, dense N x N (PetarV-/GAT utils/layers.py): drop the
+    inputs, project, score from the undropped projection (+ the two score biases), softmax over
+    the neighbours, drop the coefficients, drop the projection again, aggregate, add the bias."""
+    n, h, c = x.shape[0], conv.heads, conv.out_channels
+    x = x.to_dense()
+    m_in, m_att, m_val = masks  # (H, N, F), (H, N, N) dense over (i, j), (N, H, C)
+    adj = torch.zeros(n, n, dtype=torch.bool)
+    adj[edge_index[1], edge_index[0]] = True
+    adj |= torch.eye(n, dtype=torch.bool)
+    w = conv.lin.weight.view(h, c, -1)
+    heads = []
+    for k in range(h):
+        seq_fts = (x * m_in[k] / (1 - p_in)) @ w[k].T  # (N, C)
+        f_dst = seq_fts @ conv.att_dst[0, k] + conv.att_dst_bias[k]  # (N,): row term f_1
+        f_src = seq_fts @ conv.att_src[0, k] + conv.att_src_bias[k]  # (N,): column term f_2
+        logits = F.leaky_relu(f_dst[:, None] + f_src[None, :], conv.negative_slope)
+        coefs = torch.softmax(logits.masked_fill(~adj, float("-inf")), dim=1)
+        coefs = coefs * m_att[k] / (1 - p_att)
+        vals = coefs @ (seq_fts * m_val[:, k] / (1 - p_in))
+        heads.append(vals)
+    out = torch.stack(heads, dim=1)  # (N, H, C)
+    return (out.reshape(n, -1) if conv.concat else out.mean(1)) + conv.bias
+
+
+@pytest.mark.parametrize(("sparse", "concat"), [(False, True), (True, True), (False, False)])
+def test_authors_dataflow_with_injected_masks_float64(monkeypatch, sparse, concat):
+    """Every dropout call is replaced by a recorded mask from a fixed generator; the layer's
+    output and gradients must equal the dense per-head reference built from the same masks."""
+    import seqattn.nn.graph.gat as gat_module
+
+    p_in, p_att, n, heads = 0.4, 0.3, 7, 3
+    gen = torch.Generator().manual_seed(11)
+    recorded: list[torch.Tensor] = []
+
+    def fake_dropout(t, p):
+        if not p:
+            return t
+        keep = (torch.rand(t.shape, generator=gen, dtype=t.dtype) >= p).to(t.dtype)
+        recorded.append(keep)
+        return t * keep / (1 - p)
+
+    monkeypatch.setattr(gat_module, "_dropout", fake_dropout)
+    conv = GATConv(6, 4, heads=heads, concat=concat, dropout=p_att, input_dropout=p_in,
+                   dropout_style="authors", attention_bias=True).double()  # fmt: skip
+    with torch.no_grad():
+        conv.att_src_bias.normal_()
+        conv.att_dst_bias.normal_()
+        conv.bias.normal_()
+    x = torch.rand(n, 6, dtype=torch.float64) * (torch.rand(n, 6) < 0.6)
+    x = x.to_sparse() if sparse else x
+    edge_index = _graph(n, 15, seed=8)
+    conv.train()
+    out, (ei, _) = conv(x, edge_index, return_attention_weights=True)
+    grads = torch.autograd.grad(out.square().sum(), list(conv.parameters()))
+    assert len(recorded) == 3  # inputs (all heads at once), coefficients, projected features
+    m_in, m_edge, m_val = recorded
+    if sparse:  # masks of the stored values only, (H, nnz): scatter them to (H, N, F)
+        idx = x.indices()
+        dense = torch.zeros(heads, n, 6, dtype=torch.float64)
+        dense[:, idx[0], idx[1]] = m_in
+        m_in = dense
+    assert m_in.shape == (heads, n, 6) and m_val.shape == (n, heads, 4)
+    m_att = torch.zeros(heads, n, n, dtype=torch.float64)  # edge j -> i at [k, i, j]
+    m_att[:, ei[1], ei[0]] = m_edge.T
+    ref = _reference_authors(conv, x, edge_index, (m_in, m_att, m_val), p_in, p_att)
+    torch.testing.assert_close(out, ref)
+    ref_grads = torch.autograd.grad(ref.square().sum(), list(conv.parameters()))
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_attention_bias_shifts_scores_inside_leaky_relu():
+    """Equal biases on all scores would cancel in a softmax; inside the LeakyReLU they do not."""
+    conv = GATConv(5, 3, heads=2, attention_bias=True).double().eval()
+    x, edge_index = torch.randn(8, 5, dtype=torch.float64), _graph(8, 20, seed=9)
+    _, (_, alpha0) = conv(x, edge_index, return_attention_weights=True)
+    with torch.no_grad():
+        conv.att_src_bias.fill_(3.0)
+    _, (_, alpha1) = conv(x, edge_index, return_attention_weights=True)
+    assert (alpha1 - alpha0).abs().max() > 1e-3
+    assert sorted(conv.state_dict()) == ["att_dst", "att_dst_bias", "att_src", "att_src_bias",
+                                         "bias", "lin.weight"]  # fmt: skip
+
+
+def test_authors_init_is_glorot_per_head():
+    torch.manual_seed(0)
+    conv = GATConv(300, 8, heads=8, attention_bias=True)
+    conv.reset_parameters(init="authors")
+    a_w, a_att = (6 / (300 + 8)) ** 0.5, (6 / (8 + 1)) ** 0.5
+    assert a_w * 0.98 < conv.lin.weight.abs().max() <= a_w
+    assert a_att * 0.8 < conv.att_src.abs().max() <= a_att
+    assert (conv.att_src_bias == 0).all() and (conv.bias == 0).all()
+    conv.reset_parameters()  # PyG: fans of the whole (64, 300) weight and of (H, C)
+    assert conv.lin.weight.abs().max() <= (6 / (300 + 64)) ** 0.5 < a_w * 0.98
+    assert conv.att_src.abs().max() <= (6 / 16) ** 0.5
+    with pytest.raises(ValueError, match=r"expected init in \('pyg', 'authors'\), got 'tf'"):
+        conv.reset_parameters(init="tf")
+    with pytest.raises(ValueError, match="expected dropout_style in"):
+        GATConv(3, 2, dropout_style="tf")
+
+
+def test_model_passes_the_authors_options_to_every_layer():
+    cfg = GATConfig(in_channels=6, num_classes=3, dropout_style="authors", attention_bias=True,
+                    init="authors")  # fmt: skip
+    torch.manual_seed(0)
+    model = GAT(cfg)
+    assert all(m.dropout_style == "authors" and m.att_src_bias is not None for m in model.layers)
+    # hidden layer, 8 heads x 8: bound sqrt(6 / (C + 1)) per head, PyG's sqrt(6 / (H + C)) = 0.61
+    assert (6 / 16) ** 0.5 < model.layers[0].att_src.abs().max() <= (6 / 9) ** 0.5
+    with pytest.raises(ValueError, match="expected init in"):
+        GATConfig(in_channels=6, num_classes=3, init="xavier")

@@ -65,6 +65,11 @@ class Config:
     out_heads: int = 1
     dropout: float = 0.6
     attention_dropout: float = 0.6
+    # "pyg": PyG's layer (one input mask shared by the heads). "authors": the authors' TF code
+    # (a mask per head, W h_j dropped again before aggregation); see docs/gat.md.
+    dropout_style: str = "pyg"
+    attention_bias: bool = False  # authors' code: a scalar bias per head in each score term
+    init: str = "pyg"  # "authors": Glorot per head, as TF initialises each head's convolutions
     lr: float = 0.005
     weight_decay: float = 5e-4
     patience: int = 100
@@ -88,6 +93,11 @@ class Config:
         for name in ("dropout", "attention_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"expected {name} in [0, 1), got {getattr(self, name)}")
+        for name in ("dropout_style", "init"):
+            if getattr(self, name) not in ("pyg", "authors"):
+                raise ValueError(
+                    f"expected {name} in ('pyg', 'authors'), got {getattr(self, name)!r}"
+                )
         if not self.lr > 0 or self.weight_decay < 0:
             raise ValueError(
                 f"expected lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}"
@@ -187,7 +197,8 @@ def train_one(cfg: Config, g: Graph, seed: int) -> tuple[dict[str, Any], GAT, li
     model = GAT(GATConfig(
         in_channels=g.x.shape[1], num_classes=g.num_classes, hidden_channels=cfg.hidden_channels,
         heads=cfg.heads, out_heads=cfg.out_heads, dropout=cfg.dropout,
-        attention_dropout=cfg.attention_dropout,
+        attention_dropout=cfg.attention_dropout, dropout_style=cfg.dropout_style,
+        attention_bias=cfg.attention_bias, init=cfg.init,
     ))  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     best_acc, best_loss, waited = -math.inf, math.inf, 0

@@ -3,6 +3,9 @@
 The transductive model of the paper: ``num_layers - 1`` multi-head :class:`GATConv` layers
 (heads concatenated, ELU), then one output layer whose heads are averaged into class logits.
 Every layer drops its input features and its attention coefficients (p = 0.6 in the paper).
+``dropout_style="authors"``, ``attention_bias=True`` and ``init="authors"`` follow the
+authors' TensorFlow code instead of PyG's layer (see :class:`~seqattn.nn.graph.GATConv` and
+docs/gat.md).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class GATConfig:
         attention_dropout: dropout on the attention coefficients.
         negative_slope: LeakyReLU slope of the attention scores.
         add_self_loops: every node attends to itself.
+        dropout_style: ``"pyg"`` (one input mask shared by the heads) or ``"authors"`` (a mask
+            per head, and the projected features dropped again before aggregation).
+        attention_bias: a scalar bias per head in each attention score term (authors' code).
+        init: ``"pyg"`` or ``"authors"`` (Glorot per head); see ``GATConv.reset_parameters``.
     """
 
     in_channels: int
@@ -45,6 +52,9 @@ class GATConfig:
     attention_dropout: float = 0.6
     negative_slope: float = 0.2
     add_self_loops: bool = True
+    dropout_style: str = "pyg"
+    attention_bias: bool = False
+    init: str = "pyg"
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "num_classes", "hidden_channels", "heads", "out_heads",
@@ -55,6 +65,9 @@ class GATConfig:
         for name in ("dropout", "attention_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"expected {name} in [0, 1), got {getattr(self, name)}")
+        for name, allowed in (("dropout_style", ("pyg", "authors")), ("init", ("pyg", "authors"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"expected {name} in {allowed}, got {getattr(self, name)!r}")
 
 
 class GAT(nn.Module):
@@ -85,18 +98,18 @@ class GAT(nn.Module):
         self.config = c = config
         self.layers = nn.ModuleList()
         width = c.in_channels
+        common = dict(negative_slope=c.negative_slope, dropout=c.attention_dropout,
+                      add_self_loops=c.add_self_loops, input_dropout=c.dropout,
+                      dropout_style=c.dropout_style, attention_bias=c.attention_bias)  # fmt: skip
         for _ in range(c.num_layers - 1):
-            self.layers.append(
-                GATConv(width, c.hidden_channels, heads=c.heads, concat=True,
-                        negative_slope=c.negative_slope, dropout=c.attention_dropout,
-                        add_self_loops=c.add_self_loops, input_dropout=c.dropout)
-            )  # fmt: skip
+            self.layers.append(GATConv(width, c.hidden_channels, heads=c.heads, concat=True,
+                                       **common))  # fmt: skip
             width = c.heads * c.hidden_channels
-        self.layers.append(
-            GATConv(width, c.num_classes, heads=c.out_heads, concat=False,
-                    negative_slope=c.negative_slope, dropout=c.attention_dropout,
-                    add_self_loops=c.add_self_loops, input_dropout=c.dropout)
-        )  # fmt: skip
+        self.layers.append(GATConv(width, c.num_classes, heads=c.out_heads, concat=False,
+                                   **common))  # fmt: skip
+        if c.init != "pyg":
+            for layer in self.layers:
+                layer.reset_parameters(init=c.init)
 
     def forward(
         self, x: Tensor, edge_index: Tensor, *, return_attention_weights: bool = False

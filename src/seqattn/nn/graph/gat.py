@@ -12,7 +12,10 @@ Constructor arguments, defaults, forward signature, return values and parameter 
 ``bias``), so a PyG state dict loads with ``strict=True`` and the outputs agree. Not mirrored:
 edge features (``edge_dim``), ``residual`` and ``SparseTensor`` adjacency. Added: optional
 dropout on the layer's input features (``input_dropout``; the paper drops the inputs of every
-layer, PyG leaves that to the model).
+layer, PyG leaves that to the model), and the authors' TensorFlow dataflow as an option
+(``dropout_style="authors"``, ``attention_bias=True``, ``reset_parameters(init="authors")``;
+see docs/gat.md): each head draws its own input-dropout mask and drops its projected features
+W h_j again before aggregating them, and each head's two score terms carry a scalar bias.
 """
 
 from __future__ import annotations
@@ -33,10 +36,15 @@ from seqattn.functional.graph import (
 
 __all__ = ["GATConv"]
 
+DROPOUT_STYLES = ("pyg", "authors")
+INITS = ("pyg", "authors")
 
-def _glorot_(t: Tensor) -> None:
-    # PyG's glorot: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) from the last two dims.
-    a = math.sqrt(6.0 / (t.size(-2) + t.size(-1)))
+
+def _glorot_(t: Tensor, fan_in: int | None = None, fan_out: int | None = None) -> None:
+    # PyG's glorot: U(-a, a), a = sqrt(6 / (fan_in + fan_out)), fans from the last two dims.
+    fan_in = t.size(-2) if fan_in is None else fan_in
+    fan_out = t.size(-1) if fan_out is None else fan_out
+    a = math.sqrt(6.0 / (fan_in + fan_out))
     with torch.no_grad():
         t.uniform_(-a, a)
 
@@ -83,6 +91,16 @@ class GATConv(nn.Module):
             to itself (as in the paper and PyG).
         bias: learn an additive output bias.
         input_dropout: dropout on the input features in training (not in PyG; default 0).
+        dropout_style: ``"pyg"`` (default): one ``input_dropout`` mask shared by all heads, as
+            a model around PyG's layer drops its inputs. ``"authors"``: the authors' code
+            (``attn_head`` in PetarV-/GAT): every head draws its own input mask, and its
+            projected features W h_j are dropped again (p = ``input_dropout``, a fresh mask
+            per head) after the scores are computed and before aggregation. Identical in eval.
+        attention_bias: a learned scalar per head in each score term (zero-initialised), as
+            the authors' 1 x 1 convolutions ``f_1``, ``f_2``:
+            ``e_ij = LeakyReLU(a_dst . W h_i + b_dst + a_src . W h_j + b_src)``. The shift sits
+            inside the LeakyReLU, so it changes the attention. Parameters ``att_src_bias``,
+            ``att_dst_bias`` (H,); not in PyG.
 
     Shape:
         x (N, F) dense or sparse COO (sparse bag-of-words features make the input dropout and
@@ -115,6 +133,8 @@ class GATConv(nn.Module):
         add_self_loops: bool = True,
         bias: bool = True,
         input_dropout: float = 0.0,
+        dropout_style: str = "pyg",
+        attention_bias: bool = False,
     ) -> None:
         super().__init__()
         bipartite = isinstance(in_channels, tuple | list)
@@ -129,6 +149,8 @@ class GATConv(nn.Module):
         for name, p in (("dropout", dropout), ("input_dropout", input_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"expected {name} in [0, 1), got {p}")
+        if dropout_style not in DROPOUT_STYLES:
+            raise ValueError(f"expected dropout_style in {DROPOUT_STYLES}, got {dropout_style!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.heads = heads
@@ -136,6 +158,7 @@ class GATConv(nn.Module):
         self.negative_slope = negative_slope
         self.dropout = dropout
         self.input_dropout = input_dropout
+        self.dropout_style = dropout_style
         self.add_self_loops = add_self_loops
         hc = heads * out_channels
         self.lin: nn.Linear | None = None
@@ -148,21 +171,44 @@ class GATConv(nn.Module):
             self.lin = nn.Linear(sizes[0], hc, bias=False)
         self.att_src = nn.Parameter(torch.empty(1, heads, out_channels))
         self.att_dst = nn.Parameter(torch.empty(1, heads, out_channels))
+        if attention_bias:
+            self.att_src_bias = nn.Parameter(torch.empty(heads))
+            self.att_dst_bias = nn.Parameter(torch.empty(heads))
+        else:
+            self.register_parameter("att_src_bias", None)
+            self.register_parameter("att_dst_bias", None)
         if bias:
             self.bias = nn.Parameter(torch.empty(hc if concat else out_channels))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Glorot-uniform projections and attention vectors, zero bias (as PyG)."""
+    def reset_parameters(self, init: str = "pyg") -> None:
+        """Glorot-uniform projections and attention vectors, zero biases.
+
+        Args:
+            init: ``"pyg"``: Glorot over the whole (H*C, F) projection and over (H, C) for
+                the attention vectors, as PyG. ``"authors"``: Glorot per head, as TensorFlow
+                initialises each head's 1 x 1 convolutions: U(-a, a) with
+                a = sqrt(6 / (F + C)) for W^k and sqrt(6 / (C + 1)) for a^k.
+        """
+        if init not in INITS:
+            raise ValueError(f"expected init in {INITS}, got {init!r}")
+        c = self.out_channels
         for lin in (self.lin, self.lin_src, self.lin_dst):
             if lin is not None:
-                _glorot_(lin.weight)
-        _glorot_(self.att_src)
-        _glorot_(self.att_dst)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+                if init == "authors":
+                    _glorot_(lin.weight, fan_in=lin.in_features, fan_out=c)
+                else:
+                    _glorot_(lin.weight)
+        for att in (self.att_src, self.att_dst):
+            if init == "authors":
+                _glorot_(att, fan_in=c, fan_out=1)
+            else:
+                _glorot_(att)
+        for b in (self.att_src_bias, self.att_dst_bias, self.bias):
+            if b is not None:
+                nn.init.zeros_(b)
 
     def _project(self, x: Tensor | tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         h, c = self.heads, self.out_channels
@@ -186,6 +232,13 @@ class GATConv(nn.Module):
             x_src = x_dst = _check_features(x, "x", f)
         same = x_src is x_dst
         drop = self.input_dropout if self.training else 0.0
+        if self.dropout_style == "authors" and drop:
+            # One input mask per head: project head by head (the same flops as one matmul).
+            lin_src = self.lin if self.lin is not None else self.lin_src
+            lin_dst = self.lin if self.lin is not None else self.lin_dst
+            p_src = self._project_per_head(lin_src, x_src, drop)
+            p_dst = p_src if same else self._project_per_head(lin_dst, x_dst, drop)
+            return p_src, p_dst
         x_src = _dropout(x_src, drop)
         x_dst = x_src if same else _dropout(x_dst, drop)
         if self.lin is not None:
@@ -195,6 +248,21 @@ class GATConv(nn.Module):
             p_src = _linear(self.lin_src, x_src).view(-1, h, c)
             p_dst = _linear(self.lin_dst, x_dst).view(-1, h, c)
         return p_src, p_dst
+
+    def _project_per_head(self, lin: nn.Linear, x: Tensor, p: float) -> Tensor:
+        """Head k projects its own dropped copy of x with its rows W^k of ``lin``: (N, H, C)."""
+        h, c = self.heads, self.out_channels
+        if not x.is_sparse:
+            xs = _dropout(x.expand(h, *x.shape), p)  # (H, N, F): an independent mask per head
+            w = lin.weight.view(h, c, -1)  # (H, C, F)
+            return torch.bmm(xs, w.transpose(1, 2)).transpose(0, 1)  # (N, H, C)
+        # Sparse: sum each stored entry's weight column, scaled by its value under head k's
+        # mask, into its row: O(nnz * H * C), the flops of one sparse product over all heads
+        # (CPU sparse addmm on H stacked copies was 10x slower). Only stored values are dropped.
+        idx = x.indices()  # (2, nnz)
+        vals = _dropout(x.values().expand(h, -1), p)  # (H, nnz): an independent mask per head
+        cols = lin.weight.T.index_select(0, idx[1]).view(-1, h, c)  # (nnz, H, C)
+        return scatter_sum(cols * vals.T.unsqueeze(-1), idx[0], x.shape[0])  # (N, H, C)
 
     def forward(
         self,
@@ -215,11 +283,18 @@ class GATConv(nn.Module):
         # both per node (N, H), then gather per edge, instead of concatenating per edge.
         score_src = (p_src * self.att_src).sum(-1)  # (N_src, H)
         score_dst = (p_dst * self.att_dst).sum(-1)  # (N_dst, H)
+        if self.att_src_bias is not None:
+            score_src = score_src + self.att_src_bias
+            score_dst = score_dst + self.att_dst_bias
         scores = score_src.index_select(0, src) + score_dst.index_select(0, dst)  # (E, H)
         scores = F.leaky_relu(scores, self.negative_slope)
         alpha = segment_softmax(scores, dst, n_dst)  # (E, H)
-        alpha = F.dropout(alpha, self.dropout, training=self.training)
-        messages = alpha.unsqueeze(-1) * p_src.index_select(0, src)  # (E, H, C)
+        alpha = _dropout(alpha, self.dropout if self.training else 0.0)
+        values = p_src  # (N_src, H, C)
+        if self.dropout_style == "authors" and self.training:
+            # The authors drop W h_j again, per node (not per edge), after the scores used it.
+            values = _dropout(values, self.input_dropout)
+        messages = alpha.unsqueeze(-1) * values.index_select(0, src)  # (E, H, C)
         out = scatter_sum(messages, dst, n_dst)  # (N_dst, H, C)
         out = out.reshape(n_dst, -1) if self.concat else out.mean(dim=1)
         if self.bias is not None:
@@ -232,4 +307,6 @@ class GATConv(nn.Module):
         return (
             f"{self.in_channels}, {self.out_channels}, heads={self.heads}, concat={self.concat}, "
             f"dropout={self.dropout}, add_self_loops={self.add_self_loops}"
+            + (f", dropout_style={self.dropout_style!r}" if self.dropout_style != "pyg" else "")
+            + (", attention_bias=True" if self.att_src_bias is not None else "")
         )
