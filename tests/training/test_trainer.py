@@ -169,3 +169,32 @@ def test_early_stopping_and_grad_accumulation(tmp_path):
     assert (tmp_path / "best.safetensors").exists()
     with pytest.raises(ValueError, match="expected grad_accum to be a positive int"):
         TrainerConfig(grad_accum=0)
+
+
+def test_batch_sampler_drives_the_epochs(tmp_path):
+    from seqattn.data import BucketBatchSampler
+
+    lengths = [1 + (7 * i) % 23 for i in range(40)]
+    data = [(torch.ones(n), torch.tensor(float(n))) for n in lengths]
+    seen: list[list[int]] = []
+    model = torch.nn.Linear(1, 1)
+
+    def loss_fn(m, batch):
+        seen.append([len(x) for x, _ in batch])
+        x = torch.stack([x.sum(0, keepdim=True) for x, _ in batch])
+        y = torch.stack([y for _, y in batch])
+        return ((m(x).squeeze(-1) - y) ** 2).mean(), len(batch)
+
+    sampler = BucketBatchSampler(lengths, batch_size=5, pool_batches=8, seed=1)
+    cfg = TrainerConfig(max_epochs=2, batch_size=5)
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=1e-3), loss_fn, data, cfg,
+                      tmp_path, batch_sampler=sampler)  # fmt: skip
+    assert trainer.batches_per_epoch() == 8
+    trainer.fit()
+    # the sampler's batches, epoch by epoch: each holds similar lengths, all 40 examples once
+    expected = [[lengths[i] for i in b] for e in (0, 1) for b in sampler.batches(e)]
+    assert seen == expected
+    assert sorted(n for b in seen[:8] for n in b) == sorted(lengths)
+    with pytest.raises(TypeError, match="batches"):
+        Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn, data, cfg,
+                tmp_path, batch_sampler=[[0, 1]])  # fmt: skip

@@ -132,7 +132,7 @@ class BucketBatchSampler:
     each pool by length, cut pools into batches, then shuffle the order of all batches. Pools
     keep some randomness in which sequences meet (sorting the whole set would give the same
     batches every epoch). Usable as a DataLoader ``batch_sampler`` and by the
-    :class:`~seqattn.training.Trainer` (``batch_sampler=``).
+    :class:`~seqattn.training.Trainer` (``batch_sampler=``, which calls :meth:`batches`).
 
     Args:
         lengths: the length of each example.

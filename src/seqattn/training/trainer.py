@@ -212,8 +212,15 @@ class Trainer:
         scheduler: Any | None = None,
         callbacks: Sequence[Any] = (),
         extra_state: dict[str, Any] | None = None,
+        batch_sampler: Any | None = None,
     ) -> None:
         self.rank, self.world_size = get_rank(), get_world_size()
+        if batch_sampler is not None and not callable(getattr(batch_sampler, "batches", None)):
+            raise TypeError(
+                f"expected a batch_sampler with a batches(epoch) -> list[list[int]] method "
+                f"(e.g. seqattn.data.BucketBatchSampler), got {type(batch_sampler).__name__}"
+            )
+        self.batch_sampler = batch_sampler
         self.is_main = self.rank == 0
         if self.world_size > 1 and config.batch_size % self.world_size:
             raise ValueError(
@@ -263,11 +270,17 @@ class Trainer:
         # a rank must still run forward/backward to join DDP's all-reduce: one example, weight 0
         return (mine, False) if mine else (indices[:1], True)
 
+    def _index_batches(self, epoch: int) -> list[list[int]]:
+        """The global batches of ``epoch`` as index lists (deterministic, so resume can skip)."""
+        if self.batch_sampler is not None:
+            return [list(b) for b in self.batch_sampler.batches(epoch)]
+        order, bs = self._order(epoch), self.config.batch_size
+        return [order[i : i + bs] for i in range(0, len(order), bs)]
+
     def _batches(self, epoch: int, skip: int) -> Iterator[tuple[Any, int, bool]]:
         """Yield (this rank's batch, examples in the global batch, whether its share is empty)."""
-        order, bs = self._order(epoch), self.config.batch_size
-        for start in range(skip * bs, len(order), bs):
-            indices, empty = order[start : start + bs], False
+        for batch in self._index_batches(epoch)[skip:]:
+            indices, empty = batch, False
             n_examples = len(indices)
             if self.world_size > 1:
                 indices, empty = self._shard(indices)
@@ -276,6 +289,8 @@ class Trainer:
 
     def batches_per_epoch(self) -> int:
         """Global batches per epoch (the same on every rank)."""
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler.batches(0))
         return math.ceil(len(self.train_set) / self.config.batch_size)
 
     def steps_per_epoch(self) -> int:
