@@ -464,17 +464,14 @@ def fit_translation(
 # -- scoring ---------------------------------------------------------------------------------
 def bleu_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
     """sacreBLEU corpus BLEU (cased and lowercased) and chrF on detokenised text, with the
-    signatures that make the numbers comparable (Post 2018)."""
-    import sacrebleu
+    signatures that make the numbers comparable (Post 2018); via :mod:`seqattn.evaluation`."""
+    from seqattn.evaluation import corpus_bleu, corpus_chrf
 
-    refs = [list(references)]
-    cased = sacrebleu.metrics.BLEU()
-    lower = sacrebleu.metrics.BLEU(lowercase=True)
-    chrf = sacrebleu.metrics.CHRF()
-    b, bl, c = (m.corpus_score(list(hypotheses), refs) for m in (cased, lower, chrf))
-    return {"bleu": b.score, "bleu_lowercase": bl.score, "chrf": c.score,
-            "signature": str(cased.get_signature()),
-            "signature_lowercase": str(lower.get_signature())}  # fmt: skip
+    cased = corpus_bleu(hypotheses, references)
+    lower = corpus_bleu(hypotheses, references, lowercase=True)
+    chrf = corpus_chrf(hypotheses, references)
+    return {"bleu": cased.score, "bleu_lowercase": lower.score, "chrf": chrf.score,
+            "signature": cased.signature, "signature_lowercase": lower.signature}  # fmt: skip
 
 
 def bleu_by_length(
@@ -483,19 +480,18 @@ def bleu_by_length(
     src_lengths: Sequence[int],
     edges: Sequence[int] = (10, 15, 20, 25, 30),
 ) -> list[dict[str, Any]]:
-    """Corpus BLEU of the sentences in each source-length bucket [lo, hi)."""
-    import sacrebleu
+    """Corpus BLEU of the sentences in each source-length bucket [lo, hi) (empty buckets
+    left out); via :func:`seqattn.evaluation.bleu_by_length`."""
+    from seqattn.evaluation import bleu_by_length as _by_length
 
-    bounds = [0, *edges, 10**9]
-    rows = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        idx = [i for i, n in enumerate(src_lengths) if lo <= n < hi]
-        if not idx:
-            continue
-        score = sacrebleu.corpus_bleu([hypotheses[i] for i in idx], [[references[i] for i in idx]])
-        label = f"{lo}-{hi - 1}" if hi < 10**9 else f"{lo}+"
-        rows.append({"bucket": label, "sentences": len(idx), "bleu": score.score})
-    return rows
+    top = max([*src_lengths, edges[-1]]) + 1
+    rows = _by_length(list(src_lengths), hypotheses, references, [0, *edges, top],
+                      skip_empty=True)  # fmt: skip
+    return [
+        {"bucket": f"{int(r.lo)}-{int(r.hi) - 1}" if r.hi < top else f"{int(r.lo)}+",
+         "sentences": r.count, "bleu": r.bleu}
+        for r in rows
+    ]  # fmt: skip
 
 
 def with_overrides(config: TranslationConfig, **overrides: Any) -> TranslationConfig:
