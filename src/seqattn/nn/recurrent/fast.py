@@ -19,9 +19,11 @@ GRU (r, z, n and hn = W_hn h + b_hn saved)::
 
 RNN: dpre = dh ⊙ (1 - h²) (tanh) or dh ⊙ [h > 0] (ReLU); dh_{t -> t-1} = dpre W_hh.
 
-The weight gradient is one matmul after the loop, dW_hh = Σ_t dgates_tᵀ h_{t-1}, and the input
-projection (with both biases folded in for RNN and LSTM) stays outside the Function as one
-``F.linear`` over all steps, so autograd gives dW_ih = Σ_t dgates_tᵀ x_t as one matmul too.
+The weight gradients are matmuls over all steps after the loop: dW_hh = Σ_t dgates_tᵀ h_{t-1}
+and dW_ih = Σ_t dgates_tᵀ x_t (one matmul for both, over [x_t, h_{t-1}], for RNN and LSTM),
+dx = dgates W_ih. RNN and LSTM take x itself and project it inside the per-step GEMM,
+[x_t, h_{t-1}] [W_ih, W_hh]ᵀ + (b_ih + b_hh) (the two biases only ever add up); the GRU takes
+the projections xp of all steps (its b_hn sits inside r ⊙ (W_hn h + b_hn)).
 
 Two engines run the same algorithm: the compiled one (``seqattn/csrc/recurrent.cpp``, CPU,
 float32/float64; one GEMM plus one fused vectorised gate kernel per step) and
