@@ -19,6 +19,7 @@ from seqattn.models.classifier import (
 )
 from seqattn.models.gat import GAT, GATConfig
 from seqattn.models.memn2n import MemN2N, MemN2NConfig, MemN2NOutput
+from seqattn.models.ntm import NTM, NTMConfig, NTMOutput
 from seqattn.models.se_resnet import SEResNet, SEResNetConfig
 from seqattn.models.seq2seq import DECODERS, Seq2Seq, Seq2SeqConfig, Seq2SeqOutput, sequence_loss
 
@@ -28,3 +29,4 @@ __all__ += ["SEResNet", "SEResNetConfig"]
 __all__ += ["MemN2N", "MemN2NConfig", "MemN2NOutput"]
 __all__ += ["GAT", "GATConfig"]
 __all__ += ["CharLSTM", "CharLSTMConfig", "CharTransformer", "CharTransformerConfig", "CharVocab"]
+__all__ += ["NTM", "NTMConfig", "NTMOutput"]
