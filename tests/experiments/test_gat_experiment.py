@@ -89,3 +89,34 @@ def test_cora_one_seed_reaches_the_papers_range(data_dir, tmp_path):
     res = gat.run(gat.Config(dataset="cora", seeds=1), tmp_path)
     assert res["nodes"] == 2708 and res["edges"] == 10556
     assert res["test_acc_mean"] > 80.0  # paper: 83.0 ± 0.7
+
+
+def test_early_stopping_is_the_authors_rule():
+    """Reset on accuracy >= best OR loss <= best; save only when both; stop after `patience`
+    epochs with neither (PetarV-/GAT execute_cora.py)."""
+    stopper = gat.EarlyStopping(patience=3)
+    epochs = [
+        ((0.50, 1.00), (True, False)),  # both best: save
+        ((0.60, 1.10), (False, False)),  # accuracy up, loss up: reset, no save
+        ((0.55, 0.90), (False, False)),  # loss down, accuracy below best: reset, no save
+        ((0.60, 0.90), (True, False)),  # ties on both count as best: save
+        ((0.59, 0.95), (False, False)),  # neither: wait 1
+        ((0.58, 0.91), (False, False)),  # wait 2
+        ((0.60, 0.92), (False, False)),  # accuracy ties the best: reset, loss worse: no save
+        ((0.50, 1.00), (False, False)),  # wait 1
+        ((0.50, 1.00), (False, False)),  # wait 2
+        ((0.50, 1.00), (False, True)),  # wait 3 = patience: stop
+    ]
+    for (acc, loss), expected in epochs:
+        assert stopper.step(acc, loss) == expected
+    assert (stopper.best_acc, stopper.best_loss) == (0.60, 0.90)
+
+
+def test_authors_style_reaches_the_model_and_learns():
+    cfg = gat.Config(dataset="sbm", sbm_nodes=90, seeds=1, max_epochs=30, patience=10, heads=2,
+                     dropout_style="authors", attention_bias=True, init="authors")  # fmt: skip
+    record, model, curve = gat.train_one(cfg, gat.load_graph(cfg), seed=0)
+    assert all(m.dropout_style == "authors" and m.att_src_bias is not None for m in model.layers)
+    assert record["test_acc"] > 0.5 and len(curve) == record["epochs"]  # 3 classes: chance 1/3
+    with pytest.raises(ValueError, match=r"expected dropout_style in \(.*\), got 'tf'"):
+        gat.Config(dropout_style="tf")

@@ -191,6 +191,33 @@ def _evaluate(model: GAT, g: Graph) -> dict[str, float]:
     return out
 
 
+class EarlyStopping:
+    """The stopping rule of the authors' ``execute_cora.py`` (PetarV-/GAT), kept exactly.
+
+    Each epoch: if the validation accuracy is >= its best so far *or* the loss is <= its best,
+    the patience counter resets, and the weights are saved only if *both* hold; otherwise the
+    counter grows and training stops when it reaches ``patience``. The test accuracy is that
+    of the last saved weights (not of the final or the best-loss epoch).
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_acc, self.best_loss, self.waited = -math.inf, math.inf, 0
+
+    def step(self, val_acc: float, val_loss: float) -> tuple[bool, bool]:
+        """Record one epoch; return (save these weights, stop now)."""
+        up, down = val_acc >= self.best_acc, val_loss <= self.best_loss
+        if up or down:
+            self.best_acc, self.best_loss = (
+                max(self.best_acc, val_acc),
+                min(self.best_loss, val_loss),
+            )
+            self.waited = 0
+            return up and down, False
+        self.waited += 1
+        return False, self.waited >= self.patience
+
+
 def train_one(cfg: Config, g: Graph, seed: int) -> tuple[dict[str, Any], GAT, list[dict]]:
     """Train one GAT with the authors' early stopping; return its record, kept model, curve."""
     torch.manual_seed(seed)
@@ -201,7 +228,7 @@ def train_one(cfg: Config, g: Graph, seed: int) -> tuple[dict[str, Any], GAT, li
         attention_bias=cfg.attention_bias, init=cfg.init,
     ))  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best_acc, best_loss, waited = -math.inf, math.inf, 0
+    stopper = EarlyStopping(cfg.patience)
     kept = {"epoch": 0, "state": copy.deepcopy(model.state_dict()), **_evaluate(model, g)}
     curve = []
     wall, cpu = time.perf_counter(), time.process_time()
@@ -215,15 +242,11 @@ def train_one(cfg: Config, g: Graph, seed: int) -> tuple[dict[str, Any], GAT, li
         opt.step()
         ev = _evaluate(model, g)
         curve.append({"step": epoch, "seed": seed, "train_loss": loss.item(), **ev})
-        if ev["val_acc"] >= best_acc or ev["val_loss"] <= best_loss:
-            if ev["val_acc"] >= best_acc and ev["val_loss"] <= best_loss:
-                kept = {"epoch": epoch, "state": copy.deepcopy(model.state_dict()), **ev}
-            best_acc, best_loss = max(best_acc, ev["val_acc"]), min(best_loss, ev["val_loss"])
-            waited = 0
-        else:
-            waited += 1
-            if waited >= cfg.patience:
-                break
+        save, stop = stopper.step(ev["val_acc"], ev["val_loss"])
+        if save:
+            kept = {"epoch": epoch, "state": copy.deepcopy(model.state_dict()), **ev}
+        if stop:
+            break
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     model.load_state_dict(kept.pop("state"))
     model.eval()
