@@ -72,3 +72,33 @@ def test_bad_views():
 def test_heatmap_direct(tmp_path):
     path = attention_heatmap(KINDS["alignment"], tmp_path / "sub" / "a.svg")
     assert ET.parse(path).getroot().tag.endswith("svg")
+
+
+def test_plot_panels_keeps_one_colour_per_label_and_legends_differing_panels(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from seqattn.viz import plot_panels
+
+    captured = {}
+    real_close = plt.close
+
+    def keep(fig=None):
+        captured["fig"] = fig
+        return real_close(fig)
+
+    plt.close = keep
+    try:
+        plot_panels({"A": {"x": ([0, 1], [0, 1]), "y": ([0, 1], [1, 0])},
+                     "B": {"y": ([0, 1], [0, 1])}}, tmp_path / "p.png", xlabel="x",
+                    ylabel="y")  # fmt: skip
+    finally:
+        plt.close = real_close
+    fig = captured["fig"]
+    a, b = fig.axes
+    colour = {ln.get_label(): ln.get_color() for ln in a.get_lines()}
+    assert b.get_lines()[0].get_color() == colour["y"]  # "y" is the same colour in both panels
+    assert a.get_legend() is not None and b.get_legend() is not None
+    assert (tmp_path / "p.png").exists()

@@ -43,9 +43,13 @@ def plot_panels(
         raise ValueError("expected at least one panel, got none")
     width = 4.2 * n if n > 1 else 6.4
     fig, axes = plt.subplots(1, n, figsize=(width, 3.8), sharey=sharey, squeeze=False)
+    # one colour per label across panels, so a label means the same line everywhere
+    labels = list(dict.fromkeys(label for curves in panels.values() for label in curves))
+    cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    colour = {label: cycle[i % len(cycle)] for i, label in enumerate(labels)}
     for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
         for label, (x, y) in curves.items():
-            (line,) = ax.plot(x, y, label=label, linewidth=1.6)
+            (line,) = ax.plot(x, y, label=label, linewidth=1.6, color=colour[label])
             band = (bands or {}).get(panel, {}).get(label)
             if band is not None:
                 ax.fill_between(x, band[0], band[1], color=line.get_color(), alpha=0.18)
@@ -57,7 +61,9 @@ def plot_panels(
             ax.set_xscale("log", base=2)
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(loc="best", fontsize="small")
+    same_labels = all(list(c) == labels for c in panels.values())
+    for ax in axes[0][-1:] if same_labels else axes[0]:  # panels that differ get their own
+        ax.legend(loc="best", fontsize="small")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
