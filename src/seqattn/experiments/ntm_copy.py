@@ -334,6 +334,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     return {
         "experiment": "ntm-copy",
         "task": f"copy {cfg.width}-bit vectors, lengths {cfg.min_length}-{cfg.max_length}",
+        "train_lengths": f"{cfg.min_length}-{cfg.max_length}",
         "sequences": cfg.sequences,
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
@@ -422,7 +423,8 @@ def table_text(results: dict[str, Any]) -> str:
         f"Task: {results['task']}; {results['sequences']:,} training sequences, batch "
         f"{results['batch_size']}, lr {results['lr']:g}. Wrong bits per sequence (median of runs).",
         "",
-        f"| model | runs | params | lengths 1-20 | reached ≤ {results['target_bits']:g} | {head} |",
+        f"| model | runs | params | lengths {results.get('train_lengths', '1-20')} "
+        f"| reached ≤ {results['target_bits']:g} | {head} |",
         "|---|---:|---:|---:|---:|" + "---:|" * len(lengths),
     ]
     for r in rows:
