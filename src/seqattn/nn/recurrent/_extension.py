@@ -88,7 +88,8 @@ def load():
                          _state["seconds"])  # fmt: skip
         if module is None:
             log.warning("seqattn recurrent fast path: compiled extension unavailable (%s); "
-                        "using the pure-Python engine", reason)  # fmt: skip
+                        "backend 'auto' runs the reference loop, 'fast' its Python engine",
+                        reason)  # fmt: skip
         _state.update(done=True, module=module, reason=reason)
         return module
 
