@@ -59,6 +59,15 @@ def _why_not() -> str | None:
         return f"no C++ compiler ({compiler!r} not on PATH)"
     from torch.utils.cpp_extension import is_ninja_available
 
+    if shutil.which("ninja") is None:
+        # the `ninja` wheel (a dependency) lives in the virtualenv's bin, which is not on PATH
+        # when the venv's python runs without activation (as `make test` does)
+        try:
+            import ninja
+
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        except ImportError:
+            pass
     if not is_ninja_available():
         return "ninja not found (torch's JIT builder needs it: `pip install ninja`)"
     return None
