@@ -101,3 +101,16 @@ def test_task1_learns_and_reports_attention(data_dir, tmp_path):
         assert (tmp_path / fig.split("/")[-1]).exists()
     assert "| 1 | single-supporting-fact |" in E.table_text(res)
     assert len(load_babi(1, "test", root=data_dir)) == 1000
+
+
+@pytest.mark.data
+def test_joint_mode_trains_one_model_and_reports_every_task(data_dir, tmp_path):
+    cfg = E.Config(
+        tasks="1,4", joint=True, repeats=1, epochs=1, ls_max_epochs=1, max_train=60,
+        max_test=40, data_dir=str(data_dir), attention_views=2,
+    )  # fmt: skip
+    res = E.run(cfg, tmp_path)
+    assert res["mode"] == "joint" and [r["task"] for r in res["table"]] == [1, 4]
+    assert res["table"][0]["vocab"] == res["table"][1]["vocab"]  # one shared vocabulary
+    assert {m["group"] for m in res["metrics"]} == {"joint"}
+    assert len(res["attention"]) == 2
