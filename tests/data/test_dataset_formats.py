@@ -323,6 +323,8 @@ def test_babi_stories_questions_and_supporting_facts(tmp_path):
         ds.parse_babi(["1 A.", "2 Q?\tx\t2"])
     with pytest.raises(ValueError, match="expected '<line id> <text>'"):
         ds.parse_babi(["Mary moved."])
+    with pytest.raises(ValueError, match=r"with a question and an answer at .*:2"):
+        ds.parse_babi(["1 A.", "2 Where is A?\t\t1"])  # a tab, but no answer
 
 
 def test_babi_missing_file_warns_and_missing_folder_raises(tmp_path, caplog):

@@ -109,8 +109,11 @@ def parse_babi(lines, task: int = 0, source: str = "<lines>") -> list[BabiExampl
             story.append(rest.strip())
             continue
         fields = rest.split("\t")
-        if len(fields) < 2:
-            raise ValueError(f"expected 'question<TAB>answer<TAB>ids' at {source}:{lineno}")
+        if not fields[0].strip() or not fields[1].strip():  # a tab always gives 2+ fields
+            raise ValueError(
+                f"expected 'question<TAB>answer<TAB>ids' with a question and an answer at "
+                f"{source}:{lineno}, got {line!r}"
+            )
         ids = fields[2].split() if len(fields) > 2 else []
         try:
             supporting = tuple(index_of[int(i)] for i in ids)
