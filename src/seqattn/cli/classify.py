@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 # Literal copies of seqattn.models.ENCODERS / HEADS (importing models would pull in torch at
 # parse time); tests/cli/test_classify_cli.py checks that they agree.
-ENCODER_CHOICES = ("rnn", "lstm", "gru", "bilstm", "bigru", "transformer", "tcn")
+ENCODER_CHOICES = (
+    "rnn", "lstm", "gru", "bilstm", "bigru", "transformer", "tcn", "mingru", "minlstm", "bimingru",
+)  # fmt: skip
 HEAD_CHOICES = ("last", "concat", "mean", "max", "attention")
 FORMAT_CHOICES = ("onnx", "torchscript")
 
