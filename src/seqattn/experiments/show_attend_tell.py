@@ -56,7 +56,7 @@ log = logging.getLogger("seqattn.experiments")
 @dataclass(frozen=True)
 class Config:
     """Defaults: 2x3 grid of 32-pixel cells (64x96 images), one seed: about 30 min on a shared
-    2-core CPU (3 seeds do not fit the budget there; ``--set seeds=3``)."""
+    2-core CPU (3 seeds of this length do not fit the budget there; ``--set seeds=3``)."""
 
     seeds: int = 1
     seed: int = 0
@@ -68,7 +68,7 @@ class Config:
     max_items: int = 6
     held_out_fraction: float = 0.2
     train_size: int = 6400  # fresh scenes per epoch
-    epochs: int = 8
+    epochs: int = 24
     val_size: int = 300
     test_size: int = 1000
     # model
