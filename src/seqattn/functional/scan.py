@@ -6,15 +6,17 @@ recurrence. A linear recurrence is associative, (a2, b2) o (a1, b1) = (a2 a1, a2
 can be evaluated as a prefix scan instead of a loop. Which evaluation is fastest depends on the
 machine, not the maths:
 
-* ``sequential``: one fused multiply-add per step. T steps of tiny ops: on a CPU the cost is the
-  per-op launch overhead (a few microseconds), not arithmetic.
+* ``sequential``: one fused multiply-add per step, on a (B, H) slice that stays in cache. T
+  steps of tiny ops, each paying a few microseconds of launch overhead: measured the fastest
+  on a 2-core CPU at every T from 64 to 4096 (benchmarks/scan.py), so the CPU default.
 * ``chunked``: split T into chunks of C steps; scan every chunk at once (C steps over tensors
   T/C times larger), then carry the chunk-final states across chunks (T/C small steps), then
   add each chunk's carried-in state times the running product of ``a``. About C + T/C sequential
-  steps (128 at T = 4096) and only ~2x the work: the CPU default.
+  steps (128 at T = 4096) but ~3 passes over the whole (T, B, H) tensors: on the CPU the memory
+  traffic costs more than the launches it saves (measured 1.1-1.5x slower than sequential).
 * ``scan``: Hillis-Steele, log2(T) steps over the whole sequence; O(T log T) work, so it pays
   only where thousands of lanes run in parallel (a GPU).
-* ``auto``: ``scan`` on CUDA, ``chunked`` elsewhere.
+* ``auto``: ``scan`` on CUDA, ``sequential`` elsewhere.
 
 Every mode multiplies and adds the same numbers (no division, no logarithms; the log-space
 formulation of the paper loses float32 precision at long T), so they agree to rounding.
@@ -43,7 +45,7 @@ def _resolve(mode: str, device: torch.device) -> str:
     if mode not in MODES:
         raise ValueError(f"expected mode in {MODES}, got {mode!r}")
     if mode == "auto":
-        return "scan" if device.type == "cuda" else "chunked"
+        return "scan" if device.type == "cuda" else "sequential"
     return mode
 
 
