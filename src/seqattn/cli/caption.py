@@ -13,6 +13,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from seqattn.cli._groups import train_group
+
 
 def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
     """Run ``fn``; the library's errors on bad input become one line and exit code 2."""
@@ -147,22 +149,9 @@ def _cmd_caption(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_group(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    """The ``train`` command's sub-command group (created by cli/classify.py, else here)."""
-    train = sub.choices.get("train")
-    if train is None:
-        train = sub.add_parser("train", help="train a model from your own data")
-        train.set_defaults(func=lambda args: (train.print_help(), 0)[1])
-        return train.add_subparsers(dest="train_task", metavar="TASK")
-    for action in train._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return train.add_subparsers(dest="train_task", metavar="TASK")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train caption`` and ``caption`` to the ``seqattn`` parser."""
-    tr = _train_group(sub).add_parser(
+    tr = train_group(sub).add_parser(
         "caption",
         help="train a show-attend-tell image captioner",
         description="Train a show-attend-tell captioner (CNN from scratch, LSTM with soft "

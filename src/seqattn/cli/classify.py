@@ -12,6 +12,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from seqattn.cli._groups import train_group
+
 # Literal copies of seqattn.models.ENCODERS / HEADS (importing models would pull in torch at
 # parse time); tests/cli/test_classify_cli.py checks that they agree.
 ENCODER_CHOICES = (
@@ -163,10 +165,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` (``train classify``), ``predict`` and ``export`` to the ``seqattn`` parser."""
-    train = sub.add_parser("train", help="train a model from your own data (see `train classify`)")
-    train_sub = train.add_subparsers(dest="train_task", metavar="TASK")
-    train.set_defaults(func=lambda args: (train.print_help(), 0)[1])
-    cls = train_sub.add_parser(
+    cls = train_group(sub).add_parser(
         "classify",
         help="train a text classifier from a CSV/TSV file",
         description="Train a text classifier; writes a model directory (weights, config, "

@@ -12,6 +12,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from seqattn.cli._groups import train_group
+
 DECODER_CHOICES = ("plain", "context", "bahdanau", "luong", "transformer")
 
 _TRAIN_OPTIONS = {
@@ -155,22 +157,9 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_group(sub: argparse._SubParsersAction):
-    """The ``train`` subcommand's subparsers (created here if no other command made them)."""
-    train = sub.choices.get("train")
-    if train is None:
-        train = sub.add_parser("train", help="train a model from your own data")
-        train.set_defaults(func=lambda args: (train.print_help(), 0)[1])
-        return train.add_subparsers(dest="train_task", metavar="TASK")
-    for action in train._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return train.add_subparsers(dest="train_task", metavar="TASK")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train translate`` and ``translate`` to the ``seqattn`` parser."""
-    tr = _train_group(sub).add_parser(
+    tr = train_group(sub).add_parser(
         "translate",
         help="train a translation model from two line-aligned files",
         description="Train a seq2seq translator; writes a model directory (model.safetensors, "
