@@ -72,3 +72,35 @@ def test_translate_experiment_on_a_folder(tmp_path):
     assert "nrefs:1|case:mixed" in res["table"][0]["signature"]
     assert res["attention"] and (tmp_path / "run" / "bleu_by_length.png").exists()
     assert "| greedy |" in translate.table_text(res)
+
+
+def test_bottleneck_model_dirs_are_validated():
+    with pytest.raises(ValueError, match="model_dirs keys among decoders"):
+        bottleneck.Config(dataset="multi30k", decoders=("plain",), model_dirs={"luong": "x"})
+    with pytest.raises(ValueError, match="map decoder names to directory paths"):
+        bottleneck.Config(dataset="multi30k", decoders=("plain",), model_dirs={"plain": 3})
+
+
+def test_bottleneck_multi30k_evaluates_trained_model_dirs(tmp_path, data_dir):
+    """model_dirs: the decoders are loaded, evaluated and plotted, not trained again."""
+    from seqattn.data.datasets.parallel import load_multi30k
+    from seqattn.pipelines.translation import fit_translation
+
+    train = load_multi30k("train", src="de", tgt="en")[:300]
+    tiny = TranslationConfig(bpe_vocab=300, embed_dim=8, hidden_size=8, epochs=1, batch_size=32)
+    fit_translation(train, None, tiny, tmp_path / "bahdanau", max_batches=2)
+    fit_translation(train, None, dataclasses.replace(tiny, decoder="plain"), tmp_path / "plain",
+                    max_batches=2)  # fmt: skip
+    wrong = bottleneck.Config(dataset="multi30k", decoders=("plain",),
+                              model_dirs={"plain": str(tmp_path / "bahdanau")})  # fmt: skip
+    with pytest.raises(ValueError, match="expected a plain model for decoder 'plain'"):
+        bottleneck.run(wrong, tmp_path / "wrong")
+    cfg = bottleneck.Config(dataset="multi30k", decoders=("plain", "bahdanau"),
+                            model_dirs={"plain": str(tmp_path / "plain"),
+                                        "bahdanau": str(tmp_path / "bahdanau")})  # fmt: skip
+    res = bottleneck.run(cfg, tmp_path / "out")
+    assert [r["decoder"] for r in res["table"]] == ["plain", "bahdanau"]
+    assert all(r["model_dir"] and r["steps"] == 2 and r["by_length"] for r in res["table"])
+    assert not list((tmp_path / "out").glob("model-*"))  # nothing was trained
+    assert (tmp_path / "out" / "bottleneck_multi30k.png").is_file()
+    assert "| plain | gru |" in bottleneck.table_text(res)

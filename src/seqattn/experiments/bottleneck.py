@@ -10,7 +10,9 @@ et al. (2015, fig. 2) report the summary models' quality falling with sentence l
   lengths ``min_len..max_len``, all four decoders trained with the same budget, greedy
   decoding; exact-match and token accuracy per source-length bucket.
 * ``dataset="multi30k"``: each decoder trained on Multi30k (the translate pipeline, with a
-  wall-time budget per model); sacreBLEU of greedy output per source-length bucket.
+  wall-time budget per model), or loaded from a model directory that ``seqattn run
+  translate`` already trained (``model_dirs``); sacreBLEU of greedy output per source-length
+  bucket.
 
 One plot per dataset (accuracy or BLEU against length, one line per decoder) and alignment
 heat maps of test examples for the attention decoders.
@@ -49,7 +51,9 @@ class Config:
     (at most minutes_per_model of CPU time each),
     test_per_length test sequences per length, buckets (length edges).
     Multi30k: minutes_per_model of training each (translate pipeline with the
-    ``translation`` options, the decoder replaced by each of ``decoders``)."""
+    ``translation`` options, the decoder replaced by each of ``decoders``); model_dirs maps a
+    decoder name to a trained translation model directory to evaluate instead of training
+    (e.g. ``{bahdanau: runs/m30k/bahdanau/model}``)."""
 
     dataset: str = "reverse"
     decoders: tuple[str, ...] = ("plain", "context", "bahdanau", "luong")
@@ -66,6 +70,7 @@ class Config:
     bucket_width: int = 5
     examples: int = 2
     minutes_per_model: float = 8.0
+    model_dirs: dict[str, str] | None = None
     translation: TranslationConfig = field(
         default_factory=lambda: TranslationConfig(bpe_vocab=5000, tie_embeddings=True, lr=2e-3)
     )
@@ -77,6 +82,16 @@ class Config:
         unknown = set(self.decoders) - set(DECODER_SPECS)
         if unknown:
             raise ValueError(f"expected decoders from {sorted(DECODER_SPECS)}, got {unknown}")
+        if self.model_dirs is not None:
+            if not isinstance(self.model_dirs, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.model_dirs.items()
+            ):
+                raise ValueError(f"expected model_dirs to map decoder names to directory "
+                                 f"paths, got {self.model_dirs!r}")  # fmt: skip
+            stray = set(self.model_dirs) - set(self.decoders)
+            if stray:
+                raise ValueError(f"expected model_dirs keys among decoders {list(self.decoders)}, "
+                                 f"got {sorted(stray)}")  # fmt: skip
         if not 1 <= self.min_len <= self.max_len:
             raise ValueError(
                 f"expected 1 <= min_len <= max_len, got {self.min_len}, {self.max_len}"
@@ -207,22 +222,31 @@ def _example_rows(lengths: list[int], count: int) -> list[int]:
 def _run_multi30k(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, Any]:
     from seqattn.experiments.translate import Config as TranslateConfig
     from seqattn.experiments.translate import evaluate, load_splits
-    from seqattn.pipelines.translation import TimeBudget, fit_translation
+    from seqattn.pipelines.translation import TimeBudget, TranslationModel, fit_translation
 
     tcfg = TranslateConfig(seed=cfg.seed)
     train, valid, test = load_splits(tcfg)
     table, curves, attention = [], {}, []
     for name in progress(cfg.decoders, "bottleneck", len(cfg.decoders)):
-        mcfg = dataclasses.replace(cfg.translation, **DECODER_SPECS[name], cell=cfg.cell,
-                                   seed=cfg.seed)  # fmt: skip
-        budget = TimeBudget(cfg.minutes_per_model)
-        bundle = fit_translation(train, valid, mcfg, out_dir / f"model-{name}",
-                                 callbacks=[budget], resume=True)  # fmt: skip
+        loaded = (cfg.model_dirs or {}).get(name)
+        if loaded is not None:
+            bundle = TranslationModel.load(loaded)
+            if bundle.config.decoder != DECODER_SPECS[name]["decoder"]:
+                raise ValueError(f"expected a {DECODER_SPECS[name]['decoder']} model for "
+                                 f"decoder {name!r}, got {bundle.config.decoder} in {loaded}")  # fmt: skip
+        else:
+            mcfg = dataclasses.replace(cfg.translation, **DECODER_SPECS[name], cell=cfg.cell,
+                                       seed=cfg.seed)  # fmt: skip
+            budget = TimeBudget(cfg.minutes_per_model)
+            bundle = fit_translation(train, valid, mcfg, out_dir / f"model-{name}",
+                                     callbacks=[budget], resume=True)  # fmt: skip
         row, out = evaluate(bundle, test, beam=1)
-        curves[name] = ([b["bucket"] for b in row["by_length"]],
+        curves[f"{name} ({bundle.config.cell})"] = ([b["bucket"] for b in row["by_length"]],
                         [b["bleu"] for b in row["by_length"]])  # fmt: skip
-        table.append({"decoder": name, "bleu": row["bleu"], "bleu_lowercase": row["bleu_lowercase"],
-                      "steps": bundle.info["steps"], "train_seconds": bundle.info["train_seconds"],
+        table.append({"decoder": name, "cell": bundle.config.cell, "model_dir": loaded,
+                      "bleu": row["bleu"], "bleu_lowercase": row["bleu_lowercase"],
+                      "steps": bundle.info.get("steps"),
+                      "train_seconds": bundle.info.get("train_seconds"),
                       "by_length": row["by_length"]})  # fmt: skip
         t = next((t for t in out if t.attention is not None and len(t.tokens)), None)
         if t is not None:
@@ -249,11 +273,11 @@ def table_text(results: dict[str, Any]) -> str:
     rows = results["table"]
     if results["dataset"] == "multi30k":
         buckets = [b["bucket"] for b in rows[0]["by_length"]] if rows else []
-        head = "| decoder | BLEU | " + " | ".join(f"len {b}" for b in buckets) + " |"
-        lines = [head, "|---" * (2 + len(buckets)) + "|"]
+        head = "| decoder | cell | BLEU | " + " | ".join(f"len {b}" for b in buckets) + " |"
+        lines = [head, "|---" * (3 + len(buckets)) + "|"]
         for r in rows:
             cells = " | ".join(f"{b['bleu']:.1f}" for b in r["by_length"])
-            lines.append(f"| {r['decoder']} | {r['bleu']:.2f} | {cells} |")
+            lines.append(f"| {r['decoder']} | {r.get('cell', '')} | {r['bleu']:.2f} | {cells} |")
         return "\n".join(lines)
     buckets = [b["bucket"] for b in rows[0]["by_length"]] if rows else []
     head = "| decoder | exact match | token acc | " + " | ".join(buckets) + " |"

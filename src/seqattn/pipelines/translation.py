@@ -323,10 +323,14 @@ class _Batches(torch.utils.data.Dataset):
         return len(self.batches)
 
     def __getitem__(self, i: int):
-        rows = [self.examples[j] for j in self.batches[i]]
-        src, lengths = _pad([r[0] for r in rows])
-        tgt, _ = _pad([r[1] for r in rows])  # bos ... eos
-        return src, lengths, tgt[:, :-1], tgt[:, 1:]
+        return _collate([self.examples[j] for j in self.batches[i]])
+
+
+def _collate(rows: Sequence[tuple[list[int], list[int]]]):
+    """(source ids, bos ... eos target ids) rows -> src, lengths, decoder input, target."""
+    src, lengths = _pad([r[0] for r in rows])
+    tgt, _ = _pad([r[1] for r in rows])
+    return src, lengths, tgt[:, :-1], tgt[:, 1:]
 
 
 def _encode_pairs(pairs, src: _Side, tgt: _Side, max_length: int):
@@ -406,7 +410,6 @@ def fit_translation(
         log.warning("skipped %d training pairs longer than %d tokens", skipped, config.max_length)
     sampler = BucketBatchSampler([len(s) for s, _ in examples], config.batch_size,
                                  seed=config.seed)  # fmt: skip
-    train_set = _Batches(examples, sampler.batches(0))
     val_set = None
     if valid:
         v_examples, _ = _encode_pairs(valid, src_side, tgt_side, config.max_length)
@@ -415,7 +418,7 @@ def fit_translation(
         val_set = _Batches(v_examples, v_sampler.batches())
     model = Seq2Seq(config.model_config(len(src_side.vocab), len(tgt_side.vocab)))
     tf = _TeacherForcingSchedule(config.teacher_forcing, config.teacher_forcing_final,
-                                 config.epochs * len(train_set))  # fmt: skip
+                                 config.epochs * len(sampler))  # fmt: skip
     gen = torch.Generator().manual_seed(config.seed)
 
     def loss_fn(m, batch):
@@ -439,8 +442,9 @@ def fit_translation(
     # checkpoint carries their fingerprints to refuse a resume on different data
     fingerprint = {"src_vocab": len(src_side.vocab), "tgt_vocab": len(tgt_side.vocab),
                    "train_pairs": len(examples)}  # fmt: skip
-    trainer = Trainer(model, opt, loss_fn, train_set, tcfg, out_dir,
-                      collate_fn=lambda items: items[0],
+    # fresh length-bucketed batches every epoch (the sampler reshuffles with the epoch)
+    trainer = Trainer(model, opt, loss_fn, examples, tcfg, out_dir, collate_fn=_collate,
+                      batch_sampler=sampler,
                       val_fn=val_fn if val_set is not None else None,
                       callbacks=[tf, *callbacks], extra_state={"data": fingerprint})  # fmt: skip
     summary = trainer.fit(resume=resume)
