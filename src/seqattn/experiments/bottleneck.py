@@ -231,9 +231,10 @@ def _run_multi30k(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, A
         loaded = (cfg.model_dirs or {}).get(name)
         if loaded is not None:
             bundle = TranslationModel.load(loaded)
-            if bundle.config.decoder != DECODER_SPECS[name]["decoder"]:
-                raise ValueError(f"expected a {DECODER_SPECS[name]['decoder']} model for "
-                                 f"decoder {name!r}, got {bundle.config.decoder} in {loaded}")  # fmt: skip
+            want = DECODER_SPECS[name]["decoder"]
+            if bundle.config.decoder != want:
+                raise ValueError(f"expected a {want} model for decoder {name!r}, "
+                                 f"got {bundle.config.decoder} in {loaded}")  # fmt: skip
         else:
             mcfg = dataclasses.replace(cfg.translation, **DECODER_SPECS[name], cell=cfg.cell,
                                        seed=cfg.seed)  # fmt: skip
