@@ -14,6 +14,10 @@ and minLSTM (Sec. 3.2) normalises an input-only forget and input gate so they su
 Both are the linear recurrence h_t = a_t * h_{t-1} + b_t of :mod:`seqattn.functional.scan`:
 one input projection for all steps (a single large matmul), then an element-wise recurrence
 evaluated sequentially, in chunks or as a parallel scan (``mode``), all with the same result.
+On a CPU, ``mode="fused"`` (the ``"auto"`` choice there once it is built) runs the gates and the
+recurrence of a layer and direction as one compiled pass over time, forward and backward
+(:mod:`seqattn.nn._mingru_fused`, ``seqattn/csrc/mingru.cpp``); without a compiler, or with
+``SEQATTN_NO_EXT=1``, the Python path below runs instead.
 
 The layers follow ``torch.nn.GRU``'s interface where it applies: ``num_layers``,
 ``bidirectional``, ``batch_first``, ``dropout`` between layers, ``forward(x, h0) ->
@@ -29,6 +33,9 @@ import torch
 from torch import Tensor, nn
 
 from seqattn.functional.scan import MODES, linear_recurrence
+from seqattn.nn import _mingru_fused
+
+LAYER_MODES = (*MODES, "fused")
 
 
 def _reverse_within(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -43,6 +50,7 @@ def _reverse_within(x: Tensor, lengths: Tensor | None) -> Tensor:
 
 class _MinRNNBase(nn.Module):
     _gates = 2  # projections per direction: minGRU (z, h~), minLSTM (f, i, h~)
+    _kind = _mingru_fused.MINGRU
 
     def __init__(
         self,
@@ -66,8 +74,8 @@ class _MinRNNBase(nn.Module):
                 raise ValueError(f"expected {name} to be a positive int, got {value!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"expected 0 <= dropout < 1, got {dropout}")
-        if mode not in MODES:
-            raise ValueError(f"expected mode in {MODES}, got {mode!r}")
+        if mode not in LAYER_MODES:
+            raise ValueError(f"expected mode in {LAYER_MODES}, got {mode!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.mode, self.chunk_size = bidirectional, mode, chunk_size
@@ -110,17 +118,34 @@ class _MinRNNBase(nn.Module):
         """The projected input (..., gates * H) -> (a, b) of h_t = a_t * h_{t-1} + b_t."""
         raise NotImplementedError
 
-    def _direction(self, x, layer, d, h0, lengths, mask):
+    def _fused(self, x: Tensor) -> bool:
+        """Whether this call runs the compiled kernel (``mode`` "fused", or "auto" on a CPU)."""
+        supported = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+        if self.mode == "fused" and not supported:
+            raise ValueError(
+                f"expected a CPU float32/float64 input for mode='fused', got {x.dtype} on "
+                f"{x.device.type}; use mode='auto'"
+            )
+        if self.mode not in ("fused", "auto") or not supported:
+            return False
+        # the C++ pass is opaque to dynamo; when it cannot be built, the Python path runs
+        return not torch.compiler.is_compiling() and _mingru_fused.load() is not None
+
+    def _direction(self, x, layer, d, h0, lengths, mask, fused=False):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        proj = nn.functional.linear(x, getattr(self, "weight_ih" + sfx),
-                                    getattr(self, "bias_ih" + sfx))  # fmt: skip
+        weight, bias = getattr(self, "weight_ih" + sfx), getattr(self, "bias_ih" + sfx)
+        if fused:  # bias, padding, direction and the final state handled inside the kernel
+            proj = nn.functional.linear(x, weight)
+            return _mingru_fused.fused_minrnn(proj, bias, h0, lengths, self._kind, bool(d))
+        proj = nn.functional.linear(x, weight, bias)
         a, b = self._coefficients(proj)  # (B, T, H) each
         if mask is not None:  # padded steps: a = 1, b = 0 carries the state unchanged
             a = torch.where(mask, a, torch.ones_like(a))
             b = torch.where(mask, b, torch.zeros_like(b))
         if d:
             a, b = _reverse_within(a, lengths), _reverse_within(b, lengths)
-        h = linear_recurrence(a, b, h0, mode=self.mode, chunk_size=self.chunk_size)
+        mode = "sequential" if self.mode == "fused" else self.mode  # fused, but not built
+        h = linear_recurrence(a, b, h0, mode=mode, chunk_size=self.chunk_size)
         last = h[:, -1]  # with a = 1 on padding, the state at T equals the state at the length
         if d:
             h = _reverse_within(h, lengths)
@@ -166,13 +191,14 @@ class _MinRNNBase(nn.Module):
                 )
             mask = (torch.arange(T, device=x.device)[None] < lengths[:, None]).unsqueeze(-1)
         finals = []
+        fused = self._fused(x)
         for layer in range(self.num_layers):
             if layer and self.dropout and self.training:
                 x = nn.functional.dropout(x, self.dropout, training=True)
             outs = []
             for d in range(D):
                 init = None if h0 is None else h0[layer * D + d]
-                h, last = self._direction(x, layer, d, init, lengths, mask)
+                h, last = self._direction(x, layer, d, init, lengths, mask, fused)
                 outs.append(h)
                 finals.append(last)
             x = outs[0] if D == 1 else torch.cat(outs, -1)
@@ -208,8 +234,10 @@ class MinGRU(_MinRNNBase):
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: as
             :class:`torch.nn.GRU` (but ``batch_first`` defaults to True).
-        mode: how the recurrence is evaluated, see :mod:`seqattn.functional.scan`; the result
-            does not depend on it.
+        mode: how the recurrence is evaluated: ``"sequential"``, ``"chunked"``, ``"scan"`` (see
+            :mod:`seqattn.functional.scan`), ``"fused"`` (the compiled CPU kernel, see the
+            module notes) or ``"auto"`` (``"fused"`` on a CPU where it is built, else the
+            scan module's choice). The result does not depend on it (to rounding).
         chunk_size: C of the chunked mode (default about sqrt(T)).
         memory_bias: subtracted from the initial z-gate bias (minLSTM: split between raising
             the forget and lowering the input gate bias). With the default 0 the initial
@@ -250,6 +278,7 @@ class MinLSTM(_MinRNNBase):
     """
 
     _gates = 3
+    _kind = _mingru_fused.MINLSTM
 
     def _shift_memory_bias(self, bias: Tensor) -> None:
         H = self.hidden_size
