@@ -6,6 +6,12 @@ lanes (a GPU). For each T: the median time of a training step (forward + backwar
 random projection of the outputs) and of an inference forward, for nn.GRU (cuDNN on a GPU) and
 for MinGRU in each mode, with the same B, input and hidden sizes; ratio = GRU time / ours (> 1:
 we are faster). Runs alternate between the models so a busy machine slows all of them alike.
+Mode ``fused`` is the compiled CPU kernel (seqattn/csrc/mingru.cpp, ``auto``'s choice on a CPU);
+when it cannot be built it runs the sequential Python path, and the output says so.
+
+On a machine busy with other jobs, measure with one thread (``OMP_NUM_THREADS=1``): nn.GRU's
+4096 small per-step matmuls with 2 threads on 2 busy cores spin-wait for a descheduled thread
+(measured 10x slower, which would flatter minGRU).
 
     python benchmarks/scan.py                               # B=16, I=128, H=256, T=64..4096
     python benchmarks/scan.py --lengths 4096 16384 --device cuda --json out.json
@@ -23,7 +29,7 @@ import time
 
 import torch
 
-from seqattn.nn import MinGRU
+from seqattn.nn import MinGRU, _mingru_fused
 
 
 def _sync(device: str) -> None:
@@ -53,7 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--input", type=int, default=128)
     p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--modes", nargs="+", default=["sequential", "chunked", "scan"])
+    p.add_argument("--modes", nargs="+", default=["fused", "sequential", "chunked", "scan"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", help="write the rows as JSON here")
@@ -101,16 +107,22 @@ def main(argv=None) -> int:
                 f"x{t_infer['gru'] / t_infer[key]:5.2f}",
                 file=sys.stderr,
             )
+    fused_note = None
+    if "fused" in args.modes and dev == "cpu" and _mingru_fused.load() is None:
+        fused_note = f"extension unavailable ({_mingru_fused.unavailable_reason()})"
     facts = {
         "device": torch.cuda.get_device_name() if dev == "cuda" else platform.processor() or "cpu",
         "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "threads": torch.get_num_threads(), "load_average": os.getloadavg(),
         "batch": args.batch, "input": args.input, "hidden": args.hidden,
         "command": " ".join([sys.executable, *sys.argv]),
+        "fused": fused_note or "compiled kernel",
     }  # fmt: skip
     print(f"device {facts['device']}, torch {facts['torch']}, threads {facts['threads']}, "
           f"load {facts['load_average'][0]:.2f}; B={args.batch}, I={args.input}, "
           f"H={args.hidden}; speedup = nn.GRU time / MinGRU time")  # fmt: skip
+    if fused_note:
+        print(f"NOTE: mode 'fused' ran the sequential Python path: {fused_note}")
     print("\n| T | mode | train ms | nn.GRU train ms | speedup | infer ms | nn.GRU infer ms "
           "| speedup |\n|---:|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
     for r in rows:

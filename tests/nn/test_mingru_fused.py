@@ -68,15 +68,16 @@ def test_parity_without_bias_lengths_or_batch_first(cls):
 @pytest.mark.parametrize("reverse", [False, True])
 def test_gradcheck_of_the_fused_function(kind, reverse):
     G = 2 if kind == _mingru_fused.MINGRU else 3
-    proj = torch.randn(3, 5, G * 4, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(3, 5, 2, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(G * 4, 2, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(G * 4, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([5, 2, 0])
 
-    def f(p, b, h):
-        return _mingru_fused.fused_minrnn(p, b, h, lengths, kind, reverse)
+    def f(x, w, b, h):
+        return _mingru_fused.fused_minrnn(x, w, b, h, lengths, kind, reverse)
 
-    assert torch.autograd.gradcheck(f, (proj, bias, h0))
+    assert torch.autograd.gradcheck(f, (x, weight, bias, h0))
 
 
 @needs_ext
@@ -163,3 +164,30 @@ def test_fallback_to_python_when_the_extension_is_disabled():
                           env=env, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n" and done.stderr == ""
+
+
+_HUGEPAGES = """
+import torch
+from seqattn.nn import MinGRU, _mingru_fused
+assert _mingru_fused.load() is not None
+layer = MinGRU(8, 256, mode="fused").double()
+ref = MinGRU(8, 256, mode="sequential").double(); ref.load_state_dict(layer.state_dict())
+x = torch.randn(4, 2048, 8, dtype=torch.float64)  # 33 MB buffers: over the 8 MB threshold
+outs = [m(x)[0] for m in (layer, ref)]
+grads = [torch.autograd.grad(o.square().sum(), list(m.parameters())) for o, m in
+         zip(outs, (layer, ref))]
+torch.testing.assert_close(outs[0], outs[1], rtol=1e-10, atol=1e-10)
+for a, b in zip(*grads):
+    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+print("ok")
+"""
+
+
+@needs_ext
+def test_huge_page_buffers_change_nothing():
+    """SEQATTN_HUGEPAGES=1 (opt-in madvise of the large buffers): the same numbers."""
+    env = {"SEQATTN_HUGEPAGES": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", _HUGEPAGES], capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"

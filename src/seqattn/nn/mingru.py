@@ -134,9 +134,8 @@ class _MinRNNBase(nn.Module):
     def _direction(self, x, layer, d, h0, lengths, mask, fused=False):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         weight, bias = getattr(self, "weight_ih" + sfx), getattr(self, "bias_ih" + sfx)
-        if fused:  # bias, padding, direction and the final state handled inside the kernel
-            proj = nn.functional.linear(x, weight)
-            return _mingru_fused.fused_minrnn(proj, bias, h0, lengths, self._kind, bool(d))
+        if fused:  # projection, padding, direction and final state all inside one function
+            return _mingru_fused.fused_minrnn(x, weight, bias, h0, lengths, self._kind, bool(d))
         proj = nn.functional.linear(x, weight, bias)
         a, b = self._coefficients(proj)  # (B, T, H) each
         if mask is not None:  # padded steps: a = 1, b = 0 carries the state unchanged
