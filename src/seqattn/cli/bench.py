@@ -18,7 +18,7 @@ from pathlib import Path
 SUITE = {
     "recurrent": ("recurrent.py", "our RNN/LSTM/GRU (each backend) vs torch.nn, T = 64..1024"),
     "attention": ("attention.py", "naive vs efficient attention vs F.scaled_dot_product_attention"),
-    "scan": ("scan.py", "minGRU (sequential/chunked/scan) vs nn.GRU, T = 64..4096"),
+    "scan": ("scan.py", "minGRU (fused/sequential/chunked/scan) vs nn.GRU, T = 64..4096"),
     "beam": ("beam.py", "batched vs one-at-a-time greedy and beam-5 decoding (sentences/s)"),
     "packing": ("packing.py", "packed vs padded recurrent training on widely varying lengths"),
     "demo": ("demo.py", "end-to-end training throughput of `seqattn demo` (examples/s)"),
