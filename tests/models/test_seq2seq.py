@@ -244,3 +244,15 @@ def test_bahdanau_learns_reverse():
     token_acc = float((pred == tgt_out)[mask].float().mean())
     assert token_acc > 0.9, token_acc
     assert math.isfinite(float(loss.detach()))
+
+
+def test_transformer_decoder_embeddings_start_at_scale_one_over_sqrt_e():
+    """The Transformer decoder scales its input embeddings by sqrt(E); they are initialised at
+    std E^-1/2 so that the scaled input has unit scale (the RNN decoders keep N(0, 1))."""
+    torch.manual_seed(0)
+    kw = dict(src_vocab=7, tgt_vocab=4000, embed_dim=64, hidden_size=64, pad_id=0)
+    tr = Seq2Seq(Seq2SeqConfig(decoder="transformer", **kw)).tgt_embedding.weight
+    rnn = Seq2Seq(Seq2SeqConfig(decoder="bahdanau", **kw)).tgt_embedding.weight
+    assert tr[1:].std().item() == pytest.approx(64**-0.5, rel=0.05)
+    assert rnn[1:].std().item() == pytest.approx(1.0, rel=0.05)
+    assert tr[0].abs().sum().item() == 0.0  # the padding row stays zero
