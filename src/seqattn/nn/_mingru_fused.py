@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 import torch
@@ -39,33 +38,8 @@ _state: dict = {}
 
 def load():
     """The compiled module (``forward``/``backward``), or None with the reason logged once."""
-    if "done" in _state:
-        return _state.get("module")
-    with _lock:
-        if "done" in _state:
-            return _state.get("module")
-        reason = _recurrent_ext._why_not()  # SEQATTN_NO_EXT, compiler, ninja
-        if reason is None and not _SOURCE.is_file():
-            reason = f"C++ source not found at {_SOURCE}"
-        module = None
-        if reason is None:
-            name, flags = _recurrent_ext._flags()
-            name = name.replace("seqattn_recurrent_", "seqattn_mingru_")
-            start = time.perf_counter()
-            try:
-                from torch.utils.cpp_extension import load as _load
-
-                module = _load(name, [str(_SOURCE)], extra_cflags=flags, verbose=False)
-            except Exception as err:  # a broken toolchain must not break the layers
-                reason = f"build failed: {type(err).__name__}: {str(err)[-500:]}"
-            else:
-                _state["seconds"] = time.perf_counter() - start
-                log.info("seqattn minGRU extension %s ready in %.1f s", name, _state["seconds"])
-        if module is None:
-            log.warning("seqattn minGRU fused path: compiled extension unavailable (%s); "
-                        "the layers run the Python recurrence", reason)  # fmt: skip
-        _state.update(done=True, module=module, reason=reason)
-        return module
+    return _recurrent_ext.build_once(_state, _lock, _SOURCE, "seqattn_mingru_", "minGRU",
+                                     "the layers run the Python recurrence", log)  # fmt: skip
 
 
 def unavailable_reason() -> str | None:

@@ -73,34 +73,56 @@ def _why_not() -> str | None:
     return None
 
 
-def load():
-    """The compiled module (``forward``/``backward``), or None with the reason logged once."""
-    if "done" in _state:
-        return _state.get("module")
-    with _lock:
-        if "done" in _state:
-            return _state.get("module")
-        reason = _why_not()
+def build_once(
+    state: dict,
+    lock,
+    source: Path,
+    prefix: str,
+    what: str,
+    fallback: str,
+    logger: logging.Logger = log,
+):
+    """Build (or load from torch's cache) the extension ``source`` once per process.
+
+    ``state`` and ``lock`` are the caller's; ``prefix`` replaces ``seqattn_recurrent_`` in the
+    module name (one name per source and instruction set); ``what`` names the extension in the
+    messages of ``logger`` (the caller's module logger), ``fallback`` says what runs without
+    it. Returns the module, or None with the reason in ``state["reason"]``, logged once (a
+    broken toolchain must not break the layers)."""
+    if "done" in state:
+        return state.get("module")
+    with lock:
+        if "done" in state:
+            return state.get("module")
+        reason = _why_not()  # SEQATTN_NO_EXT, compiler, ninja
+        if reason is None and not source.is_file():
+            reason = f"C++ source not found at {source}"
         module = None
         if reason is None:
             name, flags = _flags()
+            name = name.replace("seqattn_recurrent_", prefix)
             start = time.perf_counter()
             try:
                 from torch.utils.cpp_extension import load as _load
 
-                module = _load(name, [str(_SOURCE)], extra_cflags=flags, verbose=False)
-            except Exception as err:  # a broken toolchain must not break the layers
+                module = _load(name, [str(source)], extra_cflags=flags, verbose=False)
+            except Exception as err:
                 reason = f"build failed: {type(err).__name__}: {str(err)[-500:]}"
             else:
-                _state["seconds"] = time.perf_counter() - start
-                log.info("seqattn recurrent extension %s ready in %.1f s", name,
-                         _state["seconds"])  # fmt: skip
+                state["seconds"] = time.perf_counter() - start
+                logger.info("seqattn %s extension %s ready in %.1f s", what, name,
+                            state["seconds"])  # fmt: skip
         if module is None:
-            log.warning("seqattn recurrent fast path: compiled extension unavailable (%s); "
-                        "backend 'auto' runs the reference loop, 'fast' its Python engine",
-                        reason)  # fmt: skip
-        _state.update(done=True, module=module, reason=reason)
+            logger.warning("seqattn %s: compiled extension unavailable (%s); %s", what, reason,
+                           fallback)  # fmt: skip
+        state.update(done=True, module=module, reason=reason)
         return module
+
+
+def load():
+    """The compiled module (``forward``/``backward``), or None with the reason logged once."""
+    fallback = "backend 'auto' runs the reference loop, 'fast' its Python engine"
+    return build_once(_state, _lock, _SOURCE, "seqattn_recurrent_", "recurrent", fallback)
 
 
 def unavailable_reason() -> str | None:
