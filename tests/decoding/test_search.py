@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from seqattn.decoding import (
     Hypotheses,
+    Shared,
     beam_search,
     greedy_search,
     length_penalty_gnmt,
@@ -203,6 +204,47 @@ def test_batched_equals_one_at_a_time_on_gru():
                           beam_size=3, max_len=8, n_best=2)  # fmt: skip
         assert batched.tokens[i] == one.tokens[0]
         torch.testing.assert_close(batched.scores[i], one.scores[0])
+
+
+def test_shared_leaves_keep_one_row_per_input():
+    state = {"h": torch.arange(4.0), "src": Shared(m=torch.tensor([10.0, 20.0]), n=None)}
+    rep = repeat_rows(state, 3)
+    assert rep["h"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert rep["src"] is state["src"]  # untouched, not copied
+    sel = select_rows(state, torch.tensor([1, 0]))  # rows = inputs: Shared follows idx
+    assert sel["src"]["m"].tolist() == [20.0, 10.0] and isinstance(sel["src"], Shared)
+    sel = select_rows(state, torch.tensor([3, 3, 2]), shared_idx=torch.tensor([1]))
+    assert sel["h"].tolist() == [3, 3, 2] and sel["src"]["m"].tolist() == [20.0]
+    assert sel["src"]["n"] is None
+
+
+@pytest.mark.parametrize("decoder", ["bahdanau", "luong", "transformer"])
+def test_beam_over_shared_memory_equals_beam_over_copied_memory(decoder):
+    """Seq2Seq keeps its encoder memory in a Shared dict (one row per sentence, selected only
+    when sentences finish); a reorder that copies it for every hypothesis at every step gives
+    the same hypotheses. Per-sentence max_len makes sentences leave at different steps."""
+    from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    torch.manual_seed(0)
+    cfg = Seq2SeqConfig(src_vocab=11, tgt_vocab=9, embed_dim=8, hidden_size=8,
+                        decoder=decoder, dropout=0.0)  # fmt: skip
+    model = Seq2Seq(cfg).double().eval()
+    g = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([5, 3, 6, 2, 4])
+    src = torch.randint(4, 11, (5, 6), generator=g) * (torch.arange(6) < lengths[:, None])
+    max_len = torch.tensor([2, 7, 4, 9, 1])
+    kw = dict(bos=2, eos=3, beam_size=3, max_len=max_len, n_best=2, length_penalty=0.6)
+    with torch.no_grad():
+        shared = beam_search(model.step, model.decode_state(src, lengths), **kw)
+        copied = beam_search(model.step, model.decode_state(src, lengths), reorder=select_rows,
+                             batch_size=5, **kw)  # fmt: skip
+    assert shared.tokens == copied.tokens
+    torch.testing.assert_close(shared.scores, copied.scores, rtol=1e-10, atol=1e-10)
+    for a_list, b_list in zip(shared.attention, copied.attention, strict=True):
+        for a, b in zip(a_list, b_list, strict=True):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, 2.0])

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from seqattn.data.synthetic import reverse_task
+from seqattn.decoding import repeat_rows, select_rows
 from seqattn.models.seq2seq import DECODERS, Seq2Seq, Seq2SeqConfig, sequence_loss
 from seqattn.nn import pack_padded_sequence
 
@@ -101,11 +102,33 @@ def test_state_rows_reorder(decoder, extra):
     src, lengths, tgt = _batch()
     state = model.decode_state(src, lengths)
     idx = torch.tensor([2, 0])
-    picked = {k: v.index_select(0, idx) for k, v in state.items()}
+    picked = select_rows(state, idx)
     alone = model.decode_state(src[idx], lengths[idx])
     a, _, _ = model.step(tgt[idx, 0], picked)
     b, _, _ = model.step(tgt[idx, 0], alone)
     torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(("decoder", "extra"), VARIANTS, ids=IDS)
+def test_shared_source_rows_equal_copied_rows(decoder, extra):
+    """k hypotheses per sentence over one shared row of encoder memory decode exactly like k
+    full copies of the sentence (what beam search relies on), for three steps."""
+    model = _model(decoder, extra)
+    src, lengths, tgt = _batch()
+    k = 3
+    state = model.decode_state(src, lengths)
+    grouped = repeat_rows(state, k)  # Shared leaves keep one row per sentence
+    copied = select_rows(state, torch.arange(3).repeat_interleave(k))  # every leaf copied
+    if "source" in state:
+        assert grouped["source"]["memory"].shape[0] == 3
+        assert copied["source"]["memory"].shape[0] == 3 * k
+    for t in range(3):
+        tokens = tgt[:, t].repeat_interleave(k)
+        a, grouped, wa = model.step(tokens, grouped)
+        b, copied, wb = model.step(tokens, copied)
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+        if wa is not None:
+            torch.testing.assert_close(wa, wb, rtol=1e-10, atol=1e-10)
 
 
 def test_one_by_one_equals_batched():

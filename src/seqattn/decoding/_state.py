@@ -4,6 +4,11 @@ The searches never look inside a model's state: they only select and repeat its 
 is any nesting of tuples (named tuples included), lists and dicts whose tensor leaves carry the
 row (hypothesis) on dim 0; other leaves (ints, strings, ``None``, 0-dim tensors) pass through
 unchanged. Models whose tensors keep the row elsewhere pass their own ``reorder``.
+
+Per-input constants (the encoder memory, its key projection, the source mask) go in a
+:class:`Shared` dict: one row per *input*, not per hypothesis. Beam search then reorders only the
+per-hypothesis leaves at every step and selects the shared rows only when inputs finish, instead
+of copying the whole encoder memory for every hypothesis at every step.
 """
 
 from __future__ import annotations
@@ -20,21 +25,70 @@ StepFn = Callable[[Tensor, State], tuple[Tensor, State, Tensor | None]]
 Reorder = Callable[[State, Tensor], State]
 
 
-def _map_tensors(state: State, fn: Callable[[Tensor], Tensor]) -> State:
+class Shared(dict):
+    """A dict of per-input tensors that all hypotheses of one input share.
+
+    Row i of every leaf belongs to input i. A state with ``k`` hypotheses per input has ``k``
+    times as many rows in its other leaves as in a Shared one, grouped by input: rows
+    ``i*k .. i*k+k-1`` belong to input i (a step reads the group size as
+    ``rows // shared_rows``; see :func:`group_rows`). The searches' default row selection
+    leaves Shared leaves alone when hypotheses are reordered within their inputs, and selects
+    their rows only when inputs leave the search. With one row per input (greedy search,
+    training) it behaves exactly like a dict.
+
+    Example:
+        >>> s = {"h": torch.zeros(4, 2), "src": Shared(memory=torch.ones(2, 3, 2))}
+        >>> tuple(repeat_rows(s, 3)["src"]["memory"].shape)  # one row per input still
+        (2, 3, 2)
+    """
+
+
+def group_rows(x: Tensor, shared: Tensor) -> Tensor:
+    """View per-hypothesis rows (N*k, ...) as (N, k, ...) against a (N, ...) shared leaf.
+
+    Example:
+        >>> group_rows(torch.zeros(6, 4), torch.zeros(2, 5, 4)).shape
+        torch.Size([2, 3, 4])
+    """
+    n = shared.shape[0]
+    if n == 0 or x.shape[0] % n:
+        raise ValueError(
+            f"expected a multiple of the {n} shared rows (k hypotheses per input), got "
+            f"{x.shape[0]} rows"
+        )
+    return x.view(n, x.shape[0] // n, *x.shape[1:])
+
+
+def _keep(t: Tensor) -> Tensor:
+    return t
+
+
+def _map_tensors(
+    state: State,
+    fn: Callable[[Tensor], Tensor],
+    shared_fn: Callable[[Tensor], Tensor] | None = None,
+) -> State:
+    """Apply ``fn`` to every tensor leaf with dim > 0, ``shared_fn`` (default ``fn``) to the
+    leaves of :class:`Shared` dicts (``_keep`` leaves them and their dict untouched)."""
+    if isinstance(state, Shared):
+        if shared_fn is _keep:
+            return state
+        inner = fn if shared_fn is None else shared_fn
+        return Shared((k, _map_tensors(v, inner)) for k, v in state.items())
     if isinstance(state, Tensor):
         return fn(state) if state.dim() > 0 else state
     if isinstance(state, tuple):
-        items = [_map_tensors(s, fn) for s in state]
+        items = [_map_tensors(s, fn, shared_fn) for s in state]
         # named tuples are rebuilt field by field, plain tuples from an iterable
         return type(state)(*items) if hasattr(state, "_fields") else type(state)(items)
     if isinstance(state, list):
-        return [_map_tensors(s, fn) for s in state]
+        return [_map_tensors(s, fn, shared_fn) for s in state]
     if isinstance(state, dict):
-        return type(state)((k, _map_tensors(v, fn)) for k, v in state.items())
+        return type(state)((k, _map_tensors(v, fn, shared_fn)) for k, v in state.items())
     return state
 
 
-def select_rows(state: State, idx: Tensor, dim: int = 0) -> State:
+def select_rows(state: State, idx: Tensor, dim: int = 0, shared_idx: Tensor | None = None) -> State:
     """Keep (and reorder) the rows ``idx`` of every tensor leaf of ``state``.
 
     Beam search calls this with the back-pointers of the surviving hypotheses, and every search
@@ -45,6 +99,8 @@ def select_rows(state: State, idx: Tensor, dim: int = 0) -> State:
             0-dim tensors are returned unchanged.
         idx: (N',) long indices into the row dimension; repeats are allowed.
         dim: the row dimension of every tensor leaf (``dim=1`` for (L, N, H) RNN states).
+        shared_idx: the rows to keep of :class:`Shared` leaves (per input); default ``idx``,
+            which is right when every input has one row.
 
     Returns:
         The state with the same structure, each tensor leaf ``leaf.index_select(dim, idx)``.
@@ -55,15 +111,28 @@ def select_rows(state: State, idx: Tensor, dim: int = 0) -> State:
         [[4.0, 5.0], [0.0, 1.0]]
     """
     idx = idx.long()
-    return _map_tensors(state, lambda t: t.index_select(dim, idx.to(t.device)))
+    sidx = idx if shared_idx is None else shared_idx.long()
+    return _map_tensors(state, lambda t: t.index_select(dim, idx.to(t.device)),
+                        lambda t: t.index_select(dim, sidx.to(t.device)))  # fmt: skip
+
+
+def reorder_hypotheses(state: State, idx: Tensor, inputs: Tensor | None) -> State:
+    """Beam search's default reorder: select the per-hypothesis rows ``idx``, and the
+    :class:`Shared` rows ``inputs`` (the inputs still searched), or none when ``inputs`` is
+    None (no input left, so hypotheses only moved within their inputs)."""
+    if inputs is None:
+        idx = idx.long()
+        return _map_tensors(state, lambda t: t.index_select(0, idx.to(t.device)), _keep)
+    return select_rows(state, idx, shared_idx=inputs)
 
 
 def repeat_rows(state: State, k: int, dim: int = 0) -> State:
     """Repeat each row ``k`` times in place (row ``b`` becomes rows ``b*k .. b*k+k-1``).
 
     This is how beam search turns B sentences into B*k hypotheses; it equals
-    ``select_rows(state, arange(N).repeat_interleave(k))``, which is how a custom ``reorder``
-    is used for the same purpose.
+    ``select_rows(state, arange(N).repeat_interleave(k), shared_idx=arange(N))``, which is
+    how a custom ``reorder`` is used for the same purpose (without the ``shared_idx``).
+    :class:`Shared` leaves keep one row per input.
 
     Example:
         >>> repeat_rows((torch.tensor([1, 2]), None), 2)[0].tolist()
@@ -71,7 +140,7 @@ def repeat_rows(state: State, k: int, dim: int = 0) -> State:
     """
     if k < 1:
         raise ValueError(f"expected k >= 1, got {k}")
-    return _map_tensors(state, lambda t: t.repeat_interleave(k, dim=dim))
+    return _map_tensors(state, lambda t: t.repeat_interleave(k, dim=dim), _keep)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from seqattn.decoding._state import (
     check_step_output,
     infer_batch_size,
     max_len_tensor,
-    select_rows,
+    reorder_hypotheses,
 )
 
 
@@ -76,7 +76,9 @@ def beam_search(
             row ``i * beam_size + j``.
         state: the initial state with one row per input; it is expanded to ``beam_size`` rows
             per input with ``reorder(state, arange(B).repeat_interleave(beam_size))`` (which is
-            :func:`repeat_rows` for the default ``reorder``).
+            :func:`repeat_rows` for the default ``reorder``). With the default ``reorder``,
+            :class:`~seqattn.decoding.Shared` dicts in it keep one row per input (and are
+            selected only when inputs finish): the step sees ``k`` rows per Shared row.
         bos, eos: start token, end token.
         beam_size: k >= 1; ``beam_size=1`` with ``length_penalty=0`` is greedy search exactly.
         max_len: the most tokens a hypothesis emits (eos included), an int or a (B,) tensor.
@@ -84,7 +86,9 @@ def beam_search(
         n_best: how many hypotheses to return per input, 1 <= n_best <= beam_size.
         early_stop: stop an input once no live hypothesis can beat its n-th best finished one
             (an exact bound, see the module docstring).
-        reorder: ``reorder(state, idx) -> state`` replacing :func:`select_rows`.
+        reorder: ``reorder(state, idx) -> state`` replacing the default row selection (which
+            is :func:`select_rows` on every leaf but those of Shared dicts); it gets every
+            row index, Shared leaves included.
         batch_size: B. Without it B is the length of a (B,) ``max_len``, else dim 0 of the
             state's first tensor leaf: pass it when a custom ``reorder`` means that is not B.
 
@@ -107,7 +111,16 @@ def beam_search(
         raise ValueError(f"expected 1 <= n_best <= beam_size ({beam_size}), got {n_best!r}")
     if not length_penalty >= 0:
         raise ValueError(f"expected length_penalty (alpha) >= 0, got {length_penalty}")
-    reorder = reorder or select_rows
+    if reorder is None:
+
+        def reorder_(st: State, idx: Tensor, inputs: Tensor | None) -> State:
+            return reorder_hypotheses(st, idx, inputs)
+
+    else:
+
+        def reorder_(st: State, idx: Tensor, inputs: Tensor | None) -> State:
+            return reorder(st, idx)
+
     k = beam_size
     batch = infer_batch_size(state, max_len, batch_size)
     limit = max_len_tensor(max_len, batch)  # (B,)
@@ -117,7 +130,8 @@ def beam_search(
         finished[b].append((0.0, 0.0, [], None))
 
     active = torch.nonzero(limit > 0).flatten()  # (B',) input of each active beam
-    state = reorder(state, active.repeat_interleave(k))
+    state = reorder_(state, active.repeat_interleave(k), None if bool(active.numel() == batch)
+                     else active)  # fmt: skip
     hist = torch.zeros(active.numel() * k, 0, dtype=torch.long)  # (B'k, t) emitted tokens
     attn_hist: Tensor | None = None  # (B'k, t, S)
     scores: Tensor | None = None  # (B', k) raw scores of the live hypotheses, -inf = empty
@@ -197,7 +211,8 @@ def beam_search(
         keep_dev = keep.to(device)
         sel = new_row[keep_dev].flatten()  # (B''k,) rows of the current state
         sel_c = sel.to("cpu")
-        state = reorder(state, sel)
+        # shared (per-input) rows move only when inputs leave
+        state = reorder_(state, sel, None if bool(keep.all()) else torch.nonzero(keep).flatten())
         hist = torch.cat([hist[sel_c], new_tok[keep_dev].flatten().to("cpu").unsqueeze(1)], 1)
         if attn_cpu is not None:
             step_attn = attn_cpu[sel_c].unsqueeze(1)

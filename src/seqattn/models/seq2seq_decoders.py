@@ -4,7 +4,10 @@ Every decoder has the same three methods, so the model, teacher forcing and the 
 of :mod:`seqattn.decoding` treat them alike:
 
 * ``init_state(memory, src_mask, hidden, cell, summary) -> dict`` the state before the first
-  target token (batch-first tensors, dim 0 = row, so beam search may reorder every leaf);
+  target token: batch-first tensors, dim 0 = row, which beam search reorders, and the
+  per-sentence constants (encoder memory, key projection, source mask) in a
+  :class:`~seqattn.decoding.Shared` dict under ``"source"``, one row per sentence, which it
+  does not (a step with k hypotheses per sentence groups its rows by sentence);
 * ``step(emb, state) -> (features (B, F), new_state, attention (B, S) or None)``;
 * ``forward(emb, state) -> (features (B, T, F), attention (B, T, S) or None)``, teacher forced.
   Decoders whose recurrence does not depend on attention run the whole target at once; the
@@ -20,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from seqattn.decoding import Shared, group_rows
 from seqattn.nn.attention import AdditiveAttention, LocalAttention, LuongAttention
 from seqattn.nn.attention.multihead import MultiHeadAttention
 from seqattn.nn.embeddings import SinusoidalPositionalEncoding
@@ -140,13 +144,15 @@ class BahdanauDecoder(_RecurrentDecoder):
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
         kp = self.attention.project_keys(memory)  # once per source, (B, S, A)
-        return {**self._base_state(hidden, cell), "memory": memory, "key_proj": kp,
-                "src_mask": src_mask}  # fmt: skip
+        source = Shared(memory=memory, key_proj=kp, src_mask=src_mask)
+        return {**self._base_state(hidden, cell), "source": source}
 
     def step(self, emb, state):
-        query = state["hidden"][:, -1]  # top layer's s_{t-1}, (B, H)
-        ctx, w = self.attention(query, state["memory"], mask=state["src_mask"],
-                                key_proj=state["key_proj"])  # fmt: skip
+        src = state["source"]
+        query = group_rows(state["hidden"][:, -1], src["memory"])  # s_{t-1}, (B, k, H)
+        ctx, w = self.attention(query, src["memory"], mask=src["src_mask"],
+                                key_proj=src["key_proj"])  # fmt: skip
+        ctx, w = ctx.flatten(0, 1), w.flatten(0, 1)  # (B*k, C), (B*k, S)
         out, state = self._run(torch.cat([emb, ctx], -1).unsqueeze(1), state)
         return torch.cat([out[:, 0], ctx, emb], -1), state, w
 
@@ -176,17 +182,19 @@ class LuongDecoder(_RecurrentDecoder):
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
         t0 = torch.zeros(memory.shape[0], dtype=torch.long, device=memory.device)
-        state = {**self._base_state(hidden, cell), "memory": memory,
-                 "key_proj": self.attention.project_keys(memory), "src_mask": src_mask,
-                 "t": t0}  # fmt: skip
+        source = Shared(memory=memory, key_proj=self.attention.project_keys(memory),
+                        src_mask=src_mask)  # fmt: skip
+        state = {**self._base_state(hidden, cell), "source": source, "t": t0}
         if self.input_feeding:
             state["feed"] = memory.new_zeros(memory.shape[0], self.hidden_size)
         return state
 
     def _attend(self, h: Tensor, state: dict, position: Tensor | None):
+        """h (B, T, H) queries, position (B, T) (local-m) -> h̃ (B, T, H), weights (B, T, S)."""
+        src = state["source"]
         kwargs = {"position": position} if self.kind == "local-m" else {}
-        ctx, w = self.attention(h, state["memory"], mask=state["src_mask"],
-                                key_proj=state["key_proj"], **kwargs)  # fmt: skip
+        ctx, w = self.attention(h, src["memory"], mask=src["src_mask"],
+                                key_proj=src["key_proj"], **kwargs)  # fmt: skip
         return torch.tanh(self.combine(torch.cat([ctx, h], -1))), w
 
     def forward(self, emb, state):
@@ -200,7 +208,11 @@ class LuongDecoder(_RecurrentDecoder):
     def step(self, emb, state):
         x = torch.cat([emb, state["feed"]], -1) if self.input_feeding else emb
         out, state = self._run(x.unsqueeze(1), state)
-        h_tilde, w = self._attend(out[:, 0], state, state["t"].to(emb.dtype))
+        memory = state["source"]["memory"]  # k hypotheses per sentence: k queries each
+        h = group_rows(out[:, 0], memory)  # (B, k, H)
+        position = group_rows(state["t"].to(emb.dtype), memory)  # (B, k)
+        h_tilde, w = self._attend(h, state, position)
+        h_tilde, w = h_tilde.flatten(0, 1), w.flatten(0, 1)
         state["t"] = state["t"] + 1
         if self.input_feeding:
             state["feed"] = h_tilde
@@ -233,7 +245,12 @@ class _TransformerDecoderLayer(nn.Module):
             a, _ = self.self_attn(h, kv, kv, need_weights=False)
         x = x + self.drop(a)
         h = self.norm2(x)
-        c, w = self.cross_attn(h, memory, memory, key_padding_mask=memory_pad)  # w (B, T, S)
+        if prefix is not None:  # one position of k hypotheses per sentence: k queries each
+            g = group_rows(h[:, 0], memory)  # (B, k, D)
+            c, w = self.cross_attn(g, memory, memory, key_padding_mask=memory_pad)
+            c, w = c.flatten(0, 1).unsqueeze(1), w.flatten(0, 1).unsqueeze(1)
+        else:
+            c, w = self.cross_attn(h, memory, memory, key_padding_mask=memory_pad)  # (B, T, S)
         x = x + self.drop(c)
         return x + self.drop(self.ff(self.norm3(x))), w
 
@@ -263,25 +280,27 @@ class TransformerDecoder(nn.Module):
         self.norm = nn.LayerNorm(hidden)
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
-        state = {"memory": self.memory_proj(memory), "src_mask": src_mask}
+        state = {"source": Shared(memory=self.memory_proj(memory), src_mask=src_mask)}
         for i in range(self.num_layers):
             state[f"prefix_{i}"] = memory.new_zeros(memory.shape[0], 0, self.feature_dim)
         return state
 
     def forward(self, emb, state):
         x = self.pos(self.in_proj(emb))
-        pad = ~state["src_mask"]  # torch's key_padding_mask: True = ignore
+        src = state["source"]
+        pad = ~src["src_mask"]  # torch's key_padding_mask: True = ignore
         w = None
         for layer in self.layers:
-            x, w = layer(x, state["memory"], pad)
+            x, w = layer(x, src["memory"], pad)
         return self.norm(x), w
 
     def step(self, emb, state):
         offset = state["prefix_0"].shape[1]
         x = self.pos(self.in_proj(emb.unsqueeze(1)), offset=offset)  # (B, 1, D)
-        pad, new = ~state["src_mask"], dict(state)
+        src = state["source"]
+        pad, new = ~src["src_mask"], dict(state)
         for i, layer in enumerate(self.layers):
             prefix = torch.cat([state[f"prefix_{i}"], x], 1)
             new[f"prefix_{i}"] = prefix
-            x, w = layer(x, state["memory"], pad, prefix=prefix)
+            x, w = layer(x, src["memory"], pad, prefix=prefix)
         return self.norm(x[:, 0]), new, w[:, 0]
