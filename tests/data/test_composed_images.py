@@ -76,14 +76,48 @@ def test_side_by_side_and_captions():
 
 def test_bad_arguments():
     items, labels = _items()
-    with pytest.raises(ValueError, match=r"expected items of shape \(M, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"expected square items of shape \(M, S, S\)"):
         compose_scenes(items[:, :20], labels, 2, seed=0)
     with pytest.raises(ValueError, match="max_items <= rows\\*cols"):
         compose_scenes(items, labels, 2, seed=0, rows=1, cols=3, max_items=6)
-    with pytest.raises(ValueError, match="cell >= 28"):
+    with pytest.raises(ValueError, match="cell >= the item side 28"):
         compose_scenes(items, labels, 2, seed=0, cell=20)
+    with pytest.raises(ValueError, match="a word for every class id up to"):
+        compose_scenes(items, labels, 2, seed=0, words=("a", "b"))
     with pytest.raises(ValueError, match="split"):
         compose_scenes(items, labels, 2, seed=0, split="val")
+
+
+def test_small_float_items_and_own_words():
+    """Any square item size (here 16x16 floats in [0, 1]) and the scenes' own class words."""
+    items = torch.zeros(20, 16, 16)
+    items[:, 4:12, 4:12] = torch.linspace(0.1, 1.0, 20)[:, None, None]
+    labels = torch.arange(20) % 10
+    words = tuple(f"w{i}" for i in range(10))
+    s = compose_scenes(items, labels, 8, seed=1, cell=24, split="any", words=words)
+    assert s.images.shape == (8, 1, 48, 72)
+    for img, boxes, index in zip(s.images, s.boxes, s.item_index, strict=True):
+        for (top, left, bottom, right), i in zip(boxes, index, strict=True):
+            assert (bottom - top, right - left) == (16, 16)
+            assert torch.equal(img[0, top:bottom, left:right], items[i])
+    assert s.captions()[0].split() == [words[c] for c in s.classes[0]]
+    assert s.captions(CAPTION_WORDS)[0].split()[0] in CAPTION_WORDS
+
+
+def test_digits_loader_split_is_fixed_stratified_and_disjoint():
+    from seqattn.data.datasets import DIGIT_WORDS, load_digits
+
+    (tr, _), (te, yte) = load_digits("train"), load_digits("test")
+    assert len(tr) + len(te) == 1797 and tr.shape[1:] == (8, 8)
+    assert float(tr.min()) >= 0.0 and float(tr.max()) <= 1.0
+    assert abs(len(te) / 1797 - 0.25) < 0.01
+    assert set(yte.tolist()) == set(range(10)) and len(DIGIT_WORDS) == 10
+    # disjoint: no test image occurs in the training split
+    train_keys = {bytes(x.numpy().tobytes()) for x in tr}
+    assert sum(bytes(x.numpy().tobytes()) in train_keys for x in te) < 5  # exact duplicates only
+    assert torch.equal(load_digits("test")[0], te)  # the same split every call
+    with pytest.raises(ValueError, match="expected split"):
+        load_digits("val")
 
 
 @pytest.mark.data

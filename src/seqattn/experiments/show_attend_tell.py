@@ -61,9 +61,11 @@ class Config:
     seeds: int = 1
     seed: int = 0
     # scenes
+    items: str = "fashion-mnist"  # or "digits": scikit-learn's 8x8 digits, upscaled
+    item_scale: int = 2  # digits: upscaling factor of the 8x8 images (bilinear)
     rows: int = 2
     cols: int = 3
-    cell: int = 32
+    cell: int | None = None  # default 32 (Fashion-MNIST) or 8 * item_scale + 8 (digits)
     min_items: int = 3
     max_items: int = 6
     held_out_fraction: float = 0.2
@@ -91,6 +93,10 @@ class Config:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
+        if self.items not in ITEM_SETS:
+            raise ValueError(f"expected items in {sorted(ITEM_SETS)}, got {self.items!r}")
+        if not isinstance(self.item_scale, int) or self.item_scale < 1:
+            raise ValueError(f"expected item_scale to be a positive int, got {self.item_scale!r}")
         for name in ("seeds", "rows", "cols", "train_size", "epochs", "val_size", "test_size",
                      "batch_size", "hidden_size", "embed_dim", "attn_dim"):  # fmt: skip
             value = getattr(self, name)
@@ -101,15 +107,57 @@ class Config:
                 f"expected 1 <= min_items <= max_items <= rows*cols, got "
                 f"{self.min_items}, {self.max_items}, {self.rows}x{self.cols}"
             )
-        if self.cell < 28 or self.cell % 2**self.num_pools:
+        if self.cell_px < self.item_side or self.cell_px % 2**self.num_pools:
             raise ValueError(
-                f"expected cell >= 28 and divisible by 2**num_pools = {2**self.num_pools}, "
-                f"got {self.cell}"
+                f"expected cell >= the item side {self.item_side} and divisible by "
+                f"2**num_pools = {2**self.num_pools}, got {self.cell_px}"
             )
         if self.time_budget_min is not None and self.time_budget_min <= 0:
             raise ValueError(f"expected time_budget_min > 0 or null, got {self.time_budget_min}")
         if self.alpha_c < 0 or self.lr <= 0:
             raise ValueError(f"expected alpha_c >= 0 and lr > 0, got {self.alpha_c}, {self.lr}")
+
+    @property
+    def item_side(self) -> int:
+        return 28 if self.items == "fashion-mnist" else 8 * self.item_scale
+
+    @property
+    def cell_px(self) -> int:
+        """The grid cell's side: ``cell``, else 32 (Fashion-MNIST) or the item side + 8."""
+        if self.cell is not None:
+            return self.cell
+        return 32 if self.items == "fashion-mnist" else self.item_side + 8
+
+
+ITEM_SETS = ("fashion-mnist", "digits")
+
+
+def load_items(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                     tuple[str, ...]]:  # fmt: skip
+    """Training items, training labels, held-out test items, test labels, and the class words.
+
+    ``fashion-mnist``: the 28x28 uint8 images of its train and test splits. ``digits``:
+    scikit-learn's 8x8 digits (fixed stratified 75/25 split of the 1,797 images), upscaled by
+    ``item_scale`` with bilinear interpolation to float images in [0, 1].
+    """
+    if cfg.items == "fashion-mnist":
+        from seqattn.data.datasets import load_fashion_mnist
+
+        train_items, train_labels = load_fashion_mnist("train", cfg.data_root)
+        test_items, test_labels = load_fashion_mnist("test", cfg.data_root)
+        return train_items, train_labels, test_items, test_labels, CAPTION_WORDS
+    from seqattn.data.datasets import DIGIT_WORDS, load_digits
+
+    def upscale(images: torch.Tensor) -> torch.Tensor:
+        if cfg.item_scale == 1:
+            return images
+        up = F.interpolate(images[:, None], scale_factor=cfg.item_scale, mode="bilinear",
+                           align_corners=False)  # fmt: skip
+        return up[:, 0].clamp_(0.0, 1.0)
+
+    train_items, train_labels = load_digits("train")
+    test_items, test_labels = load_digits("test")
+    return upscale(train_items), train_labels, upscale(test_items), test_labels, DIGIT_WORDS
 
 
 def quick(cfg: Config) -> Config:
@@ -415,25 +463,23 @@ def _model_config(cfg: Config, vocab: Vocab) -> ShowAttendTellConfig:
     )  # fmt: skip
 
 
-def _scenes(cfg: Config, items, labels, n: int, seed: int, split: str) -> ComposedScenes:
+def _scenes(cfg: Config, items, labels, n: int, seed: int, split: str,
+            words: Sequence[str] = CAPTION_WORDS) -> ComposedScenes:  # fmt: skip
     return compose_scenes(
-        items, labels, n, seed=seed, rows=cfg.rows, cols=cfg.cols, cell=cfg.cell,
+        items, labels, n, seed=seed, rows=cfg.rows, cols=cfg.cols, cell=cfg.cell_px,
         min_items=cfg.min_items, max_items=cfg.max_items, split=split,
-        held_out_fraction=cfg.held_out_fraction,
+        held_out_fraction=cfg.held_out_fraction, words=words,
     )  # fmt: skip
 
 
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
-    from seqattn.data.datasets import load_fashion_mnist
-
     out_dir = Path(out_dir)
     started, cpu_started = time.perf_counter(), time.process_time()
-    train_items, train_labels = load_fashion_mnist("train", cfg.data_root)
-    test_items, test_labels = load_fashion_mnist("test", cfg.data_root)
-    vocab = caption_vocab()
+    train_items, train_labels, test_items, test_labels, words = load_items(cfg)
+    vocab = caption_vocab(words)
     # the same evaluation scenes for every seed: held-out items, held-out compositions
-    test = _scenes(cfg, test_items, test_labels, cfg.test_size, 1_000_003, "test")
-    val = _scenes(cfg, train_items, train_labels, cfg.val_size, 1_000_033, "train")
+    test = _scenes(cfg, test_items, test_labels, cfg.test_size, 1_000_003, "test", words)
+    val = _scenes(cfg, train_items, train_labels, cfg.val_size, 1_000_033, "train", words)
     train_seqs = set()
     seeds = [cfg.seed + s for s in range(cfg.seeds)]
     deadline = None if cfg.time_budget_min is None else started + 60 * cfg.time_budget_min
@@ -449,7 +495,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
 
         def epoch_batches(epoch: int, seed=seed, gen=gen):
             scenes = _scenes(cfg, train_items, train_labels, cfg.train_size,
-                             seed * 100_003 + epoch, "train")  # fmt: skip
+                             seed * 100_003 + epoch, "train", words)  # fmt: skip
             train_seqs.update(tuple(c) for c in scenes.classes)
             caps = [c.split() for c in scenes.captions()]
             return batches(scenes.images, caps, vocab, cfg.batch_size, gen)
@@ -528,8 +574,9 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         summary[f"{key}_mean"], summary[f"{key}_std"] = mean_std(key)
     return {
         "experiment": "show-attend-tell",
-        "image_size": f"{cfg.rows * cfg.cell}x{cfg.cols * cfg.cell}",
-        "grid": f"{cfg.rows * cfg.cell // stride}x{cfg.cols * cfg.cell // stride}",
+        "items": cfg.items,
+        "image_size": f"{cfg.rows * cfg.cell_px}x{cfg.cols * cfg.cell_px}",
+        "grid": f"{cfg.rows * cfg.cell_px // stride}x{cfg.cols * cfg.cell_px // stride}",
         "test_scenes": len(test),
         "test_compositions_seen_in_training": leaked,
         "train_compositions_seen": len(train_seqs),

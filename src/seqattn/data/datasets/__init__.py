@@ -32,6 +32,7 @@ from seqattn.data.datasets._registry import (
     register,
 )
 from seqattn.data.datasets.babi import BABI_TASKS, BabiExample, babi_file, load_babi, parse_babi
+from seqattn.data.datasets.digits import DIGIT_WORDS, load_digits
 from seqattn.data.datasets.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist, read_idx
 from seqattn.data.datasets.parallel import (
     SentencePair,
@@ -93,4 +94,6 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "read_idx",
     "load_fashion_mnist",
+    "DIGIT_WORDS",
+    "load_digits",
 ]

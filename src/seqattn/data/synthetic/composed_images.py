@@ -62,9 +62,10 @@ class ComposedScenes:
         images: (N, 1, rows*cell, cols*cell) float32 in [0, 1].
         classes: N lists of class ids in reading order.
         boxes: N lists of (top, left, bottom, right) pixel boxes (bottom/right exclusive) of
-            the 28x28 items, in the captions' order.
+            the items, in the captions' order.
         cells: N lists of (row, col) grid cells, in the captions' order.
         item_index: N lists of the source images' indices (into the ``items`` given).
+        words: the word naming each class id (what :meth:`captions` uses).
     """
 
     images: Tensor
@@ -72,12 +73,14 @@ class ComposedScenes:
     boxes: list[list[tuple[int, int, int, int]]]
     cells: list[list[tuple[int, int]]]
     item_index: list[list[int]]
+    words: Sequence[str] = CAPTION_WORDS
 
     def __len__(self) -> int:
         return len(self.classes)
 
-    def captions(self, words: Sequence[str] = CAPTION_WORDS) -> list[str]:
-        return [caption_words(c, words) for c in self.classes]
+    def captions(self, words: Sequence[str] | None = None) -> list[str]:
+        """The captions, with ``words`` (default the scenes' own words) naming the classes."""
+        return [caption_words(c, self.words if words is None else words) for c in self.classes]
 
 
 def compose_scenes(
@@ -94,22 +97,25 @@ def compose_scenes(
     split: str = "train",
     held_out_fraction: float = 0.2,
     classes: Sequence[int] | None = None,
+    words: Sequence[str] = CAPTION_WORDS,
 ) -> ComposedScenes:
-    """Compose ``n`` scenes from Fashion-MNIST items; deterministic for a given ``seed``.
+    """Compose ``n`` scenes from square item images; deterministic for a given ``seed``.
 
     Args:
-        items: (M, 28, 28) uint8 item images (training split for ``split="train"``, test split
-            for ``split="test"``: held-out item images).
+        items: (M, S, S) item images, uint8 0-255 or float in [0, 1] (28x28 Fashion-MNIST;
+            any square size, e.g. upscaled 8x8 digits); the training split's images for
+            ``split="train"``, the test split's for ``split="test"`` (held-out item images).
         labels: (M,) class ids 0..9.
         n: number of scenes.
         seed: the random seed (same seed and inputs -> identical scenes).
         rows, cols: the grid; ``rows=1`` places the items side by side.
-        cell: cell side in pixels (>= 28; the slack is the random offset of the item).
+        cell: cell side in pixels (>= S; the slack is the random offset of the item).
         min_items, max_items: items per scene, uniform in [min_items, max_items].
         split: ``train`` keeps only class sequences with ``not is_held_out(seq)``, ``test`` only
             the held-out ones, ``any`` both.
         held_out_fraction: the share of class sequences reserved for ``test``.
         classes: the class ids to draw from (default all classes present in ``labels``).
+        words: the word naming each class id (default the Fashion-MNIST names).
 
     Returns:
         :class:`ComposedScenes`.
@@ -122,14 +128,15 @@ def compose_scenes(
     """
     items_np = np.asarray(items.numpy() if isinstance(items, Tensor) else items)
     labels_np = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
-    if items_np.ndim != 3 or items_np.shape[1:] != (ITEM, ITEM):
-        raise ValueError(f"expected items of shape (M, 28, 28), got {tuple(items_np.shape)}")
+    if items_np.ndim != 3 or items_np.shape[1] != items_np.shape[2] or items_np.shape[1] < 1:
+        raise ValueError(f"expected square items of shape (M, S, S), got {tuple(items_np.shape)}")
+    side = int(items_np.shape[1])
     if labels_np.shape != (items_np.shape[0],):
         raise ValueError(
             f"expected labels of shape ({items_np.shape[0]},), got {tuple(labels_np.shape)}"
         )
-    if cell < ITEM:
-        raise ValueError(f"expected cell >= {ITEM}, got {cell}")
+    if cell < side:
+        raise ValueError(f"expected cell >= the item side {side}, got {cell}")
     if not 1 <= min_items <= max_items <= rows * cols:
         raise ValueError(
             f"expected 1 <= min_items <= max_items <= rows*cols = {rows * cols}, "
@@ -141,6 +148,8 @@ def compose_scenes(
         raise ValueError(f"expected 0 < held_out_fraction < 1, got {held_out_fraction}")
     pool = sorted({int(c) for c in labels_np}) if classes is None else sorted(set(classes))
     by_class = {c: np.flatnonzero(labels_np == c) for c in pool}
+    if len(words) <= max(pool):
+        raise ValueError(f"expected a word for every class id up to {max(pool)}, got {len(words)}")
     empty = [c for c, idx in by_class.items() if len(idx) == 0]
     if empty:
         raise ValueError(f"expected items of every class in {pool}, got none of {empty}")
@@ -148,7 +157,7 @@ def compose_scenes(
     scale = 1.0 / 255.0 if items_np.dtype == np.uint8 else 1.0
     images = np.zeros((n, 1, rows * cell, cols * cell), dtype=np.float32)
     out_classes, out_boxes, out_cells, out_index = [], [], [], []
-    slack = cell - ITEM
+    slack = cell - side
     for s in range(n):
         for _ in range(10_000):  # rejection sampling of the composition split
             k = int(rng.integers(min_items, max_items + 1))
@@ -164,12 +173,14 @@ def compose_scenes(
             r, q = divmod(pos, cols)
             dy, dx = (int(v) for v in rng.integers(0, slack + 1, size=2))
             top, left = r * cell + dy, q * cell + dx
-            images[s, 0, top : top + ITEM, left : left + ITEM] = items_np[i] * scale
-            boxes.append((top, left, top + ITEM, left + ITEM))
+            images[s, 0, top : top + side, left : left + side] = items_np[i] * scale
+            boxes.append((top, left, top + side, left + side))
             cells.append((r, q))
             index.append(i)
         out_classes.append(seq)
         out_boxes.append(boxes)
         out_cells.append(cells)
         out_index.append(index)
-    return ComposedScenes(torch.from_numpy(images), out_classes, out_boxes, out_cells, out_index)
+    return ComposedScenes(
+        torch.from_numpy(images), out_classes, out_boxes, out_cells, out_index, tuple(words)
+    )
