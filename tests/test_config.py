@@ -41,6 +41,14 @@ def test_yaml_file_then_overrides(tmp_path):
     assert apply_overrides(cfg, ["name=null"]).name is None
 
 
+def test_float_in_exponent_notation_without_a_dot():
+    """YAML 1.1 (PyYAML) reads 1e-3 as a string; a float field takes it as the number."""
+    assert apply_overrides(RunCfg(), ["lr=1e-3"]).lr == 1e-3
+    assert apply_overrides(RunCfg(), ["lr=-2E4"]).lr == -2e4
+    with pytest.raises(ConfigError, match="lr: expected a float, got str 'fast'"):
+        apply_overrides(RunCfg(), ["lr=fast"])
+
+
 @pytest.mark.parametrize(
     "overrides,match",
     [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -60,6 +61,9 @@ def _unknown_key(key: str, valid: Iterable[str], where: str) -> ConfigError:
     return ConfigError(f"unknown config key {where}{key!r}{hint} (valid keys: {', '.join(valid)})")
 
 
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -105,6 +109,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an int, got {type(value).__name__} {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            # PyYAML follows YAML 1.1, where "1e-3" (no dot) is a string, not a float
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a float, got {type(value).__name__} {value!r}")
         return float(value)
