@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 
 import torch
@@ -69,6 +70,12 @@ def main() -> None:
     parser.add_argument("--beams", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--max-len", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="alternate batched and one-at-a-time runs this often; medians",
+    )
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
     if bool(args.model) != bool(args.input):
@@ -77,14 +84,21 @@ def main() -> None:
     model, sources, bos, eos, max_len = (_model_setup if args.model else _random_setup)(args)
     rows = []
     for beam in args.beams:
+        times: dict[int, list[tuple[float, float]]] = {args.batch: [], 1: []}
+        for _ in range(args.repeats):  # alternating, so drifts in machine speed hit both
+            for batch in (args.batch, 1):
+                t0, c0 = time.perf_counter(), time.process_time()
+                _decode(model, sources, bos, eos, max_len, beam, batch)
+                times[batch].append((time.perf_counter() - t0, time.process_time() - c0))
         for batch in (args.batch, 1):
-            t0, c0 = time.perf_counter(), time.process_time()
-            _decode(model, sources, bos, eos, max_len, beam, batch)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            wall = statistics.median(w for w, _ in times[batch])
+            cpu = statistics.median(c for _, c in times[batch])
             rows.append({"search": "greedy" if beam == 1 else f"beam {beam}", "batch": batch,
-                         "sentences": len(sources), "seconds": wall, "cpu_seconds": cpu,
+                         "sentences": len(sources), "repeats": args.repeats,
+                         "seconds": wall, "cpu_seconds": cpu,
                          "sentences_per_s": len(sources) / wall,
-                         "sentences_per_cpu_s": len(sources) / cpu})  # fmt: skip
+                         "sentences_per_cpu_s": len(sources) / cpu,
+                         "all_seconds": [w for w, _ in times[batch]]})  # fmt: skip
     print("| search | batch | sentences/s (wall) | sentences/CPU-s | speed-up (CPU) |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:

@@ -150,6 +150,40 @@ def test_layers_backends_agree_float64(mode, engine, monkeypatch):
             torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
 
 
+@pytest.mark.skipif(EXT is None, reason=f"extension unavailable: {_extension.unavailable_reason()}")
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_compiled_engine_with_two_threads(mode, dtype):
+    """The suite runs torch on one thread; with two, the compiled engine's per-step GEMMs and
+    gate kernels split rows across threads: a bidirectional layer with ragged lengths (19
+    rows) still gives the reference's outputs and gradients (float64 within 1e-10), and the
+    same as with one thread."""
+    torch.manual_seed(3)
+    ref = _layer(mode, "reference", bidirectional=True).to(dtype)
+    ours = _layer(mode, "fast", bidirectional=True).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(7, 19, 3, dtype=dtype)
+    lens = torch.randint(1, 8, (19,)).tolist()
+    results = {}
+    old = torch.get_num_threads()
+    try:
+        for name, layer, threads in (("ref", ref, 1), ("one", ours, 1), ("two", ours, 2)):
+            torch.set_num_threads(threads)
+            xi = x.clone().requires_grad_(True)
+            out, hn = layer(xi, lengths=lens)
+            finals = list(hn) if mode == "LSTM" else [hn]
+            g = torch.Generator().manual_seed(7)
+            loss = sum((t * torch.randn(t.shape, generator=g, dtype=dtype)).sum()
+                       for t in [out, *finals])  # fmt: skip
+            results[name] = [out, *finals, *torch.autograd.grad(loss, [xi, *layer.parameters()])]
+    finally:
+        torch.set_num_threads(old)
+    tol = {"atol": 1e-10, "rtol": 0} if dtype == torch.float64 else {"atol": 1e-4, "rtol": 1e-4}
+    for a, b, c in zip(results["two"], results["one"], results["ref"], strict=True):
+        torch.testing.assert_close(a, c, **tol)
+        torch.testing.assert_close(a, b, **tol)
+
+
 @pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH"])
 def test_fast_float32_close_to_reference(mode):
     """float32 (the oneDNN GEMMs and the exp-based tanh of the compiled engine)."""

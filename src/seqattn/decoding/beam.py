@@ -74,11 +74,12 @@ def beam_search(
         step: ``step(tokens (N,), state) -> (log_probs (N, V), state, attention (N, S) | None)``
             with ``N = B' * beam_size`` rows, hypothesis j of the i-th still-active input at
             row ``i * beam_size + j``.
-        state: the initial state with one row per input; it is expanded to ``beam_size`` rows
-            per input with ``reorder(state, arange(B).repeat_interleave(beam_size))`` (which is
-            :func:`repeat_rows` for the default ``reorder``). With the default ``reorder``,
-            :class:`~seqattn.decoding.Shared` dicts in it keep one row per input (and are
-            selected only when inputs finish): the step sees ``k`` rows per Shared row.
+        state: the initial state with one row per input. The first step runs on it as it is
+            (every hypothesis starts from the same bos), and the first ``reorder`` expands it
+            to ``beam_size`` rows per input (its indices repeat rows). With the default
+            ``reorder``, :class:`~seqattn.decoding.Shared` dicts in it keep one row per input
+            (and are selected only when inputs finish): the step sees up to ``k`` rows per
+            Shared row.
         bos, eos: start token, end token.
         beam_size: k >= 1; ``beam_size=1`` with ``length_penalty=0`` is greedy search exactly.
         max_len: the most tokens a hypothesis emits (eos included), an int or a (B,) tensor.
@@ -130,31 +131,31 @@ def beam_search(
         finished[b].append((0.0, 0.0, [], None))
 
     active = torch.nonzero(limit > 0).flatten()  # (B',) input of each active beam
-    state = reorder_(state, active.repeat_interleave(k), None if bool(active.numel() == batch)
-                     else active)  # fmt: skip
-    hist = torch.zeros(active.numel() * k, 0, dtype=torch.long)  # (B'k, t) emitted tokens
-    attn_hist: Tensor | None = None  # (B'k, t, S)
-    scores: Tensor | None = None  # (B', k) raw scores of the live hypotheses, -inf = empty
+    if active.numel() < batch:  # inputs with max_len 0 never run a step
+        state = reorder_(state, active, active)
+    # width rows (hypotheses) per active input: 1 at the first step, where all k hypotheses would
+    # be the same bos (so one row per input is computed, not k identical ones), then k
+    width = 1
+    hist = torch.zeros(active.numel(), 0, dtype=torch.long)  # (B' width, t) emitted tokens
+    attn_hist: Tensor | None = None  # (B' width, t, S)
+    scores: Tensor | None = None  # (B', width) raw scores of the live hypotheses, -inf = empty
     tokens: Tensor | None = None
     dtype = torch.get_default_dtype()
     t = 0
     while active.numel() > 0:
         n = active.numel()
         if tokens is None:
-            tokens = torch.full((n * k,), bos, dtype=torch.long)
+            tokens = torch.full((n,), bos, dtype=torch.long)
         log_probs, state, attn = step(tokens, state)
-        check_step_output(log_probs, attn, n * k)
+        check_step_output(log_probs, attn, n * width)
         vocab = log_probs.shape[1]
         if scores is None:
             check_eos(eos, vocab)
             dtype = log_probs.dtype
-            # only the first copy of each input is live at the start: identical copies would
-            # fill the beam with k duplicates of every extension
-            scores = torch.full((n, k), float("-inf"), dtype=dtype, device=log_probs.device)
-            scores[:, 0] = 0.0
+            scores = torch.zeros((n, 1), dtype=dtype, device=log_probs.device)
         device = log_probs.device
-        cand = (scores.unsqueeze(-1) + log_probs.view(n, k, vocab)).view(n, k * vocab)
-        top, idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (B', 2k), descending
+        cand = (scores.unsqueeze(-1) + log_probs.view(n, width, vocab)).view(n, width * vocab)
+        top, idx = cand.topk(min(2 * k, width * vocab), dim=1)  # (B', <= 2k), descending
         beam_of = torch.div(idx, vocab, rounding_mode="floor")
         tok = idx - beam_of * vocab
         finite = top > float("-inf")
@@ -163,7 +164,7 @@ def beam_search(
         live_rank = live.long().cumsum(1)  # live extensions ranked at or above this one
         take_live = live & (live_rank <= k)
         take_eos = finite & is_eos & (live_rank - live.long() < k)
-        row = torch.arange(n, device=device).unsqueeze(1) * k + beam_of  # (B', 2k) state row
+        row = torch.arange(n, device=device).unsqueeze(1) * width + beam_of  # (B', 2k) state row
         t += 1
         at_limit = limit[active] <= t  # (B',) CPU
 
@@ -185,8 +186,8 @@ def beam_search(
             finished[b].append((raw / length_penalty_gnmt(t, length_penalty), raw, seq, a))
 
         # the new beam: live extension of rank r goes to slot r - 1; empty slots stay -inf
-        new_scores = torch.full_like(scores, float("-inf"))
-        new_row = torch.arange(n, device=device).unsqueeze(1).mul(k).expand(n, k).clone()
+        new_scores = torch.full((n, k), float("-inf"), dtype=dtype, device=device)
+        new_row = torch.arange(n, device=device).unsqueeze(1).mul(width).expand(n, k).clone()
         new_tok = torch.full((n, k), bos, dtype=torch.long, device=device)
         ii, cc = torch.nonzero(take_live, as_tuple=True)
         slot = live_rank[ii, cc] - 1
@@ -222,6 +223,7 @@ def beam_search(
         scores = new_scores[keep_dev]
         tokens = new_tok[keep_dev].flatten()
         active = active[keep]
+        width = k
 
     out_tokens: list[list[list[int]]] = []
     out_attn: list[list[Tensor | None]] = []

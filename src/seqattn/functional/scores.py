@@ -82,7 +82,9 @@ def tanh_score(query_proj: Tensor, key_proj: Tensor, v: Tensor) -> Tensor:
             f"expected projected query/key with the same size A and v of shape (A,), got "
             f"{tuple(query_proj.shape)}, {tuple(key_proj.shape)} and {tuple(v.shape)}"
         )
-    hidden = torch.tanh(query_proj.unsqueeze(-2) + key_proj.unsqueeze(-3))  # (..., T, S, A)
+    # in place on the fresh sum: one (..., T, S, A) buffer instead of two (the largest tensor
+    # of a decoding step); autograd allows it, as the sum's backward does not need the sum
+    hidden = (query_proj.unsqueeze(-2) + key_proj.unsqueeze(-3)).tanh_()  # (..., T, S, A)
     return hidden @ v
 
 
