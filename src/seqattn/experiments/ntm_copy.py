@@ -52,8 +52,8 @@ class Config:
     """
 
     sequences: int = 30_000  # training budget, in sequences (not updates)
-    batch_size: int = 16
-    lr: float = 5e-3  # 50x the paper's 1e-4 at batch 1: 16x fewer updates (docs/ntm.md)
+    batch_size: int = 4
+    lr: float = 1e-3  # 10x the paper's 1e-4 at batch 1: 4x fewer updates (docs/ntm.md)
     optimizer: str = "rmsprop"  # or "adam" (Collier & Beel 2018 trained their NTMs with Adam)
     momentum: float = 0.9
     rms_decay: float = 0.95
@@ -104,12 +104,12 @@ class Config:
 
 
 def quick(cfg: Config) -> Config:
-    """Demo scale: one seed, 4,000 sequences, a small eager machine (learns short copies only;
-    compiling would take longer than the demo)."""
+    """Demo scale: one seed, 4,000 sequences in batches of 16 (lr 5e-3), a small eager machine
+    (learns short copies only; compiling would take longer than the demo)."""
     return dataclasses.replace(
         cfg, sequences=min(cfg.sequences, 4000), seeds=1, eval_every=500, max_length=8,
         controller_size=64, memory_slots=64, generalisation_lengths=(16, 32),
-        generalisation_size=16, compile=False,
+        generalisation_size=16, compile=False, batch_size=16, lr=5e-3,
     )  # fmt: skip
 
 
@@ -318,12 +318,14 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     figures = [str(_curve_plot(cfg, runs, out_dir))]
     attention = []
     if ntm_runs:
+        # the figures show the best run (lowest final error; the first seed among equals)
+        shown = min(ntm_runs, key=lambda r: r["final_bits"])
         model = _ntm(cfg)
-        model.load_state_dict(ntm_runs[0]["_model"])
+        model.load_state_dict(shown["_model"])
         for n in sorted({min(20, cfg.max_length), *cfg.generalisation_lengths[1:2]}):
             if n > cfg.memory_slots:
                 continue
-            fig, views = _ntm_figure(model, cfg, n, out_dir)
+            fig, views = _ntm_figure(model, cfg, n, out_dir, shown["seed"])
             figures.append(str(fig))
             for stem, view in views.items():
                 paths = save_attention(view, out_dir, stem, formats=("html",))
@@ -368,7 +370,7 @@ def _curve_plot(cfg: Config, runs: list[dict], out_dir: Path) -> Path:
 
 
 @torch.no_grad()
-def _ntm_figure(model: NTM, cfg: Config, length: int, out_dir: Path):
+def _ntm_figure(model: NTM, cfg: Config, length: int, out_dir: Path, seed: int):
     x, y = ntm_copy_batch(1, length, cfg.width, generator=torch.Generator().manual_seed(4242))
     out = model(x, return_weights=True)
     pred = torch.sigmoid(out.logits[-length:, 0])  # (T, width)
@@ -396,7 +398,7 @@ def _ntm_figure(model: NTM, cfg: Config, length: int, out_dir: Path):
     axes[1, 0].set_xlabel("time (input phase)")
     axes[1, 1].set_xlabel("time (output phase)")
     wrong = int(((pred > 0.5) != (y[:, 0] > 0.5)).sum())
-    fig.suptitle(f"NTM copy, length {length}: {wrong} wrong bits (seed {cfg.seed})")
+    fig.suptitle(f"NTM copy, length {length}: {wrong} wrong bits (seed {seed})")
     fig.tight_layout()
     path = out_dir / f"ntm_copy_len{length}.png"
     fig.savefig(path, dpi=100)
