@@ -43,6 +43,21 @@ def test_bottleneck_quick_shape(tmp_path):
     assert "| plain |" in bottleneck.table_text(res)
 
 
+def test_bottleneck_workers_train_the_same_models(tmp_path):
+    """Decoders trained in two spawned worker processes equal those trained in this one
+    (same seeds, same steps): the same table."""
+    kw = dict(dataset="copy", decoders=("plain", "bahdanau"), min_len=3, max_len=6, steps=4,
+              hidden_size=8, embed_dim=8, test_per_length=2, bucket_width=2, examples=0)
+    one = bottleneck.run(bottleneck.Config(**kw), tmp_path / "one")
+    two = bottleneck.run(bottleneck.Config(workers=2, **kw), tmp_path / "two")
+    for a, b in zip(one["table"], two["table"], strict=True):
+        assert a["decoder"] == b["decoder"] and a["steps"] == b["steps"]
+        assert a["final_loss"] == pytest.approx(b["final_loss"], rel=1e-6)
+        assert a["by_length"] == b["by_length"]
+    with pytest.raises(ValueError, match="workers"):
+        bottleneck.Config(workers=0)
+
+
 @pytest.mark.slow
 def test_attention_beats_the_summary_on_long_copies(tmp_path):
     """The effect the experiment exists to show, small: copy lengths 4-16."""

@@ -21,7 +21,9 @@ heat maps of test examples for the attention decoders.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +77,11 @@ class Config:
         default_factory=lambda: TranslationConfig(bpe_vocab=5000, tie_embeddings=True, lr=2e-3)
     )
     seed: int = 0
+    workers: int = 1  # synthetic: decoders trained side by side in worker processes
 
     def __post_init__(self) -> None:
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
+            raise ValueError(f"expected workers to be a positive int, got {self.workers!r}")
         if self.dataset not in ("reverse", "copy", "multi30k"):
             raise ValueError(f"expected dataset reverse, copy or multi30k, got {self.dataset!r}")
         unknown = set(self.decoders) - set(DECODER_SPECS)
@@ -120,13 +125,40 @@ def make_batch(cfg: Config, lengths: list[int], gen: torch.Generator):
     return src, torch.tensor(lengths), tgt_in, tgt_out
 
 
-def _train_synthetic(cfg: Config, name: str) -> tuple[Seq2Seq, dict]:
-    torch.manual_seed(cfg.seed)
+def _synthetic_model(cfg: Config, name: str) -> Seq2Seq:
     vocab = cfg.vocab + OFFSET
     mcfg = Seq2SeqConfig(src_vocab=vocab, tgt_vocab=vocab, embed_dim=cfg.embed_dim,
                          hidden_size=cfg.hidden_size, cell=cfg.cell, dropout=0.0,
                          num_heads=4, **DECODER_SPECS[name])  # fmt: skip
-    model = Seq2Seq(mcfg)
+    return Seq2Seq(mcfg)
+
+
+def _train_synthetic_job(cfg: Config, name: str) -> tuple[dict, dict]:
+    """:func:`_train_synthetic` in a worker process: returns the weights, not the module."""
+    model, info = _train_synthetic(cfg, name)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, info
+
+
+def _trained_synthetic(cfg: Config, progress: Progress) -> list[tuple[Seq2Seq, dict]]:
+    """Every decoder trained, in ``cfg.workers`` processes (spawned: fresh interpreters)."""
+    if cfg.workers == 1 or len(cfg.decoders) == 1:
+        return [_train_synthetic(cfg, name)
+                for name in progress(cfg.decoders, "bottleneck", len(cfg.decoders))]  # fmt: skip
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(cfg.workers, len(cfg.decoders)), mp_context=ctx) as pool:
+        futures = [pool.submit(_train_synthetic_job, cfg, name) for name in cfg.decoders]
+        results = [f.result() for f in progress(futures, "bottleneck", len(futures))]
+    out = []
+    for name, (weights, info) in zip(cfg.decoders, results, strict=True):
+        model = _synthetic_model(cfg, name)
+        model.load_state_dict(weights)
+        out.append((model.eval(), info))
+    return out
+
+
+def _train_synthetic(cfg: Config, name: str) -> tuple[Seq2Seq, dict]:
+    torch.manual_seed(cfg.seed)
+    model = _synthetic_model(cfg, name)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     t0, c0, losses = time.perf_counter(), time.process_time(), []
@@ -179,8 +211,7 @@ def _run_synthetic(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, 
     lengths = [k for k in range(cfg.min_len, cfg.max_len + 1) for _ in range(cfg.test_per_length)]
     test = make_batch(cfg, lengths, torch.Generator().manual_seed(10_000 + cfg.seed))
     table, curves_em, curves_tok, attention = [], {}, {}, []
-    for name in progress(cfg.decoders, "bottleneck", len(cfg.decoders)):
-        model, info = _train_synthetic(cfg, name)
+    for name, (model, info) in zip(cfg.decoders, _trained_synthetic(cfg, progress), strict=True):
         rows, hyps = _evaluate_synthetic(cfg, model, test)
         xs = [r["mid"] for r in rows]
         curves_em[name] = (xs, [r["exact_match"] for r in rows])
