@@ -61,6 +61,21 @@ def test_translate_sentences_and_file(model_dir, tmp_path, capsys):
     assert png.is_file()
 
 
+def test_sentences_come_from_arguments_or_one_file(model_dir, tmp_path, capsys):
+    model = ["translate", "--model", str(model_dir)]
+    assert main(model) == 2
+    assert "expected sentences as arguments or --input FILE (one of them), got neither" in (
+        capsys.readouterr().err
+    )
+    inp = _write(tmp_path / "in.de", SRC[:1])
+    assert main([*model, "--input", inp, SRC[0]]) == 2
+    assert "got both" in capsys.readouterr().err
+    assert main([*model, "--output", str(tmp_path / "o.en"), SRC[0]]) == 2
+    assert "expected --output only with --input, got it with sentence arguments" in (
+        capsys.readouterr().err
+    )
+
+
 def test_unknown_tokens_are_reported(model_dir, capsys):
     assert main(["translate", "--model", str(model_dir), "ein Zebra läuft ."]) == 0
     assert "1 unknown source tokens" in capsys.readouterr().err

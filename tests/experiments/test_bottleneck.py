@@ -46,8 +46,9 @@ def test_bottleneck_quick_shape(tmp_path):
 def test_bottleneck_workers_train_the_same_models(tmp_path):
     """Decoders trained in two spawned worker processes equal those trained in this one
     (same seeds, same steps): the same table."""
-    kw = dict(dataset="copy", decoders=("plain", "bahdanau"), min_len=3, max_len=6, steps=4,
-              hidden_size=8, embed_dim=8, test_per_length=2, bucket_width=2, examples=0)  # fmt: skip
+    kw = dict(dataset="copy", decoders=("plain", "bahdanau"), min_len=3, max_len=6,
+              steps=4, hidden_size=8, embed_dim=8, test_per_length=2, bucket_width=2,
+              examples=0)  # fmt: skip
     one = bottleneck.run(bottleneck.Config(**kw), tmp_path / "one")
     two = bottleneck.run(bottleneck.Config(workers=2, **kw), tmp_path / "two")
     for a, b in zip(one["table"], two["table"], strict=True):

@@ -20,3 +20,15 @@ def train_group(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         if isinstance(action, argparse._SubParsersAction):
             return action
     return train.add_subparsers(dest="train_task", metavar="TASK")
+
+
+def check_inputs(items: list[str] | None, input_path: str | None, output: str | None,
+                 noun: str) -> None:  # fmt: skip
+    """Inputs come as command-line ``items`` (``noun``: "texts", "sentences") or from
+    ``--input FILE``, exactly one of them; ``--output`` only goes with ``--input``."""
+    if bool(items) == bool(input_path):
+        raise ValueError(f"expected {noun} as arguments or --input FILE (one of them), got "
+                         + ("both" if items else "neither"))  # fmt: skip
+    if output and not input_path:
+        singular = noun[:-1] if noun.endswith("s") else noun
+        raise ValueError(f"expected --output only with --input, got it with {singular} arguments")

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from seqattn.cli._groups import train_group
+from seqattn.cli._groups import check_inputs, train_group
 
 # Literal copies of seqattn.models.ENCODERS / HEADS (importing models would pull in torch at
 # parse time); tests/cli/test_classify_cli.py checks that they agree.
@@ -99,11 +99,7 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
 
 # -- predict ----------------------------------------------------------------------------------
 def _cmd_predict(args: argparse.Namespace) -> int:
-    if bool(args.texts) == bool(args.input):
-        raise ValueError("expected texts as arguments or --input FILE (one of them), got "
-                         + ("both" if args.texts else "neither"))  # fmt: skip
-    if args.output and not args.input:
-        raise ValueError("expected --output only with --input, got it with text arguments")
+    check_inputs(args.texts, args.input, args.output, "texts")
     if args.label_col and not args.input:
         raise ValueError("expected --label-col only with --input, got it with text arguments")
     from seqattn.pipelines import ClassifierBundle, read_table, write_csv

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from seqattn.cli._groups import train_group
+from seqattn.cli._groups import check_inputs, train_group
 
 DECODER_CHOICES = ("plain", "context", "bahdanau", "luong", "transformer")
 
@@ -101,11 +101,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
-    if bool(args.sentences) == bool(args.input):
-        raise ValueError("expected sentences as arguments or --input FILE (one of them), got "
-                         + ("both" if args.sentences else "neither"))  # fmt: skip
-    if args.output and not args.input:
-        raise ValueError("expected --output only with --input, got it with sentence arguments")
+    check_inputs(args.sentences, args.input, args.output, "sentences")
     if args.beam < 1:
         raise ValueError(f"expected --beam >= 1, got {args.beam}")
     from pathlib import Path
