@@ -79,10 +79,14 @@ def test_tiny_run_on_fashion_mnist(data_dir, tmp_path):
 
 
 def test_digits_config_defaults_and_errors():
-    cfg = sat.Config(items="digits")
-    assert cfg.item_side == 16 and cfg.cell_px == 24  # 8x8 digits upscaled 2x, 8 px of slack
-    assert dataclasses.replace(sat.Config(), items="digits").cell_px == 24  # resolved late
-    assert sat.Config().cell_px == 32
+    cfg = sat.Config(items="digits").resolved()
+    assert cfg.item_side == 16 and cfg.cell == 20  # 8x8 digits upscaled 2x, 4 px of slack
+    assert (cfg.num_pools, cfg.epochs, cfg.alpha_c) == (2, 30, 0.001)
+    # resolved late: a replace() of a default config still gets the digit defaults
+    assert dataclasses.replace(sat.Config(), items="digits").resolved().cell == 20
+    fashion = sat.Config().resolved()
+    assert (fashion.cell, fashion.num_pools, fashion.epochs, fashion.alpha_c) == (32, 3, 24, 0.01)
+    assert sat.Config(items="digits", epochs=5).resolved().epochs == 5  # set values win
     with pytest.raises(ValueError, match="expected items in"):
         sat.Config(items="mnist")
     with pytest.raises(ValueError, match="cell >= the item side 24"):
@@ -95,7 +99,8 @@ def test_digits_run_learns_without_data_dir(tmp_path):
     cfg = sat.Config(items="digits", seeds=1, rows=1, cols=2, min_items=2, max_items=2,
                      train_size=1920, epochs=8, val_size=16, test_size=100, examples=1,
                      channels=(16, 32, 32), hidden_size=64, attn_dim=16, embed_dim=16,
-                     batch_size=32, lr=5e-3, time_budget_min=None)  # fmt: skip
+                     batch_size=32, lr=5e-3, time_budget_min=None, cell=24, num_pools=3,
+                     alpha_c=0.01)  # fmt: skip
     res = sat.run(cfg, tmp_path)
     assert res["items"] == "digits" and res["grid"] == "3x6"
     assert res["test_compositions_seen_in_training"] == 0

@@ -56,7 +56,13 @@ log = logging.getLogger("seqattn.experiments")
 @dataclass(frozen=True)
 class Config:
     """Defaults: 2x3 grid of 32-pixel cells (64x96 images), one seed: about 30 min on a shared
-    2-core CPU (3 seeds of this length do not fit the budget there; ``--set seeds=3``)."""
+    2-core CPU (3 seeds of this length do not fit the budget there; ``--set seeds=3``).
+
+    ``cell``, ``epochs``, ``num_pools`` and ``alpha_c`` left at None take the item set's
+    defaults (:meth:`resolved`): Fashion-MNIST 32-px cells, 24 epochs, 3 pools, lambda 0.01;
+    digits (16-px items) 20-px cells, 30 epochs, 2 pools (a 4-px region grid), lambda 0.001
+    (with 150 regions and at most 7 words, sum_t alpha_ti = 1 cannot hold, and a larger
+    lambda only spreads the attention: docs/show_attend_tell.md)."""
 
     seeds: int = 1
     seed: int = 0
@@ -65,17 +71,17 @@ class Config:
     item_scale: int = 2  # digits: upscaling factor of the 8x8 images (bilinear)
     rows: int = 2
     cols: int = 3
-    cell: int | None = None  # default 32 (Fashion-MNIST) or 8 * item_scale + 8 (digits)
+    cell: int | None = None  # None: 32 (Fashion-MNIST) or the item side + 4 (digits)
     min_items: int = 3
     max_items: int = 6
     held_out_fraction: float = 0.2
     train_size: int = 6400  # fresh scenes per epoch
-    epochs: int = 24
+    epochs: int | None = None  # None: 24 (Fashion-MNIST) or 30 (digits)
     val_size: int = 300
     test_size: int = 1000
     # model
     channels: tuple[int, ...] = (16, 32, 32)
-    num_pools: int = 3
+    num_pools: int | None = None  # None: 3 (Fashion-MNIST) or 2 (digits)
     embed_dim: int = 64
     hidden_size: int = 128
     attn_dim: int = 96
@@ -85,7 +91,7 @@ class Config:
     lr: float = 2e-3
     final_lr_fraction: float = 0.05  # linear decay to lr * this
     clip_norm: float = 5.0
-    alpha_c: float = 0.01  # lambda of the doubly stochastic penalty
+    alpha_c: float | None = None  # lambda of the penalty; None: 0.01 or 0.001 (digits)
     # report
     examples: int = 4  # test scenes drawn word by word
     time_budget_min: float | None = 27.0  # stop training (all seeds) after this many minutes
@@ -97,6 +103,9 @@ class Config:
             raise ValueError(f"expected items in {sorted(ITEM_SETS)}, got {self.items!r}")
         if not isinstance(self.item_scale, int) or self.item_scale < 1:
             raise ValueError(f"expected item_scale to be a positive int, got {self.item_scale!r}")
+        if any(getattr(self, k) is None for k in _ITEM_DEFAULTS[self.items]):
+            self.resolved()  # validates the values the run will use
+            return
         for name in ("seeds", "rows", "cols", "train_size", "epochs", "val_size", "test_size",
                      "batch_size", "hidden_size", "embed_dim", "attn_dim"):  # fmt: skip
             value = getattr(self, name)
@@ -107,10 +116,10 @@ class Config:
                 f"expected 1 <= min_items <= max_items <= rows*cols, got "
                 f"{self.min_items}, {self.max_items}, {self.rows}x{self.cols}"
             )
-        if self.cell_px < self.item_side or self.cell_px % 2**self.num_pools:
+        if self.cell < self.item_side or self.cell % 2**self.num_pools:
             raise ValueError(
                 f"expected cell >= the item side {self.item_side} and divisible by "
-                f"2**num_pools = {2**self.num_pools}, got {self.cell_px}"
+                f"2**num_pools = {2**self.num_pools}, got {self.cell}"
             )
         if self.time_budget_min is not None and self.time_budget_min <= 0:
             raise ValueError(f"expected time_budget_min > 0 or null, got {self.time_budget_min}")
@@ -121,15 +130,20 @@ class Config:
     def item_side(self) -> int:
         return 28 if self.items == "fashion-mnist" else 8 * self.item_scale
 
-    @property
-    def cell_px(self) -> int:
-        """The grid cell's side: ``cell``, else 32 (Fashion-MNIST) or the item side + 8."""
-        if self.cell is not None:
-            return self.cell
-        return 32 if self.items == "fashion-mnist" else self.item_side + 8
+    def resolved(self) -> Config:
+        """This config with the item set's defaults in place of None (see the class doc)."""
+        defaults = dict(_ITEM_DEFAULTS[self.items])
+        if self.items == "digits":
+            defaults["cell"] = self.item_side + 4
+        return dataclasses.replace(self, **{k: v for k, v in defaults.items()
+                                            if getattr(self, k) is None})  # fmt: skip
 
 
 ITEM_SETS = ("fashion-mnist", "digits")
+_ITEM_DEFAULTS = {
+    "fashion-mnist": {"cell": 32, "epochs": 24, "num_pools": 3, "alpha_c": 0.01},
+    "digits": {"cell": 20, "epochs": 30, "num_pools": 2, "alpha_c": 0.001},
+}
 
 
 def load_items(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
@@ -456,6 +470,7 @@ def plot_word_attention(
 
 
 def _model_config(cfg: Config, vocab: Vocab) -> ShowAttendTellConfig:
+    cfg = cfg.resolved()
     return ShowAttendTellConfig(
         vocab_size=len(vocab), in_channels=1, channels=cfg.channels, num_pools=cfg.num_pools,
         embed_dim=cfg.embed_dim, hidden_size=cfg.hidden_size, attn_dim=cfg.attn_dim,
@@ -466,13 +481,14 @@ def _model_config(cfg: Config, vocab: Vocab) -> ShowAttendTellConfig:
 def _scenes(cfg: Config, items, labels, n: int, seed: int, split: str,
             words: Sequence[str] = CAPTION_WORDS) -> ComposedScenes:  # fmt: skip
     return compose_scenes(
-        items, labels, n, seed=seed, rows=cfg.rows, cols=cfg.cols, cell=cfg.cell_px,
+        items, labels, n, seed=seed, rows=cfg.rows, cols=cfg.cols, cell=cfg.cell,
         min_items=cfg.min_items, max_items=cfg.max_items, split=split,
         held_out_fraction=cfg.held_out_fraction, words=words,
     )  # fmt: skip
 
 
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    cfg = cfg.resolved()
     out_dir = Path(out_dir)
     started, cpu_started = time.perf_counter(), time.process_time()
     train_items, train_labels, test_items, test_labels, words = load_items(cfg)
@@ -575,8 +591,9 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     return {
         "experiment": "show-attend-tell",
         "items": cfg.items,
-        "image_size": f"{cfg.rows * cfg.cell_px}x{cfg.cols * cfg.cell_px}",
-        "grid": f"{cfg.rows * cfg.cell_px // stride}x{cfg.cols * cfg.cell_px // stride}",
+        "image_size": f"{cfg.rows * cfg.cell}x{cfg.cols * cfg.cell}",
+        "grid": f"{cfg.rows * cfg.cell // stride}x{cfg.cols * cfg.cell // stride}",
+        "resolved": {k: getattr(cfg, k) for k in ("cell", "epochs", "num_pools", "alpha_c")},
         "test_scenes": len(test),
         "test_compositions_seen_in_training": leaked,
         "train_compositions_seen": len(train_seqs),
