@@ -310,3 +310,32 @@ def test_missing_compiler_is_a_reason_not_an_error(monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler-seqattn")
     monkeypatch.delenv("SEQATTN_NO_EXT", raising=False)
     assert "no C++ compiler" in _extension._why_not()
+
+
+@pytest.mark.skipif(EXT is None, reason=f"extension unavailable: {_extension.unavailable_reason()}")
+def test_inference_reuses_the_packed_weight_until_the_weights_change():
+    """float32 inference packs [W_ih, W_hh] for oneDNN once and reuses it; an in-place update
+    (an optimiser step), load_state_dict or new parameters must never see a stale packing."""
+    torch.manual_seed(0)
+    ours = snn.LSTM(5, 8, backend="fast").eval()
+    ref = torch.nn.LSTM(5, 8).eval()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(6, 3, 5)
+    fast._PACKED.clear()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-5, rtol=1e-5)
+        (entry,) = fast._PACKED.values()
+        ours(x)
+        assert fast._PACKED[next(iter(fast._PACKED))][3] is entry[3]  # reused, not repacked
+        for p, q in zip(ours.parameters(), ref.parameters(), strict=True):  # in place
+            p.mul_(-0.7)
+            q.mul_(-0.7)
+        torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-5, rtol=1e-5)
+        other = torch.nn.LSTM(5, 8)
+        ours.load_state_dict(other.state_dict())
+        torch.testing.assert_close(ours(x)[0], other(x)[0], atol=1e-5, rtol=1e-5)
+    # training packs per call and leaves the cache alone
+    n = len(fast._PACKED)
+    ours.train()
+    ours(x)[0].sum().backward()
+    assert len(fast._PACKED) == n

@@ -34,10 +34,16 @@ def _flags() -> tuple[str, list[str]]:
 
     The gate kernels use ATen's ``Vectorized`` (SLEEF exp from libtorch); AVX2/AVX-512 code
     is compiled only where torch itself runs at that level, and the level is part of the
-    name so one cache directory can serve machines of different levels.
+    name so one cache directory can serve machines of different levels. ``-fopenmp`` where
+    torch uses OpenMP, so that ``at::parallel_for`` in the kernels runs on torch's threads.
     """
     cap = torch.backends.cpu.get_cpu_capability()
     flags = ["-O3", "-fno-math-errno"]
+    if torch.backends.openmp.is_available():
+        # at::parallel_for is a header template: without -fopenmp (_OPENMP undefined) it runs
+        # serially in the extension. Compile-only: the GOMP symbols bind to the libgomp torch
+        # has already loaded (a dependency of libtorch_cpu), not to a second OpenMP runtime.
+        flags.append("-fopenmp")
     level = "default"
     if cap == "AVX512":
         flags += ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mf16c"]
