@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -187,7 +188,10 @@ print("ok")
 def test_huge_page_buffers_change_nothing():
     """SEQATTN_HUGEPAGES=1 (opt-in madvise of the large buffers): the same numbers."""
     env = {"SEQATTN_HUGEPAGES": "1", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    # the same extension cache as this process (else a second build, which a loaded machine
+    # can take minutes over: a killed build once left a lock behind)
+    env.update({k: os.environ[k] for k in ("HOME", "TORCH_EXTENSIONS_DIR") if k in os.environ})
     done = subprocess.run([sys.executable, "-c", _HUGEPAGES], capture_output=True, text=True,
-                          env=env, timeout=120)  # fmt: skip
+                          env=env, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"

@@ -55,6 +55,32 @@ def _flags() -> tuple[str, list[str]]:
     return f"seqattn_recurrent_{level}", flags
 
 
+#: A build lock older than this is stale (a build takes about 40 s of CPU, minutes when loaded).
+STALE_LOCK_S = 900.0
+
+
+def clear_stale_lock(name: str, logger: logging.Logger, max_age_s: float = STALE_LOCK_S) -> bool:
+    """Remove the JIT build lock of extension ``name`` if it is older than ``max_age_s``.
+
+    torch's builder guards a build with a ``lock`` file in the build directory and waits for
+    it to go away, forever; a build killed half-way (a timeout, Ctrl-C, an out-of-memory kill)
+    leaves it behind and every later process hangs. Returns whether a lock was removed.
+    """
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        lock = Path(_get_build_directory(name, verbose=False)) / "lock"
+        age = time.time() - lock.stat().st_mtime
+    except (OSError, ImportError, AttributeError):
+        return False  # no lock (the usual case), or a torch without the helper
+    if age <= max_age_s:
+        return False
+    logger.warning("removing a stale build lock %s (%.0f s old: a build was killed half-way)",
+                   lock, age)  # fmt: skip
+    lock.unlink(missing_ok=True)
+    return True
+
+
 def _why_not() -> str | None:
     if os.environ.get("SEQATTN_NO_EXT", "") not in ("", "0"):
         return "disabled by SEQATTN_NO_EXT"
@@ -111,6 +137,7 @@ def build_once(
             try:
                 from torch.utils.cpp_extension import load as _load
 
+                clear_stale_lock(name, logger)
                 module = _load(name, [str(source)], extra_cflags=flags, verbose=False)
             except Exception as err:
                 reason = f"build failed: {type(err).__name__}: {str(err)[-500:]}"
