@@ -92,10 +92,11 @@ def test_task1_learns_and_reports_attention(data_dir, tmp_path):
     (view,) = res["attention"]
     assert len(view["queries"]) == 3 and len(view["weights"]) == 3
     assert len(view["weights"][0]) == len(view["keys"])
+    assert view["keys"][-1].endswith("empty slots)")  # the weight left to the empty slots
     for hop in view["weights"]:
         assert sum(hop) == pytest.approx(1.0, abs=1e-5)
     # the model found the supporting fact: the most attended sentence (over hops) is marked *
-    total = [sum(col) for col in zip(*view["weights"], strict=True)]
+    total = [sum(col) for col in zip(*view["weights"], strict=True)][:-1]
     assert view["keys"][total.index(max(total))].startswith("* ")
     for fig in res["figures"]:
         assert (tmp_path / fig.split("/")[-1]).exists()

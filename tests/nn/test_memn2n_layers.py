@@ -157,3 +157,84 @@ def test_bad_inputs():
         mem(stories, query[:1], mask)
     with pytest.raises(ValueError, match="hops"):
         EndToEndMemory(vocab_size=9, hops=0)
+
+
+def test_authors_position_encoding_is_their_formula_and_twice_the_papers():
+    j_len, d = 8, 20
+    pe = position_encoding(j_len, d, torch.float64, form="authors")
+    for j in range(1, j_len + 1):
+        for k in range(1, d + 1):
+            expected = 1 + 4 * (k - (d + 1) / 2) * (j - (j_len + 1) / 2) / (d * j_len)
+            assert pe[j - 1, k - 1].item() == pytest.approx(expected, abs=1e-12)
+    # the same shape as the paper's weights at about twice the scale (centring terms aside)
+    paper = position_encoding(j_len, d, torch.float64)
+    assert (pe - 2 * paper).abs().max() < 2 * (1 / d + 1 / j_len)
+    with pytest.raises(ValueError, match="form"):
+        position_encoding(3, 3, form="matlab")
+
+
+def test_authors_bags_weigh_position_j_alike_in_every_sentence():
+    torch.manual_seed(2)
+    vocab, d, width = 11, 6, 7
+    tokens = torch.tensor([[3, 5, 3, 0, 0], [7, 1, 2, 9, 4], [0, 0, 0, 0, 0]])
+    emb = torch.randn(vocab, d, dtype=torch.float64)
+    xa, xb = sentence_bags(tokens, vocab, "pe-authors", width=width, dim=d)
+    k = torch.arange(1, d + 1, dtype=torch.float64) / d
+    fast = xa.double() @ emb + k * (xb.double() @ emb)
+    w = position_encoding(width, d, torch.float64, form="authors")  # one table for all
+    for i, row in enumerate(tokens):
+        direct = sum((w[j] * emb[int(x)] for j, x in enumerate(row) if x != 0), torch.zeros(d))
+        assert torch.allclose(fast[i], direct.double(), atol=1e-6)
+    with pytest.raises(ValueError, match="width >= 5"):
+        sentence_bags(tokens, vocab, "pe-authors", width=4, dim=d)
+
+
+def test_authors_time_word_takes_the_last_positions_weight():
+    torch.manual_seed(4)
+    d, width, m = 4, 4, 3
+    mem = EndToEndMemory(vocab_size=9, embed_dim=d, hops=1, memory_size=m,
+                         encoding="pe-authors", pe_width=width)  # fmt: skip
+    tokens = torch.tensor([[2, 5, 0], [7, 0, 0]])  # <= width - 1 words: J is the time word
+    time = torch.tensor([1, 0])
+    got = mem._encode(tokens, time)[0]  # (K+1, N, d)
+    w = position_encoding(width, d, form="authors")
+    for h in range(2):
+        for i, row in enumerate(tokens):
+            direct = sum(w[j] * mem.embed[0, h, int(x)] for j, x in enumerate(row) if x != 0)
+            direct = direct + w[width - 1] * mem.temporal[0, h, int(time[i])]
+            assert torch.allclose(got[h, i], direct, atol=1e-6)
+    with pytest.raises(ValueError, match="at most 3 words"):
+        mem._encode(torch.tensor([[1, 2, 3, 4]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="pe_width >= 2"):
+        EndToEndMemory(vocab_size=9, encoding="pe-authors", pe_width=1)
+
+
+def test_attend_empty_equals_a_full_softmax_over_zero_vector_slots():
+    """The authors' memory: M slots, the M - n empty ones zero vectors with score 0."""
+    torch.manual_seed(5)
+    stories, query, mask = _batch()  # n = 3 and 1 of M = 5 slots
+    mem = EndToEndMemory(vocab_size=9, embed_dim=4, hops=2, memory_size=5, attend_empty=True)
+    logits, att = mem(stories, query, mask)
+    # by hand, in float64: every slot, empty ones as zero vectors taking part in the softmax
+    time = (mask.sum(-1, keepdim=True) - 1 - torch.arange(5)).clamp(min=0)
+    enc = mem._encode(stories.reshape(10, 3), time.reshape(10))[0].double().reshape(3, 2, 5, 4)
+    enc = enc * mask.unsqueeze(-1)  # empty slots: the zero vector
+    u = mem._encode(query)[0, 0].double()
+    for k in range(2):
+        p = torch.softmax(torch.einsum("bmd,bd->bm", enc[k], u), -1)
+        assert torch.allclose(att[0, :, k].double(), p * mask, atol=1e-6)
+        assert p[1, 1:].sum() > 0.5  # the story of one sentence: most weight on nothing
+        u = u + torch.einsum("bm,bmd->bd", p, enc[k + 1])
+    assert torch.allclose(logits[0].double(), u @ mem.embed[0, 2].double().T, atol=1e-5)
+    # a trimmed batch (fewer slots than M) keeps the M - n sink: same answers
+    short, _ = mem(stories[:, :3], query, mask[:, :3])
+    assert torch.allclose(short, logits, atol=1e-6)
+    # a full memory has no sink; an empty story gives o = 0, finite gradients
+    full = torch.ones_like(mask)
+    masked = EndToEndMemory(vocab_size=9, embed_dim=4, hops=2, memory_size=5)
+    masked.load_state_dict(mem.state_dict())
+    assert torch.allclose(mem(stories, query, full)[0], masked(stories, query, full)[0])
+    logits, att = mem(stories, query, torch.zeros_like(mask))
+    assert (att == 0).all()
+    logits.sum().backward()
+    assert torch.isfinite(mem.embed.grad).all() and torch.isfinite(mem.temporal.grad).all()

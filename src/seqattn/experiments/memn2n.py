@@ -33,6 +33,7 @@ from seqattn.data.datasets import load_babi
 from seqattn.data.datasets.babi import BABI_TASKS, BabiExample
 from seqattn.experiments.base import Experiment, Progress, no_progress
 from seqattn.models.memn2n import MemN2N, MemN2NConfig
+from seqattn.nn.memory.memn2n import ENCODINGS
 from seqattn.viz import plot_panels
 
 # Table 1 of Sukhbaatar et al. 2015 (arXiv:1503.08895v5), 1k training, column "PE LS RN"
@@ -55,8 +56,9 @@ class Config:
     repeats: int = 5  # independent runs per task (the paper: 10), best on validation
     hops: int = 3
     embed_dim: int | None = None  # 20 per task, 50 joint
-    memory_size: int = 50
-    encoding: str = "pe"
+    memory_size: int = 50  # slots: the last 50 sentences
+    encoding: str = "pe-authors"  # "pe" (the paper's formula), "pe-authors" or "bow"
+    attend_empty: bool = True  # empty slots take softmax weight, as in the authors' code
     temporal: bool = True
     linear_start: bool = True
     random_noise: float = 0.1  # fraction of empty memories inserted (RN)
@@ -88,8 +90,8 @@ class Config:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"expected {name} to be a positive int or null, got {value!r}")
-        if self.encoding not in ("pe", "bow"):
-            raise ValueError(f"expected encoding 'pe' or 'bow', got {self.encoding!r}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"expected encoding in {list(ENCODINGS)}, got {self.encoding!r}")
         if self.size not in ("1k", "10k"):
             raise ValueError(f"expected size '1k' or '10k', got {self.size!r}")
         if not 0 <= self.random_noise < 1:
@@ -263,17 +265,22 @@ def evaluate(model: MemN2N, data: Vectorized, linear: torch.Tensor | bool = Fals
 def train_ensemble(
     cfg: Config, train: Vectorized, val: Vectorized, vocab_size: int, seed: int,
     progress: Progress = no_progress, desc: str = "", deadline: float = math.inf,
+    pe_width: int = 0,
 ) -> tuple[MemN2N, list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
     """Train ``cfg.repeats`` independent models at once; returns the model, per-epoch
     records and per-model facts (LS epochs, epochs trained, final validation loss and error).
-    Training stops early when ``time.time()`` passes ``deadline``."""
+    The memory has as many slots as ``train.stories``; ``pe_width`` is J of the ``"pe-authors"`` encoding (default: the longest
+    sentence or question + 1). Training stops early when ``time.time()`` passes ``deadline``."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     r, bsz = cfg.repeats, cfg.batch_size
+    slots = train.stories.shape[1]
+    pe_width = pe_width or max(train.stories.shape[-1], train.query.shape[-1]) + cfg.temporal
     model = MemN2N(MemN2NConfig(
         vocab_size=vocab_size, embed_dim=cfg.resolved("embed_dim"), hops=cfg.hops,
-        memory_size=cfg.memory_size, encoding=cfg.encoding, temporal=cfg.temporal,
-        num_models=r,
+        memory_size=slots, encoding=cfg.encoding, temporal=cfg.temporal, num_models=r,
+        pe_width=pe_width if cfg.encoding == "pe-authors" else 0,
+        attend_empty=cfg.attend_empty,
     ))  # fmt: skip
     params = [p for p in model.parameters()]
     epochs, decay = cfg.resolved("epochs"), cfg.resolved("lr_decay_every")
@@ -300,7 +307,7 @@ def train_ensemble(
             # slots past the batch's longest story are empty for every example: trim them
             slots = int(train.mask[idx].sum(-1).max())
             mask = train.mask[idx][..., :slots]
-            t = noisy_time(mask, cfg.random_noise, gen, cfg.memory_size) if cfg.temporal else None
+            t = noisy_time(mask, cfg.random_noise, gen, slots) if cfg.temporal else None
             stories = train.stories[idx][..., :slots, :]
             out = model(stories, train.query[idx], mask, t, linear=linear)
             loss = F.cross_entropy(
@@ -377,6 +384,9 @@ def _attention_view(model: MemN2N, which: int, data: Vectorized, inv: dict[int, 
     support = {s - offset for s in ex.supporting}
     keys = [f"{'* ' if s in support else ''}{s + 1}. {sent}" for s, sent in enumerate(story)]
     weights = out.attention[which, 0, :, : len(story)].detach()
+    if model.config.attend_empty:  # the rest went to the empty slots: one column for them
+        keys.append(f"({model.config.memory_size - len(story)} empty slots)")
+        weights = torch.cat([weights, 1 - weights.sum(-1, keepdim=True)], -1)
     return {
         "weights": weights.tolist(),
         "keys": keys,
@@ -396,13 +406,20 @@ def _run_group(
     exs_test = [ex for t in group for ex in raw[t][1]]
     vocab = build_vocab(exs_train + exs_test)
     inv = {i: w for w, i in vocab.items()}
-    full = vectorize(exs_train, vocab, cfg.memory_size, sent_len, query_len)
+    # M slots for every task (the paper's 50; the authors' code keeps min(50, the longest
+    # training story), which leaves task 4's 2-sentence stories no empty slot to attend to:
+    # 17-19% test error instead of 3%, docs/memn2n.md); PE width: the group's longest
+    # sentence or question (+ 1 for the time word)
+    slots = cfg.memory_size
+    width = max(len(tokenize(x)) for ex in exs_train + exs_test for x in (*ex.story, ex.question))
+    full = vectorize(exs_train, vocab, slots, sent_len, query_len)
     train, val = _split(cfg, full)
-    test = vectorize(exs_test, vocab, cfg.memory_size, sent_len, query_len)
+    test = vectorize(exs_test, vocab, slots, sent_len, query_len)
     name = "joint" if cfg.joint else f"task {group[0]}"
     t0, c0 = time.perf_counter(), time.process_time()
     model, records, facts = train_ensemble(
-        cfg, train, val, len(vocab), cfg.seed + 1000 * group[0], progress, name, deadline
+        cfg, train, val, len(vocab), cfg.seed + 1000 * group[0], progress, name, deadline,
+        width + cfg.temporal,
     )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     # the paper's selection: the best of the repeats on validation (error, then loss)

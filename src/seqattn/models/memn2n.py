@@ -41,10 +41,15 @@ class MemN2NConfig:
         embed_dim: d (20 per task, 50 for joint training in the paper).
         hops: K.
         memory_size: M, the sentences kept (the last M of a story).
-        encoding: ``"pe"`` or ``"bow"``.
+        encoding: ``"pe"`` (the paper's formula), ``"pe-authors"`` (the authors' code: about
+            twice the paper's weights over a fixed width ``pe_width``) or ``"bow"``.
         temporal: learned temporal encoding T_A, T_C.
         num_models: R, independent models batched as an ensemble.
         init_std: N(0, init_std) initialisation (0.1 in the paper).
+        pe_width: J of ``"pe-authors"``: the longest sentence or question, + 1 for the time word
+            with ``temporal``.
+        attend_empty: the M - n empty slots of a story take softmax weight with score 0, as in
+            the authors' code (otherwise they are masked out).
     """
 
     vocab_size: int
@@ -55,6 +60,8 @@ class MemN2NConfig:
     temporal: bool = True
     num_models: int = 1
     init_std: float = 0.1
+    pe_width: int = 0
+    attend_empty: bool = False
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embed_dim", "hops", "memory_size", "num_models"):
@@ -63,6 +70,11 @@ class MemN2NConfig:
                 raise ValueError(f"expected {name} to be a positive int, got {value!r}")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"expected encoding in {list(ENCODINGS)}, got {self.encoding!r}")
+        if self.encoding == "pe-authors" and self.pe_width < 1 + int(self.temporal):
+            raise ValueError(
+                f"expected pe_width >= {1 + int(self.temporal)} with encoding 'pe-authors', got "
+                f"{self.pe_width!r}"
+            )
         if not self.init_std > 0:
             raise ValueError(f"expected init_std > 0, got {self.init_std}")
 
@@ -103,6 +115,7 @@ class MemN2N(nn.Module):
         self.memory = EndToEndMemory(
             config.vocab_size, config.embed_dim, config.hops, config.memory_size,
             config.encoding, config.temporal, config.num_models, config.init_std,
+            config.pe_width, config.attend_empty,
         )  # fmt: skip
 
     def forward(

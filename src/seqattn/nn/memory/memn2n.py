@@ -3,7 +3,9 @@
 The pieces:
 
 * :func:`position_encoding`, the PE sentence weights of Section 4.1,
-  ``l_kj = (1 - j/J) - (k/d)(1 - 2j/J)`` (1-based word j of a J-word sentence, dimension k);
+  ``l_kj = (1 - j/J) - (k/d)(1 - 2j/J)`` (1-based word j of a J-word sentence, dimension k),
+  and the form the authors' Matlab code uses (``"pe-authors"``: about twice the paper's
+  weights, over one fixed width J for every sentence);
 * :func:`sentence_bags`, a batch of padded sentences as two weighted bags of words, so that
   encoding every sentence under every embedding matrix is one matrix product;
 * :class:`EndToEndMemory`, K hops over a memory with adjacent weight tying and temporal
@@ -26,18 +28,25 @@ from seqattn.functional.softmax import masked_softmax
 
 __all__ = ["EndToEndMemory", "position_encoding", "sentence_bags", "ENCODINGS"]
 
-ENCODINGS = ("bow", "pe")
+ENCODINGS = ("bow", "pe", "pe-authors")
 
 
-def position_encoding(length: int, dim: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """PE weights of one J-word sentence, eq. of Section 4.1 of the MemN2N paper.
+def position_encoding(
+    length: int, dim: int, dtype: torch.dtype = torch.float32, form: str = "paper"
+) -> Tensor:
+    """PE weights of one J-word sentence: Section 4.1 of the MemN2N paper, or its authors' code.
 
-    ``l_kj = (1 - j/J) - (k/d)(1 - 2j/J)`` with 1-based word index j and dimension k; the
-    sentence vector is ``m = sum_j l_j * A x_j`` (elementwise product).
+    ``form="paper"``: ``l_kj = (1 - j/J) - (k/d)(1 - 2j/J)`` with 1-based word index j and
+    dimension k. ``form="authors"``: ``l_kj = 1 + 4 (k - (d+1)/2)(j - (J+1)/2) / (d J)``, the
+    weighting of facebook/MemNN's ``MemN2N-babi-matlab/build_model.m``; expanded it is
+    ``2 [(1 - j/J) - (k/d)(1 - 2j/J)]`` plus O(1/d + 1/J) centring terms: the same shape at
+    about twice the scale. The sentence vector is ``m = sum_j l_j * A x_j`` (elementwise).
 
     Args:
-        length: J >= 1, the number of words in the sentence.
+        length: J >= 1, the number of words in the sentence (for ``"authors"``: the fixed
+            width every sentence is weighted over).
         dim: d >= 1, the embedding dimension.
+        form: ``"paper"`` or ``"authors"``.
 
     Shape:
         Returns (J, d).
@@ -46,28 +55,51 @@ def position_encoding(length: int, dim: int, dtype: torch.dtype = torch.float32)
         >>> position_encoding(2, 2)  # j = J: (k/d), the first word: 1/2 everywhere
         tensor([[0.5000, 0.5000],
                 [0.5000, 1.0000]])
+        >>> position_encoding(2, 2, form="authors")
+        tensor([[1.2500, 0.7500],
+                [0.7500, 1.2500]])
     """
     if length < 1 or dim < 1:
         raise ValueError(f"expected length >= 1 and dim >= 1, got {length} and {dim}")
-    j = torch.arange(1, length + 1, dtype=dtype).unsqueeze(1) / length  # (J, 1)
-    k = torch.arange(1, dim + 1, dtype=dtype).unsqueeze(0) / dim  # (1, d)
-    return (1 - j) - k * (1 - 2 * j)
+    if form not in ("paper", "authors"):
+        raise ValueError(f"expected form 'paper' or 'authors', got {form!r}")
+    j = torch.arange(1, length + 1, dtype=dtype).unsqueeze(1)  # (J, 1)
+    k = torch.arange(1, dim + 1, dtype=dtype).unsqueeze(0)  # (1, d)
+    if form == "authors":
+        return 1 + 4 * (k - (dim + 1) / 2) * (j - (length + 1) / 2) / (dim * length)
+    return (1 - j / length) - k / dim * (1 - 2 * j / length)
 
 
-def sentence_bags(tokens: Tensor, vocab_size: int, encoding: str = "pe") -> tuple[Tensor, Tensor]:
+def _authors_ab(j: Tensor, width: int, dim: int) -> tuple[Tensor, Tensor]:
+    """``a_j, b_j`` with ``l_kj = a_j + (k/d) b_j`` for the authors' form over width J."""
+    centred = j - (width + 1) / 2
+    return 1 - 2 * (dim + 1) * centred / (dim * width), 4 * centred / width
+
+
+def sentence_bags(
+    tokens: Tensor,
+    vocab_size: int,
+    encoding: str = "pe",
+    width: int | None = None,
+    dim: int | None = None,
+) -> tuple[Tensor, Tensor]:
     """Padded sentences as weighted bags of words ``(X_a, X_b)``.
 
-    The PE weight factorises as ``l_kj = a_j + (k/d) b_j`` with ``a_j = 1 - j/J`` and
-    ``b_j = 2j/J - 1``, so for an embedding E the sentence vector is
+    The PE weight factorises as ``l_kj = a_j + (k/d) b_j`` (paper: ``a_j = 1 - j/J`` and
+    ``b_j = 2j/J - 1``), so for an embedding E the sentence vector is
     ``X_a @ E + (k/d) * (X_b @ E)``: every sentence under every embedding matrix is two matrix
     products instead of a gather of every word. Bag-of-words is ``a_j = 1, b_j = 0``.
-    Token 0 is padding and gets weight 0 (so the nil embedding never matters); J is each
-    sentence's own length (its nonzero tokens, which must come first).
+    Token 0 is padding and gets weight 0 (so the nil embedding never matters). For ``"pe"`` J
+    is each sentence's own length (its nonzero tokens, which must come first); for
+    ``"pe-authors"`` it is the fixed ``width`` (the authors' code weighs word j the same in
+    every sentence and question).
 
     Args:
-        tokens: (..., J) int64 word ids, 0 = padding.
+        tokens: (..., J') int64 word ids, 0 = padding.
         vocab_size: V; ids must be in [0, V).
-        encoding: ``"pe"`` or ``"bow"``.
+        encoding: ``"pe"``, ``"pe-authors"`` or ``"bow"``.
+        width: J for ``"pe-authors"`` (>= J').
+        dim: d for ``"pe-authors"`` (its ``a_j`` depends on d).
 
     Shape:
         Returns two (..., V) tensors (float32); ``X_b`` is all zeros for ``"bow"``.
@@ -82,16 +114,35 @@ def sentence_bags(tokens: Tensor, vocab_size: int, encoding: str = "pe") -> tupl
             f"{int(tokens.max())}]"
         )
     real = tokens != 0
-    length = real.sum(-1, keepdim=True).clamp(min=1).float()  # (..., 1)
-    j = torch.arange(1, tokens.shape[-1] + 1, dtype=torch.float32) / length  # (..., J)
-    if encoding == "pe":
+    positions = torch.arange(1, tokens.shape[-1] + 1, dtype=torch.float32)
+    if encoding == "pe-authors":
+        if width is None or dim is None or width < tokens.shape[-1]:
+            raise ValueError(
+                f"expected width >= {tokens.shape[-1]} words and dim for 'pe-authors', got "
+                f"width={width}, dim={dim}"
+            )
+        a, b = _authors_ab(positions, width, dim)
+        a, b = a * real, b * real
+    elif encoding == "pe":
+        length = real.sum(-1, keepdim=True).clamp(min=1).float()  # (..., 1)
+        j = positions / length  # (..., J)
         a, b = (1 - j) * real, (2 * j - 1) * real
     else:
-        a, b = real.float(), torch.zeros_like(j)
+        a, b = real.float(), torch.zeros(real.shape)
     shape = (*tokens.shape[:-1], vocab_size)
-    xa = torch.zeros(shape).scatter_add_(-1, tokens, a)
-    xb = torch.zeros(shape).scatter_add_(-1, tokens, b)
+    xa = torch.zeros(shape).scatter_add_(-1, tokens, a.expand(real.shape).contiguous())
+    xb = torch.zeros(shape).scatter_add_(-1, tokens, b.expand(real.shape).contiguous())
     return xa, xb
+
+
+def _trim_padding(tokens: Tensor, width: int) -> Tensor:
+    """Drop trailing all-padding columns past ``width``; words there are an error."""
+    if bool((tokens[..., width:] != 0).any()):
+        raise ValueError(
+            f"expected sentences of at most {width} words for 'pe-authors' (pe_width, less one "
+            f"for the time word), got {int((tokens != 0).sum(-1).max())}"
+        )
+    return tokens[..., :width]
 
 
 class EndToEndMemory(nn.Module):
@@ -104,17 +155,25 @@ class EndToEndMemory(nn.Module):
     the hop softmaxes are removed: ``p_i = u^T m_i``.
 
     Empty memory slots (``memory_mask`` False) get exactly zero attention; a story with no
-    memory at all gives ``o = 0`` and finite gradients.
+    memory at all gives ``o = 0`` and finite gradients. With ``attend_empty=True`` they behave
+    as in the authors' code instead, where a story of n sentences sits in M slots and the
+    M - n empty ones hold zero vectors: each takes softmax weight with score 0 and adds
+    nothing to o (an "attend to nothing" sink of weight (M - n) e^0; the attention returned
+    over the real slots then sums to less than 1).
 
     Args:
         vocab_size: V (id 0 is padding).
         embed_dim: d.
         hops: K >= 1.
         memory_size: M, the slots (and the rows of the temporal tables).
-        encoding: ``"pe"`` (position encoding) or ``"bow"``.
+        encoding: ``"pe"`` (position encoding, the paper's form), ``"pe-authors"`` (the
+            authors' code's form over ``pe_width`` words) or ``"bow"``.
         temporal: add the learned temporal encoding T_A, T_C.
         num_models: R, the ensemble size.
         init_std: the paper's N(0, 0.1) initialisation.
+        pe_width: J of ``"pe-authors"``: sentences and questions have at most J words, and with
+            ``temporal`` at most J - 1, the time word taking position J (as the authors').
+        attend_empty: empty slots take part in the hop softmax (see above).
 
     Shape:
         stories (R?, B, M, J) int64; query (R?, B, Jq) int64; memory_mask (R?, B, M) bool;
@@ -141,6 +200,8 @@ class EndToEndMemory(nn.Module):
         temporal: bool = True,
         num_models: int = 1,
         init_std: float = 0.1,
+        pe_width: int = 0,
+        attend_empty: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim),
@@ -150,6 +211,12 @@ class EndToEndMemory(nn.Module):
                 raise ValueError(f"expected {name} to be a positive int, got {value!r}")
         if encoding not in ENCODINGS:
             raise ValueError(f"expected encoding in {list(ENCODINGS)}, got {encoding!r}")
+        if encoding == "pe-authors" and pe_width < 1 + int(temporal):
+            raise ValueError(
+                f"expected pe_width >= {1 + int(temporal)} for 'pe-authors' (the longest "
+                f"sentence{' + 1 for the time word' if temporal else ''}), got {pe_width}"
+            )
+        self.pe_width, self.attend_empty = pe_width, attend_empty
         self.vocab_size, self.embed_dim, self.hops = vocab_size, embed_dim, hops
         self.memory_size, self.encoding, self.num_models = memory_size, encoding, num_models
         self.init_std = init_std
@@ -184,21 +251,29 @@ class EndToEndMemory(nn.Module):
     def _encode(self, tokens: Tensor, time: Tensor | None = None) -> Tensor:
         """(R?, N, J) tokens -> (R, K+1, N, d) sentence vectors under every embedding.
 
-        ``time`` (R?, N) adds ``T(time)``: the time index is one more "word" of weight 1 in
-        the bag, looked up in ``temporal`` stacked under ``embed`` (the authors' code writes
-        time words into the vocabulary the same way), so words and time are one product.
+        ``time`` (R?, N) adds ``T(time)``: the time index is one more "word" in the bag,
+        looked up in ``temporal`` stacked under ``embed`` (the authors' code writes time words
+        into the vocabulary the same way), so words and time are one product. Its weight is 1,
+        or for ``"pe-authors"`` the PE weight of position J, where the authors' code puts it.
         """
-        xa, xb = sentence_bags(tokens, self.vocab_size, self.encoding)
+        width = self.pe_width
+        if self.encoding == "pe-authors" and tokens.shape[-1] > width - int(time is not None):
+            tokens = _trim_padding(tokens, width - int(time is not None))
+        xa, xb = sentence_bags(tokens, self.vocab_size, self.encoding, width, self.embed_dim)
         table = self.embed
         if time is not None:
             table = torch.cat([self.embed, self.temporal], dim=2)  # (R, K+1, V+M, d)
             onehot = F.one_hot(time, self.memory_size).to(xa.dtype)
-            xa = torch.cat([xa, onehot], dim=-1)
+            if self.encoding == "pe-authors":
+                a, b = _authors_ab(torch.tensor(float(width)), width, self.embed_dim)
+                xa, xb = torch.cat([xa, a * onehot], -1), torch.cat([xb, b * onehot], -1)
+            else:
+                xa, xb = torch.cat([xa, onehot], -1), torch.cat([xb, 0 * onehot], -1)
         spec = "rnv,rhvd->rhnd" if tokens.dim() == 3 else "nv,rhvd->rhnd"
         out = torch.einsum(spec, xa, table)
-        if self.encoding == "pe":
+        if self.encoding != "bow":
             k = torch.arange(1, self.embed_dim + 1, dtype=out.dtype) / self.embed_dim
-            out = out + k * torch.einsum(spec, xb, self.embed)
+            out = out + k * torch.einsum(spec, xb, table)
         return out
 
     def forward(
@@ -266,9 +341,19 @@ class EndToEndMemory(nn.Module):
         mask = memory_mask if per_model else memory_mask.expand(r, *memory_mask.shape)
         lin = torch.as_tensor(linear, dtype=torch.bool).reshape(-1, 1, 1)
         attention = []
+        if self.attend_empty:
+            # the authors' M - n empty slots: zero vectors, each a softmax term e^0 = 1, i.e.
+            # one extra logit log(M - n) (-inf when the story fills the memory)
+            empty = (m - mask.sum(-1, keepdim=True)).clamp(min=0).to(u.dtype)  # (R, B, 1)
+            sink = empty.log()
+            mems = tuple(x * mask.unsqueeze(-1) for x in mems)  # no temporal term either
         for k in range(h):
             scores = torch.einsum("rbmd,rbd->rbm", mems[k], u)  # (R, B, M')
-            soft = masked_softmax(scores, mask)
+            if self.attend_empty:
+                full = torch.cat([scores.masked_fill(~mask, float("-inf")), sink], -1)
+                soft = torch.softmax(full, -1)[..., :-1]
+            else:
+                soft = masked_softmax(scores, mask)
             p = torch.where(lin, scores * mask, soft)
             u = u + torch.einsum("rbm,rbmd->rbd", p, mems[k + 1])
             attention.append(p)
