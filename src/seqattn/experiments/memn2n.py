@@ -269,8 +269,9 @@ def train_ensemble(
 ) -> tuple[MemN2N, list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
     """Train ``cfg.repeats`` independent models at once; returns the model, per-epoch
     records and per-model facts (LS epochs, epochs trained, final validation loss and error).
-    The memory has as many slots as ``train.stories``; ``pe_width`` is J of the ``"pe-authors"`` encoding (default: the longest
-    sentence or question + 1). Training stops early when ``time.time()`` passes ``deadline``."""
+    The memory has as many slots as ``train.stories``; ``pe_width`` is J of the
+    ``"pe-authors"`` encoding (default: the longest sentence or question + 1). Training stops
+    early when ``time.time()`` passes ``deadline``."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     r, bsz = cfg.repeats, cfg.batch_size
@@ -420,7 +421,7 @@ def _run_group(
     model, records, facts = train_ensemble(
         cfg, train, val, len(vocab), cfg.seed + 1000 * group[0], progress, name, deadline,
         width + cfg.temporal,
-    )
+    )  # fmt: skip
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     # the paper's selection: the best of the repeats on validation (error, then loss)
     best = min(range(cfg.repeats), key=lambda i: (facts["val_error"][i], facts["val_loss"][i]))
