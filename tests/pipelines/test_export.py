@@ -10,10 +10,10 @@ import torch
 
 from seqattn.data import Vocab, WordTokenizer
 from seqattn.models import ClassifierConfig, SequenceClassifier
-from seqattn.nn import GRU, LSTM, RNN
+from seqattn.nn import GRU, LSTM, RNN, MinGRU, MinLSTM
 from seqattn.pipelines import ClassifierBundle, ExportableClassifier, export_classifier
 from seqattn.pipelines import export as export_module
-from seqattn.pipelines.export import ExportRecurrent
+from seqattn.pipelines.export import ExportMinRecurrent, ExportRecurrent
 
 # torch 2.13 deprecates TorchScript in favour of torch.export; loading it is what users do
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
@@ -25,6 +25,9 @@ CASES = [
     ("bigru", "max"),
     ("tcn", "last"),
     ("bilstm", "concat"),
+    ("mingru", "attention"),
+    ("bimingru", "last"),
+    ("minlstm", "mean"),
 ]
 
 
@@ -100,6 +103,19 @@ def test_export_recurrent_equals_the_seqattn_layer(layer, bidirectional):
     got_h = got_state[0] if isinstance(got_state, tuple) else got_state
     torch.testing.assert_close(got, out)
     torch.testing.assert_close(got_h, h)
+
+
+@pytest.mark.parametrize("layer", [MinGRU, MinLSTM])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_export_min_recurrent_equals_the_seqattn_layer(layer, bidirectional):
+    rnn = layer(5, 6, num_layers=2, bidirectional=bidirectional, mode="sequential").double()
+    x, lengths = torch.randn(4, 9, 5, dtype=torch.float64), torch.tensor([9, 1, 5, 8])
+    out, h = rnn.eval()(x, lengths=lengths)
+    got, got_h = ExportMinRecurrent(rnn)(x, lengths=lengths)
+    torch.testing.assert_close(got, out)
+    torch.testing.assert_close(got_h, h)
+    with pytest.raises(TypeError, match="MinGRU or MinLSTM"):
+        ExportMinRecurrent(GRU(5, 6))
 
 
 def test_wrapper_truncates_to_max_length_like_predict(tmp_path):

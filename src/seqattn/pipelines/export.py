@@ -16,7 +16,11 @@ per layer and direction (one fused op whose time dimension stays dynamic; ONNX h
 RNN/LSTM/GRU ops), run over the whole padded batch. That is exact for the forward direction,
 because a step never sees the padding after it; the backward direction reverses each sequence
 within its own length by a gather (index computed from the mask with tensor ops), runs
-forward, and gathers back, so it too starts at each sequence's own last token.
+forward, and gathers back, so it too starts at each sequence's own last token. The minGRU and
+minLSTM encoders (:mod:`seqattn.nn.mingru`) have no torch.nn twin; :class:`ExportMinRecurrent`
+keeps their gate maths as traced tensor code and runs the element-wise recurrence
+``h_t = a_t h_{t-1} + b_t`` as a TorchScript-scripted loop, so its length stays dynamic in
+TorchScript and becomes an ONNX ``Loop``.
 
 Every export is checked before it is written: the exported program is run on a ragged batch
 of another batch size and length than the tracing example and must give PyTorch's
@@ -28,6 +32,7 @@ package; the check needs ``onnxruntime`` (``pip install 'seqattn[export]'``).
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import logging
@@ -40,10 +45,17 @@ from torch import Tensor, nn
 
 from seqattn.io import atomic_write
 from seqattn.models import SequenceClassifier
+from seqattn.nn.mingru import _MinRNNBase
 from seqattn.nn.recurrent.layers import RNNBase
 from seqattn.pipelines.classification import ClassifierBundle
 
-__all__ = ["EXPORT_FORMATS", "ExportRecurrent", "ExportableClassifier", "export_classifier"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "ExportMinRecurrent",
+    "ExportRecurrent",
+    "ExportableClassifier",
+    "export_classifier",
+]
 
 log = logging.getLogger("seqattn.pipelines")
 
@@ -146,11 +158,93 @@ class ExportRecurrent(nn.Module):
         return (output, (h_n, torch.zeros_like(h_n))) if self.is_lstm else (output, h_n)
 
 
+@functools.cache
+def _recurrence_loop():
+    """h_t = a_t * h_{t-1} + b_t from h_0 = 0 over (B, T, H), scripted once on first use."""
+
+    def loop(a: Tensor, b: Tensor) -> Tensor:
+        h = torch.zeros_like(b[:, 0])
+        states: list[Tensor] = []
+        for t in range(a.shape[1]):  # a real loop: T stays dynamic (an ONNX Loop)
+            h = a[:, t] * h + b[:, t]
+            states.append(h)
+        return torch.stack(states, 1)
+
+    return torch.jit.script(loop)
+
+
+class ExportMinRecurrent(nn.Module):
+    """A seqattn ``MinGRU``/``MinLSTM`` (eval mode) in a traceable form for export.
+
+    The input projection and the gate maths (the layer's own ``_coefficients``) trace as they
+    are; padded steps get ``a = 1, b = 0`` (the state carries over, as in the layer); the
+    backward direction reverses each sequence within its own length by a gather; the
+    recurrence runs in :func:`_recurrence_loop`, a scripted loop over the dynamic time axis.
+    Same outputs as the layer on right-padded batches with ``lengths=``: zeros past each
+    length, ``h_n`` after each sequence's last step (the backward direction: after step 0).
+
+    Args:
+        layer: the seqattn minGRU/minLSTM layer to copy.
+
+    Example:
+        >>> from seqattn.nn import MinGRU
+        >>> rnn = MinGRU(3, 4, num_layers=2, bidirectional=True).eval()
+        >>> x, lengths = torch.randn(2, 5, 3), torch.tensor([5, 2])
+        >>> ref, h_ref = rnn(x, lengths=lengths)
+        >>> out, h = ExportMinRecurrent(rnn)(x, lengths=lengths)
+        >>> torch.allclose(out, ref, atol=1e-6), torch.allclose(h, h_ref, atol=1e-6)
+        (True, True)
+    """
+
+    def __init__(self, layer: _MinRNNBase) -> None:
+        super().__init__()
+        if not isinstance(layer, _MinRNNBase):
+            raise TypeError(f"expected a seqattn MinGRU or MinLSTM, got {type(layer).__name__}")
+        self.layer = copy.deepcopy(layer).eval()
+        self.num_directions = 2 if layer.bidirectional else 1
+
+    def forward(
+        self, input: Tensor, hx: Tensor | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Args: input (B, T, I) (batch_first) or (T, B, I); lengths (B,) int64 in [1, T]."""
+        if hx is not None:
+            raise ValueError("ExportMinRecurrent: expected hx=None (export starts from zeros)")
+        layer, loop = self.layer, _recurrence_loop()
+        x = input if layer.batch_first else input.transpose(0, 1)  # (B, T, I)
+        steps = torch.arange(x.shape[1], device=x.device)[None, :]  # (1, T)
+        if lengths is None:
+            lengths = torch.full_like(x[:, 0, 0], x.shape[1], dtype=torch.long)
+        lens = lengths.to(device=x.device, dtype=torch.long)[:, None]  # (B, 1)
+        valid = (steps < lens)[..., None]  # (B, T, 1)
+        rev = torch.where(steps < lens, lens - 1 - steps, steps)  # reverse within each length
+        finals = []
+        for lyr in range(layer.num_layers):
+            outs = []
+            for direction in range(self.num_directions):
+                sfx = f"_l{lyr}" + ("_reverse" if direction else "")
+                proj = nn.functional.linear(x, getattr(layer, "weight_ih" + sfx),
+                                            getattr(layer, "bias_ih" + sfx))  # fmt: skip
+                a, b = layer._coefficients(proj)  # (B, T, H) each
+                a = torch.where(valid, a, torch.ones_like(a))
+                b = torch.where(valid, b, torch.zeros_like(b))
+                if direction:
+                    a, b = _gather_time(a, rev), _gather_time(b, rev)
+                h = loop(a, b)
+                finals.append(h[:, -1])  # a = 1 on padding: the state at T is the last one
+                if direction:
+                    h = _gather_time(h, rev)
+                outs.append(h.masked_fill(~valid, 0.0))
+            x = torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]
+        output = x if layer.batch_first else x.transpose(0, 1)
+        return output, torch.stack(finals)
+
+
 class ExportableClassifier(nn.Module):
     """``forward(tokens (B, T), mask (B, T) bool) -> probs (B, C)`` around a classifier.
 
     A copy of the model, in eval mode, with every recurrent layer replaced by
-    :class:`ExportRecurrent`. Tokens beyond the model's ``max_length`` are dropped (as in
+    :class:`ExportRecurrent` (minGRU/minLSTM: :class:`ExportMinRecurrent`). Tokens beyond the
+    model's ``max_length`` are dropped (as in
     :meth:`~seqattn.pipelines.ClassifierBundle.predict`); for the ``concat`` head the batch is
     padded to exactly ``max_length`` by tensor ops, so its fixed size holds for any T.
 
@@ -171,16 +265,17 @@ class ExportableClassifier(nn.Module):
         model = copy.deepcopy(model).eval()
         replaced = 0
         for name, module in list(model.named_modules()):
-            if isinstance(module, RNNBase):
+            if isinstance(module, RNNBase | _MinRNNBase):
+                adapter = ExportRecurrent if isinstance(module, RNNBase) else ExportMinRecurrent
                 parent_name, _, attr = name.rpartition(".")
-                setattr(model.get_submodule(parent_name), attr, ExportRecurrent(module))
+                setattr(model.get_submodule(parent_name), attr, adapter(module))
                 replaced += 1
         encoder = model.config.encoder
         if encoder not in ("transformer", "tcn") and not replaced:
             raise ValueError(
-                f"expected encoder {encoder!r} to hold a seqattn RNN/LSTM/GRU (the recurrent "
-                f"layers are swapped for torch.nn ones to export), got none; exporting it "
-                f"needs an export adapter in seqattn.pipelines.export"
+                f"expected encoder {encoder!r} to hold a seqattn RNN/LSTM/GRU/MinGRU/MinLSTM "
+                f"(the recurrent layers are swapped for traceable ones to export), got none; "
+                f"exporting it needs an export adapter in seqattn.pipelines.export"
             )
         self.model = model
         self.max_length = model.config.max_length
