@@ -137,7 +137,8 @@ def parse_tasks(spec: str | int) -> tuple[int, ...]:
 
 
 def quick(cfg: Config) -> Config:
-    """Demo scale: tasks 1 and 4, 2 repeats, 30 epochs (both learn to < 10% error)."""
+    """Demo scale: tasks 1 and 4, 2 repeats, 30 epochs (~15 s; measured: task 1 0.0%, task 4
+    21% test error, which the full schedule brings to 1.6%)."""
     return dataclasses.replace(cfg, tasks="1,4", repeats=2, epochs=30, lr_decay_every=10,
                                ls_max_epochs=10)  # fmt: skip
 
