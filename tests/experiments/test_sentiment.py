@@ -30,18 +30,22 @@ def test_probe_attention_remembers_every_position(tmp_path):
     assert "| probe T=30 | lstm:attention |" in sentiment.table_text(res)
 
 
-def test_csv_dataset_reports_accuracy_by_length(tmp_path):
-    rng = random.Random(0)
+def _reviews_csv(path, n=600, seed=0):
+    rng = random.Random(seed)
     filler = ["the", "a", "movie", "plot", "was", "and", "it", "of", "scenes", "actors", "some"]
-    path = tmp_path / "reviews.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["text", "label"])
-        for _ in range(600):
+        for _ in range(n):
             label = rng.randint(0, 1)
             words = [rng.choice(filler) for _ in range(rng.randint(3, 30))]
             words.insert(rng.randrange(len(words)), "great" if label else "awful")
             w.writerow([" ".join(words), label])
+    return path
+
+
+def test_csv_dataset_reports_accuracy_by_length(tmp_path):
+    path = _reviews_csv(tmp_path / "reviews.csv")
     cfg = sentiment.Config(
         dataset=str(path), models=("gru:attention",), seeds=1, epochs=4, hidden_size=32,
         embed_dim=32, min_freq=1, length_buckets=(10, 20),
@@ -54,11 +58,40 @@ def test_csv_dataset_reports_accuracy_by_length(tmp_path):
     assert "len 11-20" in sentiment.table_text(res)
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_pretrained_embeddings_initialise_the_table(tmp_path, freeze):
+    data = _reviews_csv(tmp_path / "reviews.csv", n=300)
+    vectors = {"great": [1.0, 0.5, -0.5, 0.25], "awful": [-1.0, -0.5, 0.5, -0.25],
+               "movie": [0.1, 0.2, 0.3, 0.4], "unrelated": [9.0, 9.0, 9.0, 9.0]}  # fmt: skip
+    vec_path = tmp_path / "vectors.txt"
+    vec_path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in vectors.items()))
+    cfg = sentiment.Config(
+        dataset=str(data), models=("gru:attention",), seeds=1, epochs=2, hidden_size=16,
+        embed_dim=32, min_freq=1, embeddings=str(vec_path), freeze_embeddings=freeze,
+    )  # fmt: skip
+    task = sentiment._text_task(cfg)
+    r = sentiment.train_model(cfg, task, "gru", "attention", seed=0)
+    table = r["model"].embedding.weight
+    assert table.shape == (task.vocab_size, 4)  # the vectors' dimension, not embed_dim
+    assert table.requires_grad is not freeze
+    great = table[task.vocab.stoi["great"]]
+    if freeze:  # the pretrained rows are kept exactly
+        assert great.tolist() == vectors["great"]
+    else:  # fine-tuned from them
+        assert not great.equal(great.new_tensor(vectors["great"]))
+        assert (great - great.new_tensor(vectors["great"])).abs().max() < 0.5
+    assert 0.0 <= r["accuracy"] <= 1.0
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="encoder:head"):
         sentiment.Config(models=("lstm-attention",))
     with pytest.raises(ValueError, match="expected dataset"):
         sentiment.Config(dataset="mnist")
+    with pytest.raises(ValueError, match="real dataset with embeddings"):
+        sentiment.Config(embeddings="vectors.txt")
+    with pytest.raises(FileNotFoundError, match="vectors file, got '/nowhere/v.txt'"):
+        sentiment.Config(dataset="sst2", embeddings="/nowhere/v.txt")
 
 
 def _rated_examples(n: int, seed: int = 0):

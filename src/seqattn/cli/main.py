@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     from seqattn.cli.classify import register as register_classify_commands
 
     register_classify_commands(sub)
+    from seqattn.cli.vectors import register as register_vectors_command
+
+    register_vectors_command(sub)
     from seqattn.cli.translate import register as register_translate_commands
 
     register_translate_commands(sub)

@@ -15,7 +15,8 @@ Datasets:
   position.
 * ``vader-tweets``, ``sst2``, ``imdb``, ``rt-polarity`` or a CSV/TSV/JSONL path with ``text``
   and ``label`` columns: word-tokenised, vocabulary from the training split, accuracy reported
-  overall and by input-length bucket.
+  overall and by input-length bucket. ``embeddings=PATH`` initialises the embedding table from
+  a vectors file (e.g. from ``seqattn train vectors``; ``freeze_embeddings`` keeps it fixed).
 
 Every model is trained with Adam and gradient-norm clipping, early-stopped on a validation
 split (best weights kept), for several seeds; the table gives mean ± std, parameters, training
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import math
 import random
@@ -38,6 +40,7 @@ import torch
 from torch import nn
 
 from seqattn.data import BucketBatchSampler, PadCollate, Vocab, WordTokenizer
+from seqattn.data.pretrained import Vectors, load_vectors, pretrained_embedding
 from seqattn.data.synthetic import ProbeVocab, position_probe
 from seqattn.experiments.base import Experiment, Progress, no_progress
 from seqattn.models import ENCODERS, HEADS, ClassifierConfig, SequenceClassifier
@@ -100,6 +103,11 @@ class Config:
     # training batches drawn from length-sorted pools of 50 batches (less padding; the
     # batch order is still shuffled); probe inputs all have one length, so nothing changes
     bucket_batches: bool = True
+    # real data: a GloVe / word2vec / fastText file whose vectors initialise the embedding
+    # table (its dimension replaces embed_dim; words it lacks start random at its scale);
+    # "" = embeddings learned from scratch
+    embeddings: str = ""
+    freeze_embeddings: bool = False
 
     def __post_init__(self) -> None:
         for name in ("seeds", "embed_dim", "hidden_size", "batch_size", "epochs", "train_size",
@@ -125,6 +133,12 @@ class Config:
             )
         if self.objective not in OBJECTIVES:
             raise ValueError(f"expected objective in {OBJECTIVES}, got {self.objective!r}")
+        if self.embeddings and self.dataset == "probe":
+            raise ValueError("expected a real dataset with embeddings, got 'probe'")
+        if self.embeddings and not Path(self.embeddings).is_file():
+            raise FileNotFoundError(
+                f"expected embeddings to be a vectors file, got {self.embeddings!r} (not found)"
+            )
         if self.objective == "rating" and self.dataset == "probe":
             raise ValueError("expected a dataset with ratings for objective 'rating', got 'probe'")
 
@@ -179,6 +193,7 @@ class Task:
     token_names: list[str]
     label_names: list[str]
     encode: Any = None  # text -> ids, for real data
+    vocab: Vocab | None = None  # real data
 
 
 def _probe_task(cfg: Config, length: int) -> Task:
@@ -268,7 +283,7 @@ def _text_task(cfg: Config, fold: int | None = None, examples=None) -> Task:
     name = cfg.dataset if fold is None else f"{cfg.dataset} fold {fold + 1}/{cfg.folds}"
     return Task(
         name, make("train", train), make("val", val), make("test", test), len(vocab),
-        len(labels), cfg.max_tokens, vocab.itos, [str(lab) for lab in labels], encode,
+        len(labels), cfg.max_tokens, vocab.itos, [str(lab) for lab in labels], encode, vocab,
     )  # fmt: skip
 
 
@@ -327,16 +342,31 @@ def pearson_r(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((x * y).sum()) / den if den > 0 else math.nan
 
 
+@functools.lru_cache(maxsize=2)
+def _vectors(path: str, words: tuple[str, ...]) -> Vectors:
+    """The vectors of ``words`` (and their lowercase forms) from ``path``, read once per
+    vocabulary: every model and seed of a task shares them."""
+    return load_vectors(path, words=set(words) | {w.lower() for w in words})
+
+
 def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> dict[str, Any]:
     """Train one classifier; returns the model (best validation weights) and its numbers."""
     torch.manual_seed(seed)
+    embedding = None
+    if cfg.embeddings:
+        vectors = _vectors(cfg.embeddings, tuple(task.vocab.itos))
+        embedding, report = pretrained_embedding(
+            task.vocab, vectors, freeze=cfg.freeze_embeddings, seed=seed
+        )
+        log.info("%s: embeddings %s", task.name, report.summary())
     mcfg = ClassifierConfig(
-        vocab_size=task.vocab_size, num_classes=task.num_classes, embed_dim=cfg.embed_dim,
+        vocab_size=task.vocab_size, num_classes=task.num_classes,
+        embed_dim=embedding.embedding_dim if embedding is not None else cfg.embed_dim,
         hidden_size=cfg.hidden_size, encoder=encoder, head=head, dropout=cfg.dropout,
-        max_length=task.max_length, pad_id=0,
+        max_length=task.max_length, pad_id=0, freeze_embeddings=cfg.freeze_embeddings,
     )  # fmt: skip
-    model = SequenceClassifier(mcfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    model = SequenceClassifier(mcfg, embedding)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     gen = torch.Generator().manual_seed(seed)
     best_acc, best_state, best_epoch, bad = -1.0, None, 0, 0
     seen, train_seconds = 0, 0.0
