@@ -106,3 +106,16 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["train", "vectors", "--input", str(missing), "--out", out]) == 2
     assert "text" in capsys.readouterr().err
     assert not (tmp_path / "v.txt").exists()
+
+
+def test_cli_warns_when_a_dataset_split_held_out_for_testing_is_used(tmp_path, capsys, monkeypatch):
+    import seqattn.cli.vectors as cli
+
+    texts = [" ".join(t) for t in _corpus(100)]
+    monkeypatch.setattr(cli, "_dataset_texts", lambda name, splits: texts)
+    out = str(tmp_path / "v.txt")
+    args = ["train", "vectors", "--dataset", "imdb", "--dim", "4", "--epochs", "1", "--out", out]
+    assert main([*args, "--splits", "train"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main([*args, "--splits", "train,test"]) == 0
+    assert "have seen the imdb test texts; do not use them" in capsys.readouterr().err

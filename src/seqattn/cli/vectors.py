@@ -75,6 +75,11 @@ def _cmd_train_vectors(args: argparse.Namespace) -> int:
         if args.dataset:
             splits = [s for s in (args.splits or "").split(",") if s]
             texts = _dataset_texts(args.dataset, splits)
+            held_out = [s for s in splits if s in ("dev", "test")]
+            if held_out:  # unlabelled text leaks too
+                print(f"seqattn train vectors: note: these vectors have seen the {args.dataset} "
+                      f"{'/'.join(held_out)} texts; do not use them for results on "
+                      f"{args.dataset}'s {'/'.join(held_out)} split", file=sys.stderr)  # fmt: skip
         else:
             texts = [t for path in args.input for t in _file_texts(path, args.text_col)]
         tok = WordTokenizer(lowercase=not args.no_lowercase)
