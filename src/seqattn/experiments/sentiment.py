@@ -355,10 +355,9 @@ def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> 
     embedding = None
     if cfg.embeddings:
         vectors = _vectors(cfg.embeddings, tuple(task.vocab.itos))
-        embedding, report = pretrained_embedding(
+        embedding, _ = pretrained_embedding(  # the data layer logs the coverage
             task.vocab, vectors, freeze=cfg.freeze_embeddings, seed=seed
         )
-        log.info("%s: embeddings %s", task.name, report.summary())
     mcfg = ClassifierConfig(
         vocab_size=task.vocab_size, num_classes=task.num_classes,
         embed_dim=embedding.embedding_dim if embedding is not None else cfg.embed_dim,
