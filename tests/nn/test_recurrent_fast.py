@@ -339,3 +339,161 @@ def test_inference_reuses_the_packed_weight_until_the_weights_change():
     ours.train()
     ours(x)[0].sum().backward()
     assert len(fast._PACKED) == n
+
+
+def _fused_panels_or_skip(hidden: int):
+    if EXT is None:
+        pytest.skip(f"extension unavailable: {_extension.unavailable_reason()}")
+    panels = EXT.pack_lstm(torch.randn(4 * hidden, 5), torch.randn(4 * hidden, hidden))
+    if panels is None:
+        pytest.skip("the fused LSTM kernel is not built for this CPU (needs AVX2 or AVX-512)")
+    return panels
+
+
+def test_pack_lstm_lays_out_gate_panels():
+    """Panel p, row k holds the i, f, g, o weights of units p*W .. p*W+W-1 at column k of
+    [W_ih, W_hh]; hidden sizes that are not a multiple of W, and float64, get None."""
+    lanes = 16 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 8
+    hidden = 2 * lanes
+    _fused_panels_or_skip(hidden)
+    w_ih, w_hh = torch.randn(4 * hidden, 5), torch.randn(4 * hidden, hidden)
+    panels = EXT.pack_lstm(w_ih, w_hh)
+    assert panels.shape == (2, 5 + hidden, 4, lanes)
+    cat = torch.cat([w_ih, w_hh], 1)
+    for p, k, g, v in [(0, 0, 0, 0), (1, 3, 2, lanes - 1), (1, 5 + hidden - 1, 3, 2)]:
+        assert panels[p, k, g, v] == cat[g * hidden + p * lanes + v, k]
+    assert (
+        EXT.pack_lstm(torch.randn(4 * (hidden + 1), 5), torch.randn(4 * (hidden + 1), hidden + 1))
+        is None
+    )
+    assert EXT.pack_lstm(w_ih.double(), w_hh.double()) is None
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("hidden", [32, 48])
+def test_fused_lstm_matches_the_reference_and_the_generic_loop(threads, hidden):
+    """float32 LSTM through the fused kernels (forward with the GEMM in registers, backward
+    likewise): a two-layer bidirectional layer with ragged lengths (19 rows: three tiles of
+    six and a remainder; 48 units: panels split unevenly over two threads) agrees with the
+    float64 reference within float32 rounding, in outputs, final states and every gradient,
+    and with the generic per-step-GEMM loop (FUSED_LSTM off)."""
+    _fused_panels_or_skip(hidden)
+    torch.manual_seed(5)
+    ref = snn.LSTM(7, hidden, num_layers=2, bidirectional=True, backend="reference").double()
+    ours = snn.LSTM(7, hidden, num_layers=2, bidirectional=True, backend="fast")
+    ours.load_state_dict({k: v.float() for k, v in ref.state_dict().items()})
+    x = torch.randn(9, 19, 7, dtype=torch.float64)
+    h0 = torch.randn(4, 19, hidden, dtype=torch.float64)
+    c0 = torch.randn(4, 19, hidden, dtype=torch.float64)
+    lens = torch.randint(1, 10, (19,)).tolist()
+
+    def run(layer, dtype):
+        xi = x.to(dtype).requires_grad_(True)
+        h, c = h0.to(dtype).requires_grad_(True), c0.to(dtype).requires_grad_(True)
+        out, (hn, cn) = layer(xi, (h, c), lengths=lens)
+        g = torch.Generator().manual_seed(7)
+        loss = sum((t * torch.randn(t.shape, generator=g, dtype=torch.float64).to(dtype)).sum()
+                   for t in (out, hn, cn))  # fmt: skip
+        grads = torch.autograd.grad(loss, [xi, h, c, *layer.parameters()])
+        return [t.double() for t in (out, hn, cn, *grads)]
+
+    old, fused = torch.get_num_threads(), fast.FUSED_LSTM
+    try:
+        torch.set_num_threads(threads)
+        expected = run(ref, torch.float64)
+        fast.FUSED_LSTM = True
+        got = run(ours, torch.float32)
+        fast.FUSED_LSTM = False
+        generic = run(ours, torch.float32)
+    finally:
+        torch.set_num_threads(old)
+        fast.FUSED_LSTM = fused
+    for a, b, c in zip(got, expected, generic, strict=True):
+        torch.testing.assert_close(a, b, atol=5e-5, rtol=1e-4)
+        torch.testing.assert_close(a, c, atol=5e-5, rtol=1e-4)
+    assert any(not torch.equal(a, c) for a, c in zip(got, generic, strict=True))  # two kernels
+
+
+def test_fused_lstm_inference_reuses_its_panels_until_the_weights_change():
+    """Inference caches the fused kernel's panels like oneDNN's packing; an optimiser-style
+    in-place update or load_state_dict repacks, and the results follow the new weights."""
+    _fused_panels_or_skip(16)
+    torch.manual_seed(0)
+    ours = snn.LSTM(5, 16, backend="fast").eval()
+    ref = torch.nn.LSTM(5, 16).eval()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(6, 3, 5)
+    fast._PACKED.clear()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-5, rtol=1e-5)
+        ((kind, *_),) = fast._PACKED.keys()
+        assert kind == "lstm"
+        (entry,) = fast._PACKED.values()
+        assert entry[3].dim() == 4  # panels, not oneDNN's 2-d weight
+        ours(x)
+        assert next(iter(fast._PACKED.values()))[3] is entry[3]
+        for p, q in zip(ours.parameters(), ref.parameters(), strict=True):
+            p.mul_(-0.7)
+            q.mul_(-0.7)
+        torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=1e-5, rtol=1e-5)
+        other = torch.nn.LSTM(5, 16)
+        ours.load_state_dict(other.state_dict())
+        torch.testing.assert_close(ours(x)[0], other(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_fused_lstm_rejects_panels_of_the_wrong_shape():
+    """A packed weight that does not fit the layer is an error naming both shapes, never a
+    read past the buffer."""
+    _fused_panels_or_skip(32)
+    x, h0, c0 = torch.randn(3, 2, 5), torch.zeros(2, 32), torch.zeros(2, 32)
+    w_ih, w_hh = torch.randn(128, 5), torch.randn(128, 32)
+    wrong = EXT.pack_lstm(torch.randn(128, 6), w_hh)
+    with pytest.raises(RuntimeError, match=r"expected float32 panels of shape"):
+        EXT.forward(2, False, None, h0, c0, w_hh, None, None, False, True, x, w_ih, None, wrong)
+
+
+def test_workspace_pool_reuses_freed_buffers_without_aliasing_live_ones():
+    """Large buffers (>= 1 MB) freed by the engine go back to a bounded pool and serve the next
+    call; a tensor still alive (an output the caller kept) is never handed out again, and
+    clear_workspace() returns the cached memory."""
+    if EXT is None:
+        pytest.skip(f"extension unavailable: {_extension.unavailable_reason()}")
+    torch.manual_seed(0)
+    layer = snn.LSTM(16, 64, backend="fast")
+    x = torch.randn(300, 16, 16)  # hs, cs: 300 * 16 * 64 floats = 1.2 MB each
+    fast.clear_workspace()
+    assert fast.workspace_info()["cached_bytes"] == 0
+    with torch.no_grad():
+        kept = layer(x)[0]
+        snapshot = kept.clone()
+        assert fast.workspace_info()["cached_bytes"] > 0  # cs went back (hs is `kept`)
+        for _ in range(3):
+            other = layer(torch.randn_like(x))[0]
+            assert other.data_ptr() != kept.data_ptr()
+        del other
+    torch.testing.assert_close(kept, snapshot, rtol=0, atol=0)  # untouched by later calls
+    out = layer(x)[0]
+    out.sum().backward()  # training buffers (gates, their gradients) go through the pool too
+    info = fast.workspace_info()
+    assert 0 < info["cached_bytes"] <= info["cap_bytes"]
+    assert fast.clear_workspace() == info["cached_bytes"]
+    assert fast.workspace_info()["cached_bytes"] == 0
+
+
+def test_workspace_pool_can_be_turned_off():
+    """SEQATTN_WORKSPACE_MB=0: every buffer comes from torch's allocator (nothing is cached)."""
+    if EXT is None:
+        pytest.skip(f"extension unavailable: {_extension.unavailable_reason()}")
+    code = (
+        "import torch, seqattn.nn as snn\n"
+        "from seqattn.nn.recurrent import fast\n"
+        "layer = snn.LSTM(16, 64, backend='fast')\n"
+        "layer(torch.randn(300, 16, 16))[0].sum().backward()\n"
+        "print(fast.workspace_info())\n"
+    )
+    env = dict(os.environ, SEQATTN_WORKSPACE_MB="0")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'cached_bytes': 0, 'cap_bytes': 0" in done.stdout

@@ -8,7 +8,9 @@
 // dW_hh = sum_t dgates_t^T h_{t-1} as a single matmul after the loop.
 //
 // The algorithm is mirrored line by line in seqattn/nn/recurrent/fast.py (the pure-Python
-// engine used when this file cannot be compiled); keep the two in step.
+// engine used when this file cannot be compiled); keep the two in step. The fused float32
+// LSTM kernels below (forward and backward) compute the same equations in another order and
+// with their own GEMM; the Python engine has no counterpart of their organisation.
 //
 // Layout (no proj_size; P = H):
 //   xp    (T, B, G*H)  input projections W_ih x_t + b_ih (+ b_hh for RNN and LSTM, folded)
@@ -29,9 +31,19 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/cpu/vec/vec.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -95,6 +107,93 @@ class Gemm {
   Tensor w_t_, bias_, packed_, out_, result_;
   std::optional<c10::OperatorHandle> linear_;
 };
+
+// ------------------------------------------------------------------------ workspace pool
+// The big per-call buffers (states, saved activations, gate gradients: (T, B, 4H) float32 is
+// 32 MB at T = 256) come from glibc's malloc, which maps large blocks fresh from the OS and
+// unmaps them on free, so every call page-faults them in again: measured on the dev machine,
+// filling a fresh 32 MB tensor took 14 ms against 0.9 ms for a reused one, and in a T = 256
+// LSTM training step (about 100 ms) the faults cost more than the recurrent GEMMs. Blocks of
+// at least 1 MB freed by our tensors go back to this pool, bounded by a byte cap
+// (SEQATTN_WORKSPACE_MB, default 512; 0 turns the pool off), and serve later requests of the
+// same size class (up to 25% larger). Only buffers this extension allocates are pooled: the
+// process's malloc is left alone.
+class Workspace {
+ public:
+  static Workspace& get() {
+    static Workspace* pool = new Workspace();  // never destroyed: tensors may outlive statics
+    return *pool;
+  }
+
+  at::Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+    int64_t numel = 1;
+    for (int64_t n : sizes) numel *= n;
+    const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(opts.dtype().toScalarType());
+    if (cap_ == 0 || bytes < kMinBytes || !opts.device().is_cpu()) return at::empty(sizes, opts);
+    size_t real = 0;
+    void* p = take(bytes, &real);
+    if (p == nullptr) {
+      real = bytes;
+      if (posix_memalign(&p, 64, real) != 0) return at::empty(sizes, opts);  // let torch fail
+    }
+    return at::from_blob(p, sizes, [real](void* q) { Workspace::get().give(q, real); }, opts);
+  }
+
+  void clear() {
+    std::lock_guard<std::mutex> guard(mu_);
+    for (auto& kv : free_) std::free(kv.second);
+    free_.clear();
+    cached_ = 0;
+  }
+
+  size_t cached_bytes() {
+    std::lock_guard<std::mutex> guard(mu_);
+    return cached_;
+  }
+
+  size_t cap_bytes() const { return cap_; }
+
+ private:
+  static constexpr size_t kMinBytes = size_t(1) << 20;
+
+  Workspace() {
+    const char* v = std::getenv("SEQATTN_WORKSPACE_MB");
+    const long long mb = v != nullptr ? std::atoll(v) : 512;
+    cap_ = mb > 0 ? static_cast<size_t>(mb) << 20 : 0;
+  }
+
+  void* take(size_t bytes, size_t* real) {
+    std::lock_guard<std::mutex> guard(mu_);
+    auto it = free_.lower_bound(bytes);
+    if (it == free_.end() || it->first > bytes + bytes / 4) return nullptr;
+    void* p = it->second;
+    *real = it->first;
+    cached_ -= it->first;
+    free_.erase(it);
+    return p;
+  }
+
+  void give(void* p, size_t real) {
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      if (cached_ + real <= cap_) {
+        free_.emplace(real, p);
+        cached_ += real;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+  size_t cap_ = 0;
+};
+
+inline at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  return Workspace::get().empty(sizes, opts);
+}
 
 template <typename T>
 using Vec = at::vec::Vectorized<T>;
@@ -196,6 +295,395 @@ void gru_fwd_row(int64_t H, const T* m, const T* x, const T* bias, const T* hp, 
     hn.store(act + 3 * H + j, n);
   }
 }
+
+// ------------------------------------------------- fused LSTM forward (float32, AVX2/AVX-512)
+// The per-step GEMM of the generic loop goes through oneDNN's linear, one call per step. With
+// two threads, oneDNN's per-call set-up, its own fork/join and the separate parallel gate pass
+// after it cost more than torch's fused LSTM primitive spends on the whole step. Here the whole
+// time loop runs in one OpenMP parallel region with one barrier per step. Each thread owns a
+// block of hidden units and computes, for every batch row, the four gate pre-activations of
+// those units with a register-tiled GEMM ([x_t, h_{t-1}] against the thread's panel of
+// [W_ih, W_hh]), then the cell update from the registers: no gates buffer, no second pass.
+//
+// The weight is packed once into panels (H/W, I+H, 4, W): panel p holds, for each k, the W
+// columns of gates i, f, g, o of units p*W .. p*W+W-1, so one row of accumulators is the four
+// gates of W units. Same sums as the generic path, in another order: float32 results agree to
+// rounding (about 1e-6), not bit for bit.
+#if defined(CPU_CAPABILITY_AVX512)
+using Reg = __m512;
+constexpr int64_t kLanes = 16;
+constexpr int kRows = 6;  // 6 rows x 4 gates = 24 accumulators + 4 weights + 1 broadcast <= 32
+inline Reg reg_load(const float* p) { return _mm512_loadu_ps(p); }
+inline Reg reg_set1(float v) { return _mm512_set1_ps(v); }
+inline Reg reg_fmadd(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+#define SEQATTN_FUSED_LSTM 1
+#elif defined(CPU_CAPABILITY_AVX2)
+using Reg = __m256;
+constexpr int64_t kLanes = 8;
+constexpr int kRows = 2;  // 8 accumulators + 4 weights + 1 broadcast <= 16 registers
+inline Reg reg_load(const float* p) { return _mm256_loadu_ps(p); }
+inline Reg reg_set1(float v) { return _mm256_set1_ps(v); }
+inline Reg reg_fmadd(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
+#define SEQATTN_FUSED_LSTM 1
+#endif
+
+#ifdef SEQATTN_FUSED_LSTM
+static_assert(kLanes == Vec<float>::size(), "register width and Vectorized<float> differ");
+
+// One batch row of a tile: where its inputs come from and its outputs go (unit block applied).
+struct RowPtrs {
+  const float* x;   // x_t of the row (I)
+  const float* hp;  // h_{t-1} of the row (H), unit offset not applied: the GEMM reads all of it
+  const float* cp;  // c_{t-1} of the row at the unit block
+  float* hq;        // h_t, c_t at the unit block
+  float* cq;
+  float* act;       // saved activations at the unit block (gate g at + g*H), or null
+  float* tc;        // saved tanh(c_t) at the unit block, or null
+  bool live;
+};
+
+// R rows x one unit block: GEMM into registers, then the LSTM cell update.
+template <int R>
+inline void lstm_tile(int64_t I, int64_t H, const RowPtrs* rows, const float* panel,
+                      const float* bias) {
+  Reg acc[R][4];
+  for (int g = 0; g < 4; ++g) {
+    const Reg b = reg_load(bias + g * kLanes);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) acc[r][g] = b;
+  }
+  const float* w = panel;
+  const float* a[R];
+  for (int seg = 0; seg < 2; ++seg) {  // k over x_t (I columns), then over h_{t-1} (H)
+    const int64_t K = seg == 0 ? I : H;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) a[r] = seg == 0 ? rows[r].x : rows[r].hp;
+    for (int64_t k = 0; k < K; ++k, w += 4 * kLanes) {
+      const Reg w0 = reg_load(w), w1 = reg_load(w + kLanes);
+      const Reg w2 = reg_load(w + 2 * kLanes), w3 = reg_load(w + 3 * kLanes);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const Reg av = reg_set1(a[r][k]);
+        acc[r][0] = reg_fmadd(av, w0, acc[r][0]);
+        acc[r][1] = reg_fmadd(av, w1, acc[r][1]);
+        acc[r][2] = reg_fmadd(av, w2, acc[r][2]);
+        acc[r][3] = reg_fmadd(av, w3, acc[r][3]);
+      }
+    }
+  }
+  using V = Vec<float>;
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const RowPtrs& p = rows[r];
+    if (!p.live) continue;  // past this sequence's end: the caller copies the state
+    const V i = vsigmoid(V(acc[r][0])), f = vsigmoid(V(acc[r][1]));
+    const V g = vtanh(V(acc[r][2])), o = vsigmoid(V(acc[r][3]));
+    const V c = f * V::loadu(p.cp) + i * g;
+    const V t = vtanh(c);
+    c.store(p.cq);
+    (o * t).store(p.hq);
+    if (p.act) {
+      i.store(p.act);
+      f.store(p.act + H);
+      g.store(p.act + 2 * H);
+      o.store(p.act + 3 * H);
+      t.store(p.tc);
+    }
+  }
+}
+
+// Is the fused kernel built for this machine and usable for this layer?
+bool fused_lstm_fits(int64_t H) { return H % kLanes == 0; }
+
+// [W_ih, W_hh] (4H, I+H) -> panels (H/W, I+H, 4, W): panels[p][k][g][v] = W[g*H + p*W + v][k].
+// A gather straight into a pooled buffer (training packs on every call; a cat, then a
+// permuted copy, cost two fresh buffers of page faults).
+Tensor pack_lstm_weight(const Tensor& w_ih_, const Tensor& w_hh_) {
+  const Tensor w_ih = w_ih_.contiguous(), w_hh = w_hh_.contiguous();
+  const int64_t H = w_hh.size(1), I = w_ih.size(1), K = I + H, blocks = H / kLanes;
+  Tensor panels = pooled_empty({blocks, K, 4, kLanes}, w_hh.options());
+  const float* wi = w_ih.data_ptr<float>();
+  const float* wh = w_hh.data_ptr<float>();
+  float* out = panels.data_ptr<float>();
+  at::parallel_for(0, blocks * 4, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t p = q / 4, g = q % 4;
+      for (int64_t v = 0; v < kLanes; ++v) {
+        const int64_t row = g * H + p * kLanes + v;
+        float* dst = out + (p * K * 4 + g) * kLanes + v;  // then + k * 4 * kLanes
+        for (int64_t k = 0; k < I; ++k) dst[k * 4 * kLanes] = wi[row * I + k];
+        for (int64_t k = 0; k < H; ++k) dst[(I + k) * 4 * kLanes] = wh[row * H + k];
+      }
+    }
+  });
+  return panels;
+}
+
+// W_hh (4H, H) -> panels (H/W, 4H, W): panels[p][k][v] = W_hh[k][p*W + v].
+Tensor pack_lstm_backward_weight(const Tensor& w_hh_) {
+  const Tensor w_hh = w_hh_.contiguous();
+  const int64_t H = w_hh.size(1), K = 4 * H, blocks = H / kLanes;
+  Tensor panels = pooled_empty({blocks, K, kLanes}, w_hh.options());
+  const float* w = w_hh.data_ptr<float>();
+  float* out = panels.data_ptr<float>();
+  at::parallel_for(0, blocks, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p)
+      for (int64_t k = 0; k < K; ++k)
+        std::memcpy(out + (p * K + k) * kLanes, w + k * H + p * kLanes, kLanes * sizeof(float));
+  });
+  return panels;
+}
+
+void fused_lstm_forward(bool reverse, const Tensor& x_in, const Tensor& panels,
+                        const Tensor& b_in, const Tensor& h0, const Tensor& c0, Tensor& hs,
+                        Tensor& cs, Tensor& act, Tensor& tc, const int64_t* lens, bool save) {
+  const int64_t steps = hs.size(0), batch = hs.size(1), H = hs.size(2), I = x_in.size(2);
+  const int64_t blocks = H / kLanes;
+  // bias in panel order (blocks, 4, W); zero without one
+  const Tensor bias = b_in.defined()
+                          ? b_in.view({4, blocks, kLanes}).permute({1, 0, 2}).contiguous()
+                          : at::zeros({blocks, 4, kLanes}, hs.options());
+  const float* X = x_in.data_ptr<float>();
+  const float* P = panels.data_ptr<float>();
+  const float* Bp = bias.data_ptr<float>();
+  const float* H0 = h0.data_ptr<float>();
+  const float* C0 = c0.data_ptr<float>();
+  float* HS = hs.data_ptr<float>();
+  float* CS = cs.data_ptr<float>();
+  float* A = save ? act.data_ptr<float>() : nullptr;
+  float* TC = save ? tc.data_ptr<float>() : nullptr;
+  const int64_t panel_size = (I + H) * 4 * kLanes;
+  int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks)));
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+  {
+#ifdef _OPENMP
+    const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+    const int64_t tid = 0, team = 1;
+#endif
+    const int64_t blk0 = tid * blocks / team, blk1 = (tid + 1) * blocks / team;
+    RowPtrs rows[kRows];
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t t = reverse ? steps - 1 - s : s;
+      const int64_t p = reverse ? t + 1 : t - 1;  // index of the previous state
+      const bool first = s == 0;
+      const float* hprev = first ? H0 : HS + p * batch * H;
+      const float* cprev = first ? C0 : CS + p * batch * H;
+      for (int64_t blk = blk0; blk < blk1; ++blk) {
+        const int64_t u0 = blk * kLanes;
+        auto row = [&](int64_t b) {
+          RowPtrs r;
+          r.x = X + (t * batch + b) * I;
+          r.hp = hprev + b * H;
+          r.cp = cprev + b * H + u0;
+          r.hq = HS + (t * batch + b) * H + u0;
+          r.cq = CS + (t * batch + b) * H + u0;
+          r.act = A ? A + (t * batch + b) * 4 * H + u0 : nullptr;
+          r.tc = A ? TC + (t * batch + b) * H + u0 : nullptr;
+          r.live = live(lens, t, b);
+          return r;
+        };
+        const float* panel = P + blk * panel_size;
+        const float* bias_blk = Bp + blk * 4 * kLanes;
+        int64_t b = 0;
+        for (; b + kRows <= batch; b += kRows) {
+          for (int r = 0; r < kRows; ++r) rows[r] = row(b + r);
+          lstm_tile<kRows>(I, H, rows, panel, bias_blk);
+        }
+        for (; b < batch; ++b) {
+          rows[0] = row(b);
+          lstm_tile<1>(I, H, rows, panel, bias_blk);
+        }
+        // rows past their sequence's end keep their state (their tiles skipped the update)
+        for (int64_t d = 0; lens != nullptr && d < batch; ++d) {
+          if (live(lens, t, d)) continue;
+          std::memcpy(HS + (t * batch + d) * H + u0, hprev + d * H + u0, kLanes * sizeof(float));
+          std::memcpy(CS + (t * batch + d) * H + u0, cprev + d * H + u0, kLanes * sizeof(float));
+        }
+      }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    }
+  }
+}
+
+// Fused LSTM backward through time, organised like the forward: one parallel region, each
+// thread owns a range of unit blocks, one barrier per step. At step t a thread computes its
+// units' part of dh_t = dgates_{t+1} W_hh (register tiles of R rows x NV unit blocks, K = 4H)
+// and, from the registers, the gate gradients of its units at t. The weight is W_hh packed as
+// panels (H/W, 4H, W), so a tile's NV weight vectors at each k are contiguous per panel.
+struct BwdRow {
+  const float* dg_next;  // dgates_{t+1} of the row (4H), or null on the backward's first step
+  const float* carry0;   // dh_n of the row (offset 0; first step only)
+  const float* dout;     // dL/dh_t of the row at the unit offset 0, or null
+  const float* act;      // saved sigma(i), sigma(f), tanh(g), sigma(o) of (t, b) (offset 0)
+  const float* tc;       // saved tanh(c_t) of (t, b) (offset 0)
+  const float* cp;       // c_{t-1} of the row (offset 0)
+  float* extra;          // the part of dh_t that does not go through W_hh (offset 0)
+  float* dcc;            // dL/dc_t carried from the later step (offset 0)
+  float* dg;             // dgates_t of (t, b), written (offset 0)
+  float* out;            // final phase only: dh_{first} W_hh of the row goes here (offset 0)
+  bool live;
+};
+
+template <int R, int NV>
+inline void lstm_bwd_tile(int64_t H, int64_t u0, const BwdRow* rows, const float* panels) {
+  Reg acc[R][NV];
+  const bool gemm = rows[0].dg_next != nullptr;
+  if (gemm) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < NV; ++v) acc[r][v] = reg_set1(0.f);
+    const int64_t K = 4 * H, stride = K * kLanes;  // one panel
+    const float* w = panels + (u0 / kLanes) * stride;
+    for (int64_t k = 0; k < K; ++k, w += kLanes) {
+      Reg wv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) wv[v] = reg_load(w + v * stride);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const Reg av = reg_set1(rows[r].dg_next[k]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = reg_fmadd(av, wv[v], acc[r][v]);
+      }
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = reg_load(rows[r].carry0 + u0 + v * kLanes);
+  }
+  using V = Vec<float>;
+  const V one(1.f), zero(0.f);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const BwdRow& p = rows[r];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const int64_t j = u0 + v * kLanes;
+      const V carry(acc[r][v]);
+      if (p.out) {  // final phase: dh of the forward's first step, before h0
+        carry.store(p.out + j);
+        continue;
+      }
+      if (!p.live) {  // state passed through unchanged; the output was zero
+        (V::loadu(p.extra + j) + carry).store(p.extra + j);
+        for (int g = 0; g < 4; ++g) zero.store(p.dg + g * H + j);
+        continue;
+      }
+      V dh = carry + V::loadu(p.extra + j);
+      if (p.dout) dh = dh + V::loadu(p.dout + j);
+      const V i = V::loadu(p.act + j), f = V::loadu(p.act + H + j);
+      const V g = V::loadu(p.act + 2 * H + j), o = V::loadu(p.act + 3 * H + j);
+      const V t = V::loadu(p.tc + j);
+      const V dc = V::loadu(p.dcc + j) + dh * o * (one - t * t);
+      (dc * g * i * (one - i)).store(p.dg + j);
+      (dc * V::loadu(p.cp + j) * f * (one - f)).store(p.dg + H + j);
+      (dc * i * (one - g * g)).store(p.dg + 2 * H + j);
+      (dh * t * o * (one - o)).store(p.dg + 3 * H + j);
+      (dc * f).store(p.dcc + j);
+      zero.store(p.extra + j);
+    }
+  }
+}
+
+template <int R>
+inline void lstm_bwd_tiles(int64_t H, int64_t blk, int64_t nblk, const BwdRow* rows,
+                           const float* panels) {
+  for (int64_t done = 0; done < nblk;) {  // up to 4 unit blocks per tile
+    const int64_t u0 = (blk + done) * kLanes, left = nblk - done;
+    if (left >= 4) {
+      lstm_bwd_tile<R, 4>(H, u0, rows, panels);
+      done += 4;
+    } else if (left >= 2) {
+      lstm_bwd_tile<R, 2>(H, u0, rows, panels);
+      done += 2;
+    } else {
+      lstm_bwd_tile<R, 1>(H, u0, rows, panels);
+      done += 1;
+    }
+  }
+}
+
+// dxp (T, B, 4H) receives dgates; carry: dh_n in, dgates_{first} W_hh out; extra, dc_carry
+// as in backward_impl.
+void fused_lstm_backward(bool reverse, const Tensor& dout, Tensor& carry, Tensor& extra,
+                         Tensor& dc_carry, const Tensor& c0, const Tensor& cs,
+                         const Tensor& act, const Tensor& tc, const Tensor& w_hh, Tensor& dxp,
+                         const int64_t* lens) {
+  const int64_t steps = dxp.size(0), batch = dxp.size(1), H = cs.size(2);
+  const int64_t blocks = H / kLanes;
+  const Tensor panels = pack_lstm_backward_weight(w_hh);
+  const float* P = panels.data_ptr<float>();
+  const float* DOUT = dout.defined() ? dout.data_ptr<float>() : nullptr;
+  const float* CS = cs.data_ptr<float>();
+  const float* C0 = c0.data_ptr<float>();
+  const float* A = act.data_ptr<float>();
+  const float* TC = tc.data_ptr<float>();
+  float* CARRY = carry.data_ptr<float>();
+  float* EX = extra.data_ptr<float>();
+  float* DCC = dc_carry.data_ptr<float>();
+  float* DG = dxp.data_ptr<float>();
+  int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks)));
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+  {
+#ifdef _OPENMP
+    const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+    const int64_t tid = 0, team = 1;
+#endif
+    const int64_t blk0 = tid * blocks / team, blk1 = (tid + 1) * blocks / team;
+    BwdRow rows[kRows];
+    for (int64_t s = 0; s <= steps; ++s) {  // s == steps: the final phase (dh before h0)
+      const bool final_phase = s == steps;
+      const int64_t t = reverse ? s : steps - 1 - s;  // the forward's order, backwards
+      const int64_t later = reverse ? t - 1 : t + 1;  // the step whose dgates feed this one
+      const int64_t p = reverse ? t + 1 : t - 1;      // the previous state's index
+      const bool first = s == steps - 1;              // the forward's first step
+      auto row = [&](int64_t b) {
+        BwdRow r{};
+        r.dg_next = s == 0 ? nullptr : DG + (later * batch + b) * 4 * H;
+        r.carry0 = CARRY + b * H;  // read on s == 0 only, overwritten in the final phase
+        if (final_phase) {
+          r.out = CARRY + b * H;
+          return r;
+        }
+        r.dout = DOUT ? DOUT + (t * batch + b) * H : nullptr;
+        r.act = A + (t * batch + b) * 4 * H;
+        r.tc = TC + (t * batch + b) * H;
+        r.cp = first ? C0 + b * H : CS + (p * batch + b) * H;
+        r.extra = EX + b * H;
+        r.dcc = DCC + b * H;
+        r.dg = DG + (t * batch + b) * 4 * H;
+        r.live = live(lens, t, b);
+        return r;
+      };
+      if (!(final_phase && steps == 0)) {
+        int64_t b = 0;
+        for (; b + kRows <= batch; b += kRows) {
+          for (int r = 0; r < kRows; ++r) rows[r] = row(b + r);
+          lstm_bwd_tiles<kRows>(H, blk0, blk1 - blk0, rows, P);
+        }
+        for (; b < batch; ++b) {
+          rows[0] = row(b);
+          lstm_bwd_tiles<1>(H, blk0, blk1 - blk0, rows, P);
+        }
+      }
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    }
+  }
+}
+#else
+bool fused_lstm_fits(int64_t) { return false; }
+#endif  // SEQATTN_FUSED_LSTM
 
 template <typename T>
 void forward_impl(int64_t mode, bool reverse, const Tensor& xp, const Tensor& h0,
@@ -416,14 +904,28 @@ std::vector<Tensor> forward(int64_t mode, bool reverse, const Opt& xp_, const Te
   const Tensor& any = xp.defined() ? xp : x_in;
   const int64_t steps = any.size(0), batch = any.size(1), H = h0.size(1);
   auto opts = any.options();
-  Tensor hs = at::empty({steps, batch, H}, opts);
+  Tensor hs = pooled_empty({steps, batch, H}, opts);
   Tensor cs, act, tc;
   if (mode == LSTM) {
-    cs = at::empty({steps, batch, H}, opts);
-    tc = at::empty({save ? steps : 1, batch, H}, opts);
+    cs = pooled_empty({steps, batch, H}, opts);
+    tc = pooled_empty({save ? steps : 1, batch, H}, opts);
   }
-  if (mode == LSTM || mode == GRU) act = at::empty({save ? steps : 1, batch, 4 * H}, opts);
+  if (mode == LSTM || mode == GRU) act = pooled_empty({save ? steps : 1, batch, 4 * H}, opts);
   const int64_t* lens = lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr;
+#ifdef SEQATTN_FUSED_LSTM
+  // `packed` from pack_lstm (4-d panels) selects the fused LSTM kernel; pack() gives 2-d
+  // oneDNN weights for the generic loop.
+  if (mode == LSTM && packed.defined() && packed.dim() == 4 && x_in.defined()) {
+    TORCH_CHECK(any.scalar_type() == at::kFloat && packed.scalar_type() == at::kFloat &&
+                    fused_lstm_fits(H) && packed.size(0) == H / kLanes &&
+                    packed.size(1) == x_in.size(2) + H,
+                "fused LSTM: expected float32 panels of shape (", H / kLanes, ", ",
+                x_in.size(2) + H, ", 4, ", kLanes, "), got ", packed.sizes());
+    check_cpu(packed, "packed");
+    fused_lstm_forward(reverse, x_in, packed, b_in, h0, c0, hs, cs, act, tc, lens, save);
+    return {hs, cs, act, tc};
+  }
+#endif
   AT_DISPATCH_FLOATING_TYPES(any.scalar_type(), "seqattn_recurrent_forward", [&] {
     forward_impl<scalar_t>(mode, reverse, xp, h0, c0, hs, cs, act, tc, w_hh, b_hh, lens, save,
                            allow_onednn, x_in, w_ih, b_in, packed);
@@ -432,11 +934,12 @@ std::vector<Tensor> forward(int64_t mode, bool reverse, const Opt& xp_, const Te
 }
 
 // Returns {dxp, dhp, dh0, dc0}: gradients of the input-side and hidden-side gate
-// pre-activations (the same tensor except for the GRU), of h0 and (LSTM) c0.
+// pre-activations (the same tensor except for the GRU), of h0 and (LSTM) c0. `fused`: a
+// float32 LSTM may take the fused kernel (when the build and the hidden size allow).
 std::vector<Tensor> backward(int64_t mode, bool reverse, const Opt& dout_, const Opt& dh_n_,
                              const Opt& dc_n_, const Tensor& h0, const Opt& c0_, const Tensor& hs, const Opt& cs_, const Opt& act_,
                              const Opt& tc_, const Tensor& w_hh,
-                             const Opt& lengths_, bool allow_onednn) {
+                             const Opt& lengths_, bool allow_onednn, bool fused) {
   const Tensor dout = dout_.value_or(Tensor()), dh_n = dh_n_.value_or(Tensor());
   const Tensor dc_n = dc_n_.value_or(Tensor()), cs = cs_.value_or(Tensor());
   const Tensor act = act_.value_or(Tensor()), tc = tc_.value_or(Tensor());
@@ -446,13 +949,21 @@ std::vector<Tensor> backward(int64_t mode, bool reverse, const Opt& dout_, const
   const int64_t steps = hs.size(0), batch = hs.size(1), H = hs.size(2);
   const int64_t G = gates_of(mode);
   auto opts = hs.options();
-  Tensor dxp = at::empty({steps, batch, G * H}, opts);
-  Tensor dhp = mode == GRU ? at::empty({steps, batch, G * H}, opts) : dxp;
+  Tensor dxp = pooled_empty({steps, batch, G * H}, opts);
+  Tensor dhp = mode == GRU ? pooled_empty({steps, batch, G * H}, opts) : dxp;
   Tensor carry = dh_n.defined() ? dh_n.clone() : at::zeros({batch, H}, opts);
   Tensor extra = at::zeros({batch, H}, opts);
   Tensor dc_carry;
   if (mode == LSTM) dc_carry = dc_n.defined() ? dc_n.clone() : at::zeros({batch, H}, opts);
   const int64_t* lens = lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr;
+#ifdef SEQATTN_FUSED_LSTM
+  if (fused && mode == LSTM && hs.scalar_type() == at::kFloat && fused_lstm_fits(H) &&
+      w_hh.scalar_type() == at::kFloat && steps > 0) {
+    fused_lstm_backward(reverse, dout, carry, extra, dc_carry, c0, cs, act, tc, w_hh, dxp, lens);
+    return {dxp, dhp, carry + extra, dc_carry};
+  }
+#endif
+  (void)fused;
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "seqattn_recurrent_backward", [&] {
     backward_impl<scalar_t>(mode, reverse, dout, carry, extra, dc_carry, h0, c0, hs, cs, act, tc,
                             w_hh, dxp, dhp, lens, allow_onednn);
@@ -473,5 +984,28 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         return p.defined() ? std::optional<Tensor>(p) : std::nullopt;
       },
       "the per-step GEMM's weight, reordered for oneDNN once (None where oneDNN does not apply)");
+  m.def(
+      "pack_lstm",
+      [](const Tensor& w_ih, const Tensor& w_hh) -> std::optional<Tensor> {
+#ifdef SEQATTN_FUSED_LSTM
+        if (w_ih.scalar_type() == at::kFloat && w_hh.scalar_type() == at::kFloat &&
+            w_ih.device().is_cpu() && w_hh.device().is_cpu() && fused_lstm_fits(w_hh.size(1))) {
+          return pack_lstm_weight(w_ih, w_hh);
+        }
+#endif
+        (void)w_ih;
+        (void)w_hh;
+        return std::nullopt;
+      },
+      "[W_ih, W_hh] packed for the fused LSTM forward (None where it does not apply: not "
+      "float32, hidden size not a multiple of the vector width, no AVX2/AVX-512)");
+  m.def(
+      "workspace",
+      [](bool clear) {
+        if (clear) Workspace::get().clear();
+        return std::vector<int64_t>{static_cast<int64_t>(Workspace::get().cached_bytes()),
+                                    static_cast<int64_t>(Workspace::get().cap_bytes())};
+      },
+      "[bytes cached, cap] of the pool of large buffers; clear=True frees the cached blocks");
   m.def("backward", &backward, "backward through time of one layer and direction");
 }

@@ -45,7 +45,10 @@ from torch import Tensor
 
 from seqattn.nn.recurrent import _extension
 
-__all__ = ["MODES", "PythonEngine", "recurrence", "projection", "engine_for", "ONEDNN"]
+__all__ = [
+    "MODES", "PythonEngine", "recurrence", "projection", "engine_for", "ONEDNN", "FUSED_LSTM",
+    "workspace_info", "clear_workspace",
+]  # fmt: skip
 
 #: Mode names of :class:`~seqattn.nn.recurrent.layers.RNNBase` -> the integer the C++ side uses.
 MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
@@ -55,6 +58,12 @@ _LSTM, _GRU = 2, 3
 #: GEMMs of the compiled engine and the input projection; off, ``at::mm``/``F.linear`` (MKL).
 ONEDNN = True
 
+#: float32 LSTM forward on the CPU through the compiled engine's fused kernel (the whole time
+#: loop in one parallel region: a register-tiled GEMM per block of hidden units with the cell
+#: update in registers, one barrier per step) where it applies (AVX2/AVX-512 build, hidden size
+#: a multiple of the vector width); off, the generic per-step oneDNN GEMM and gate pass.
+FUSED_LSTM = True
+
 
 def _live(lengths: Tensor | None, steps: int, device) -> Tensor | None:
     """(T, B, 1) bool: step t is a real step of sequence b."""
@@ -63,32 +72,82 @@ def _live(lengths: Tensor | None, steps: int, device) -> Tensor | None:
     return (torch.arange(steps, device=device)[:, None] < lengths.to(device)[None, :])[..., None]
 
 
-# Inference reuses the oneDNN-packed [W_ih, W_hh] of a layer across calls while the weights are
+# Inference reuses the packed [W_ih, W_hh] of a layer across calls while the weights are
 # unchanged (packing takes about 0.7 ms for a 1024 x 384 weight here: a tenth of an LSTM
-# layer's inference at T = 64). Keyed by the weight tensors' identity, checked through weak
-# references and their version counters, so an optimiser step, copy_ or load_state_dict (all
-# in place: the version moves) or a freed tensor never serves a stale packing. Training packs
-# per call, as the weights change after every step anyway.
-_PACKED: dict[tuple[int, int, int], tuple] = {}
+# layer's inference at T = 64). Keyed by the kind of packing and the weight tensors' identity,
+# checked through weak references and their version counters, so an optimiser step, copy_ or
+# load_state_dict (all in place: the version moves) or a freed tensor never serves a stale
+# packing. Training packs per call, as the weights change after every step anyway.
+_PACKED: dict[tuple, tuple] = {}
 _PACKED_MAX = 64
 
 
-def _packed_weight(engine, w_ih: Tensor, w_hh: Tensor, batch: int) -> Tensor | None:
-    key = (id(w_ih), id(w_hh), batch)
+def _packed_weight(kind: str, pack, w_ih: Tensor, w_hh: Tensor, batch: int) -> Tensor | None:
+    """``pack(w_ih, w_hh)``, cached as described above under ``(kind, ids, batch)``."""
+    key = (kind, id(w_ih), id(w_hh), batch)
     try:
         versions = (w_ih._version, w_hh._version)
     except RuntimeError:  # inference tensors keep no version counter: no cache
-        return engine.pack(torch.cat([w_ih, w_hh], 1), batch)
+        return pack(w_ih, w_hh)
     hit = _PACKED.get(key)
     if hit is not None:
         ref_ih, ref_hh, seen, packed = hit
         if ref_ih() is w_ih and ref_hh() is w_hh and seen == versions:
             return packed
-    packed = engine.pack(torch.cat([w_ih, w_hh], 1), batch)
+    packed = pack(w_ih, w_hh)
+    if packed is None:  # this packing does not apply (cheap to find out again)
+        return None
     if len(_PACKED) >= _PACKED_MAX:
         _PACKED.pop(next(iter(_PACKED)))  # the oldest entry
     _PACKED[key] = (weakref.ref(w_ih), weakref.ref(w_hh), versions, packed)
     return packed
+
+
+def _pack_for(engine, mode: int, x: Tensor, w_ih: Tensor, w_hh: Tensor, save: bool):
+    """The packed weight the engine's merged forward takes, or None: panels for the fused
+    LSTM kernel (cached in inference, fresh in training), else oneDNN's reordered weight
+    (inference only)."""
+    if x.dtype != torch.float32 or x.device.type != "cpu":
+        return None
+    if mode == _LSTM and FUSED_LSTM and hasattr(engine, "pack_lstm"):
+        if save:
+            packed = engine.pack_lstm(w_ih, w_hh)
+        else:
+            packed = _packed_weight("lstm", engine.pack_lstm, w_ih, w_hh, 0)
+        if packed is not None:
+            return packed
+    if not save and ONEDNN and hasattr(engine, "pack"):
+        batch = x.shape[1]
+        return _packed_weight(
+            "onednn", lambda a, b: engine.pack(torch.cat([a, b], 1), batch), w_ih, w_hh, batch
+        )
+    return None
+
+
+def workspace_info() -> dict[str, int]:
+    """The compiled engine's pool of large buffers: ``cached_bytes`` (freed blocks kept for
+    reuse) and ``cap_bytes`` (its bound, ``SEQATTN_WORKSPACE_MB``, default 512 MB; 0: off).
+
+    States, saved gate activations and gate gradients of at least 1 MB come from this pool:
+    glibc maps large blocks fresh from the OS on every call, and page-faulting them in again
+    cost more than the recurrent GEMMs in an LSTM training step at T = 256 on the dev machine.
+    Without the extension both numbers are 0."""
+    module = _extension.load()
+    if module is None:
+        return {"cached_bytes": 0, "cap_bytes": 0}
+    cached, cap = module.workspace(False)
+    return {"cached_bytes": int(cached), "cap_bytes": int(cap)}
+
+
+def clear_workspace() -> int:
+    """Frees the pool's cached blocks (buffers still in use are not affected); returns the
+    number of bytes freed."""
+    module = _extension.load()
+    if module is None:
+        return 0
+    cached, _ = module.workspace(False)
+    module.workspace(True)
+    return int(cached)
 
 
 class PythonEngine:
@@ -146,7 +205,8 @@ class PythonEngine:
 
     @staticmethod
     def backward(
-        mode, reverse, dout, dh_n, dc_n, h0, c0, hs, cs, act, tc, w_hh, lengths, allow_onednn
+        mode, reverse, dout, dh_n, dc_n, h0, c0, hs, cs, act, tc, w_hh, lengths, allow_onednn,
+        fused=False,
     ):  # fmt: skip
         steps, batch, hidden = hs.shape
         gates = w_hh.shape[0]
@@ -278,6 +338,19 @@ def engine_for(x: Tensor, force_python: bool = False):
     return _extension.load() or PythonEngine
 
 
+def _dw_hh(dhp: Tensor, hs: Tensor, h0: Tensor, reverse: bool) -> Tensor:
+    """Σ_t dgates_tᵀ h_{t-1} with h_{t-1} = h0 at the first step of the direction, else the
+    neighbouring state in hs: two GEMMs on views (materialising the shifted (T, B, H) states
+    cost a fresh buffer, i.e. page faults, of T*B*H floats per call)."""
+    steps, _, gates = dhp.shape
+    first = dhp[-1] if reverse else dhp[0]
+    dw = _matmul_tn(first, h0)
+    if steps > 1:
+        rest, prev = (dhp[:-1], hs[1:]) if reverse else (dhp[1:], hs[:-1])
+        dw = dw + _matmul_tn(rest.reshape(-1, gates), prev.reshape(-1, hs.shape[-1]))
+    return dw
+
+
 def _contig(t: Tensor | None) -> Tensor | None:
     return None if t is None else t.contiguous()
 
@@ -297,10 +370,7 @@ class _Recurrence(torch.autograd.Function):
         # requires_grad even under no_grad, and saving the gates costs inference 40% here.)
         xp, x, w_ih, b_in = _contig(xp), _contig(x), _contig(w_ih), _contig(b_in)
         h0, c0, w_hh, b_hh = _contig(h0), _contig(c0), _contig(w_hh), _contig(b_hh)
-        packed = None
-        if (not save and x is not None and ONEDNN and hasattr(engine, "pack")
-                and x.dtype == torch.float32 and x.device.type == "cpu"):  # fmt: skip
-            packed = _packed_weight(engine, w_ih, w_hh, x.shape[1])
+        packed = None if x is None else _pack_for(engine, mode, x, w_ih, w_hh, save)
         hs, cs, act, tc = engine.forward(
             mode, reverse, xp, h0, c0, w_hh, b_hh, lengths, save, ONEDNN, x, w_ih, b_in, packed
         )
@@ -324,25 +394,20 @@ class _Recurrence(torch.autograd.Function):
         h0, c0, hs, cs, act, tc, w_hh, x, w_ih = ctx.saved_tensors
         dxp, dhp, dh0, dc0 = ctx.engine.backward(
             ctx.mode, ctx.reverse, _contig(dout), _contig(dh_n), _contig(dc_n), h0, c0, hs, cs,
-            act, tc, w_hh, ctx.lengths, ONEDNN,
+            act, tc, w_hh, ctx.lengths, ONEDNN, FUSED_LSTM,
         )  # fmt: skip
         need = ctx.needs_input_grad
-        gates, hidden = dhp.shape[-1], hs.shape[-1]
-        # h_{t-1} of every step: h0 first (in the direction of the recurrence), then hs shifted.
-        prev = torch.cat([hs[1:], h0[None]]) if ctx.reverse else torch.cat([h0[None], hs[:-1]])
+        gates = dhp.shape[-1]
         flat = dxp.view(-1, gates)  # (T*B, G*H)
         dx = dw_ih = db_in = dw = db = None
+        if need[6]:  # dW_hh = Σ_t dgates_tᵀ h_{t-1}
+            dw = _dw_hh(dhp, hs, h0, ctx.reverse)
         if x is None:
-            if need[6]:
-                dw = _matmul_tn(dhp.view(-1, gates), prev.view(-1, hidden))
             if ctx.has_bias and need[7]:
                 db = dhp.sum(dim=(0, 1))
-        else:  # merged projection: dW_ih and dW_hh in one matmul, Σ_t dgates_tᵀ [x_t, h_{t-1}]
-            if need[2] or need[6]:
-                inputs = x.shape[-1]
-                xh = torch.cat([x, prev], dim=-1).view(-1, inputs + hidden)
-                dw_cat = _matmul_tn(flat, xh)  # (G*H, I+H)
-                dw_ih, dw = dw_cat[:, :inputs], dw_cat[:, inputs:]
+        else:  # merged projection: dW_ih = Σ_t dgates_tᵀ x_t
+            if need[2]:
+                dw_ih = _matmul_tn(flat, x.reshape(-1, x.shape[-1]))
             if need[1]:
                 dx = _matmul_nn(flat, w_ih).view(*x.shape)
             if ctx.has_b_in and need[3]:
