@@ -370,19 +370,21 @@ def test_pack_lstm_lays_out_gate_panels():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("hidden", [32, 48])
-def test_fused_lstm_matches_the_reference_and_the_generic_loop(threads, hidden):
+@pytest.mark.parametrize(("inputs", "hidden"), [(7, 32), (70, 48)])
+def test_fused_lstm_matches_the_reference_and_the_generic_loop(threads, inputs, hidden):
     """float32 LSTM through the fused kernels (forward with the GEMM in registers, backward
-    likewise): a two-layer bidirectional layer with ragged lengths (19 rows: three tiles of
-    six and a remainder; 48 units: panels split unevenly over two threads) agrees with the
-    float64 reference within float32 rounding, in outputs, final states and every gradient,
-    and with the generic per-step-GEMM loop (FUSED_LSTM off)."""
+    likewise, weight gradients accumulated inside the backward loop): a two-layer
+    bidirectional layer with ragged lengths (19 rows: three tiles of six and a remainder; 48
+    units: panels split unevenly over two threads; 70 inputs: a 64-column tile, then a tail)
+    agrees with the float64 reference within float32 rounding, in outputs, final states and
+    every gradient, and with the generic per-step-GEMM loop (FUSED_LSTM off)."""
     _fused_panels_or_skip(hidden)
     torch.manual_seed(5)
-    ref = snn.LSTM(7, hidden, num_layers=2, bidirectional=True, backend="reference").double()
-    ours = snn.LSTM(7, hidden, num_layers=2, bidirectional=True, backend="fast")
+    kw = {"num_layers": 2, "bidirectional": True}
+    ref = snn.LSTM(inputs, hidden, backend="reference", **kw).double()
+    ours = snn.LSTM(inputs, hidden, backend="fast", **kw)
     ours.load_state_dict({k: v.float() for k, v in ref.state_dict().items()})
-    x = torch.randn(9, 19, 7, dtype=torch.float64)
+    x = torch.randn(9, 19, inputs, dtype=torch.float64)
     h0 = torch.randn(4, 19, hidden, dtype=torch.float64)
     c0 = torch.randn(4, 19, hidden, dtype=torch.float64)
     lens = torch.randint(1, 10, (19,)).tolist()

@@ -608,12 +608,71 @@ inline void lstm_bwd_tiles(int64_t H, int64_t blk, int64_t nblk, const BwdRow* r
   }
 }
 
+// Weight gradients inside the backward loop: at step t each thread adds, for the dW rows of its
+// own units (gate g, unit u: row g*H + u), dgates_t[:, row]^T [x_t, h_{t-1}] to dW_ih and
+// dW_hh, while dgates_t is still in its cache; no separate GEMM over all steps (which needs
+// the transposed copy of an operand) after the loop. kDwRows rows x CV vectors of columns of
+// dW are accumulated in registers over the batch.
+#if defined(CPU_CAPABILITY_AVX512)
+constexpr int kDwRows = 4;  // 16 accumulators + 4 inputs + 1 broadcast
+#else
+constexpr int kDwRows = 2;  // 8 + 4 + 1 of 16 registers
+#endif
+
+template <int RR, int CV>
+inline void dw_tile(int64_t batch, const float* dg, int64_t dg_stride, const float* a,
+                    int64_t a_stride, float* out, int64_t out_stride) {
+  Reg acc[RR][CV];
+#pragma GCC unroll 8
+  for (int r = 0; r < RR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < CV; ++v) acc[r][v] = reg_load(out + r * out_stride + v * kLanes);
+  for (int64_t b = 0; b < batch; ++b) {
+    Reg av[CV];
+#pragma GCC unroll 4
+    for (int v = 0; v < CV; ++v) av[v] = reg_load(a + b * a_stride + v * kLanes);
+#pragma GCC unroll 8
+    for (int r = 0; r < RR; ++r) {
+      const Reg d = reg_set1(dg[b * dg_stride + r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < CV; ++v) acc[r][v] = reg_fmadd(d, av[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < RR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < CV; ++v) {
+      float* o = out + r * out_stride + v * kLanes;
+      Vec<float>(acc[r][v]).store(o);
+    }
+}
+
+// out (RR rows, row stride `cols`) += dg[:, 0..RR)^T a (batch x cols, row stride `cols`).
+template <int RR>
+inline void dw_rows(int64_t batch, const float* dg, int64_t dg_stride, const float* a,
+                    int64_t cols, float* out) {
+  int64_t c = 0;
+  for (; c + 4 * kLanes <= cols; c += 4 * kLanes)
+    dw_tile<RR, 4>(batch, dg, dg_stride, a + c, cols, out + c, cols);
+  for (; c + kLanes <= cols; c += kLanes)
+    dw_tile<RR, 1>(batch, dg, dg_stride, a + c, cols, out + c, cols);
+  for (; c < cols; ++c) {  // the tail of an input size that is not a multiple of the width
+    for (int r = 0; r < RR; ++r) {
+      float sum = 0.f;
+      for (int64_t b = 0; b < batch; ++b) sum += dg[b * dg_stride + r] * a[b * cols + c];
+      out[r * cols + c] += sum;
+    }
+  }
+}
+
 // dxp (T, B, 4H) receives dgates; carry: dh_n in, dgates_{first} W_hh out; extra, dc_carry
 // as in backward_impl.
+// With x defined, also dw_ih (4H, I), dw_hh (4H, H) and db (4H,) (zeroed by the caller).
 void fused_lstm_backward(bool reverse, const Tensor& dout, Tensor& carry, Tensor& extra,
                          Tensor& dc_carry, const Tensor& c0, const Tensor& cs,
                          const Tensor& act, const Tensor& tc, const Tensor& w_hh, Tensor& dxp,
-                         const int64_t* lens) {
+                         const int64_t* lens, const Tensor& x_in, const Tensor& h0,
+                         const Tensor& hs, Tensor& dw_ih, Tensor& dw_hh, Tensor& db) {
   const int64_t steps = dxp.size(0), batch = dxp.size(1), H = cs.size(2);
   const int64_t blocks = H / kLanes;
   const Tensor panels = pack_lstm_backward_weight(w_hh);
@@ -627,6 +686,14 @@ void fused_lstm_backward(bool reverse, const Tensor& dout, Tensor& carry, Tensor
   float* EX = extra.data_ptr<float>();
   float* DCC = dc_carry.data_ptr<float>();
   float* DG = dxp.data_ptr<float>();
+  const bool dw = x_in.defined();
+  const int64_t I = dw ? x_in.size(2) : 0;
+  const float* X = dw ? x_in.data_ptr<float>() : nullptr;
+  const float* H0 = h0.data_ptr<float>();
+  const float* HS = hs.data_ptr<float>();
+  float* DWI = dw ? dw_ih.data_ptr<float>() : nullptr;
+  float* DWH = dw ? dw_hh.data_ptr<float>() : nullptr;
+  float* DB = dw ? db.data_ptr<float>() : nullptr;
   int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
   threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks)));
 #ifdef _OPENMP
@@ -673,6 +740,23 @@ void fused_lstm_backward(bool reverse, const Tensor& dout, Tensor& carry, Tensor
         for (; b < batch; ++b) {
           rows[0] = row(b);
           lstm_bwd_tiles<1>(H, blk0, blk1 - blk0, rows, P);
+        }
+      }
+      if (dw && !final_phase) {  // this thread's dW rows += dgates_t^T [x_t, h_{t-1}]
+        const float* dgt = DG + t * batch * 4 * H;
+        const float* xt = X + t * batch * I;
+        const float* hprev = first ? H0 : HS + p * batch * H;
+        for (int64_t blk = blk0; blk < blk1; ++blk) {
+          for (int64_t g = 0; g < 4; ++g) {
+            const int64_t r0 = g * H + blk * kLanes;  // kLanes rows of dW
+            for (int64_t rr = 0; rr < kLanes; rr += kDwRows) {
+              dw_rows<kDwRows>(batch, dgt + r0 + rr, 4 * H, xt, I, DWI + (r0 + rr) * I);
+              dw_rows<kDwRows>(batch, dgt + r0 + rr, 4 * H, hprev, H, DWH + (r0 + rr) * H);
+            }
+            Vec<float> sum = Vec<float>::loadu(DB + r0);
+            for (int64_t b = 0; b < batch; ++b) sum = sum + Vec<float>::loadu(dgt + b * 4 * H + r0);
+            sum.store(DB + r0);
+          }
         }
       }
 #ifdef _OPENMP
@@ -934,12 +1018,15 @@ std::vector<Tensor> forward(int64_t mode, bool reverse, const Opt& xp_, const Te
 }
 
 // Returns {dxp, dhp, dh0, dc0}: gradients of the input-side and hidden-side gate
-// pre-activations (the same tensor except for the GRU), of h0 and (LSTM) c0. `fused`: a
-// float32 LSTM may take the fused kernel (when the build and the hidden size allow).
+// pre-activations (the same tensor except for the GRU), of h0 and (LSTM) c0; then
+// {dW_ih, dW_hh, db} where the fused kernel computed them, else undefined. `fused`: a float32
+// LSTM may take the fused kernel (when the build and the hidden size allow); with x (the layer
+// input, T x B x I) it also accumulates the weight and bias gradients inside its loop.
 std::vector<Tensor> backward(int64_t mode, bool reverse, const Opt& dout_, const Opt& dh_n_,
                              const Opt& dc_n_, const Tensor& h0, const Opt& c0_, const Tensor& hs, const Opt& cs_, const Opt& act_,
                              const Opt& tc_, const Tensor& w_hh,
-                             const Opt& lengths_, bool allow_onednn, bool fused) {
+                             const Opt& lengths_, bool allow_onednn, bool fused,
+                             const Opt& x_) {
   const Tensor dout = dout_.value_or(Tensor()), dh_n = dh_n_.value_or(Tensor());
   const Tensor dc_n = dc_n_.value_or(Tensor()), cs = cs_.value_or(Tensor());
   const Tensor act = act_.value_or(Tensor()), tc = tc_.value_or(Tensor());
@@ -959,8 +1046,21 @@ std::vector<Tensor> backward(int64_t mode, bool reverse, const Opt& dout_, const
 #ifdef SEQATTN_FUSED_LSTM
   if (fused && mode == LSTM && hs.scalar_type() == at::kFloat && fused_lstm_fits(H) &&
       w_hh.scalar_type() == at::kFloat && steps > 0) {
-    fused_lstm_backward(reverse, dout, carry, extra, dc_carry, c0, cs, act, tc, w_hh, dxp, lens);
-    return {dxp, dhp, carry + extra, dc_carry};
+    const Tensor x_in = x_.value_or(Tensor());
+    Tensor dw_ih, dw_hh, db;
+    if (x_in.defined()) {
+      check_cpu(x_in, "x");
+      TORCH_CHECK(x_in.scalar_type() == at::kFloat && x_in.dim() == 3 &&
+                      x_in.size(0) == steps && x_in.size(1) == batch,
+                  "fused LSTM backward: expected x of shape (", steps, ", ", batch,
+                  ", I) float32, got ", x_in.sizes(), " ", x_in.scalar_type());
+      dw_ih = pooled_empty({4 * H, x_in.size(2)}, opts).zero_();
+      dw_hh = pooled_empty({4 * H, H}, opts).zero_();
+      db = at::zeros({4 * H}, opts);
+    }
+    fused_lstm_backward(reverse, dout, carry, extra, dc_carry, c0, cs, act, tc, w_hh, dxp, lens,
+                        x_in, h0, hs, dw_ih, dw_hh, db);
+    return {dxp, dhp, carry + extra, dc_carry, dw_ih, dw_hh, db};
   }
 #endif
   (void)fused;
@@ -969,9 +1069,9 @@ std::vector<Tensor> backward(int64_t mode, bool reverse, const Opt& dout_, const
                             w_hh, dxp, dhp, lens, allow_onednn);
   });
   Tensor dh0 = carry + extra;
-  // The weight gradients (dW = sum_t dgates_t^T [x_t, h_{t-1}]) are one matmul over all
-  // steps, done by the caller: it has x, and it can reach oneDNN's strided GEMM.
-  return {dxp, dhp, dh0, dc_carry};
+  // The weight gradients (dW = sum_t dgates_t^T [x_t, h_{t-1}]) are matmuls over all steps,
+  // done by the caller (oneDNN's strided GEMM); the fused LSTM path above returns them.
+  return {dxp, dhp, dh0, dc_carry, Tensor(), Tensor(), Tensor()};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -206,7 +206,7 @@ class PythonEngine:
     @staticmethod
     def backward(
         mode, reverse, dout, dh_n, dc_n, h0, c0, hs, cs, act, tc, w_hh, lengths, allow_onednn,
-        fused=False,
+        fused=False, x=None,
     ):  # fmt: skip
         steps, batch, hidden = hs.shape
         gates = w_hh.shape[0]
@@ -259,7 +259,7 @@ class PythonEngine:
                 dhp[t] = dh_lin
             extra, dcc = new_extra, new_dcc
             carry = torch.mm(dh_lin, w_hh)
-        return [dxp, dhp, carry + extra, dcc]
+        return [dxp, dhp, carry + extra, dcc, None, None, None]
 
 
 def _onednn_linear():
@@ -392,25 +392,31 @@ class _Recurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n=None):
         h0, c0, hs, cs, act, tc, w_hh, x, w_ih = ctx.saved_tensors
-        dxp, dhp, dh0, dc0 = ctx.engine.backward(
-            ctx.mode, ctx.reverse, _contig(dout), _contig(dh_n), _contig(dc_n), h0, c0, hs, cs,
-            act, tc, w_hh, ctx.lengths, ONEDNN, FUSED_LSTM,
-        )  # fmt: skip
         need = ctx.needs_input_grad
+        # The fused LSTM kernel can accumulate the weight gradients inside its loop (it needs x).
+        want_dw = x is not None and (need[2] or need[3] or need[6])
+        dxp, dhp, dh0, dc0, in_dw_ih, in_dw, in_db = ctx.engine.backward(
+            ctx.mode, ctx.reverse, _contig(dout), _contig(dh_n), _contig(dc_n), h0, c0, hs, cs,
+            act, tc, w_hh, ctx.lengths, ONEDNN, FUSED_LSTM, x if want_dw else None,
+        )  # fmt: skip
         gates = dhp.shape[-1]
         flat = dxp.view(-1, gates)  # (T*B, G*H)
         dx = dw_ih = db_in = dw = db = None
-        if need[6]:  # dW_hh = Σ_t dgates_tᵀ h_{t-1}
+        if in_dw is not None:  # from the loop: dW_hh, dW_ih, and the folded bias
+            dw = in_dw if need[6] else None
+            dw_ih = in_dw_ih if need[2] else None
+            db_in = in_db if ctx.has_b_in and need[3] else None
+        elif need[6]:  # dW_hh = Σ_t dgates_tᵀ h_{t-1}
             dw = _dw_hh(dhp, hs, h0, ctx.reverse)
         if x is None:
             if ctx.has_bias and need[7]:
                 db = dhp.sum(dim=(0, 1))
         else:  # merged projection: dW_ih = Σ_t dgates_tᵀ x_t
-            if need[2]:
+            if need[2] and in_dw is None:
                 dw_ih = _matmul_tn(flat, x.reshape(-1, x.shape[-1]))
             if need[1]:
                 dx = _matmul_nn(flat, w_ih).view(*x.shape)
-            if ctx.has_b_in and need[3]:
+            if ctx.has_b_in and need[3] and in_dw is None:
                 db_in = flat.sum(0)
             dxp = None
         return dxp, dx, dw_ih, db_in, dh0, dc0, dw, db, None, None, None, None, None
