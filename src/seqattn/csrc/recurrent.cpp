@@ -309,6 +309,11 @@ void gru_fwd_row(int64_t H, const T* m, const T* x, const T* bias, const T* hp, 
 // columns of gates i, f, g, o of units p*W .. p*W+W-1, so one row of accumulators is the four
 // gates of W units. Same sums as the generic path, in another order: float32 results agree to
 // rounding (about 1e-6), not bit for bit.
+//
+// The accumulators are raw intrinsic vectors, not ATen's Vectorized<float>: GCC 12 kept an
+// array of Vectorized<float> on the stack and stored all 24 accumulators back on every k
+// (the first version ran at 1.9-2.4x torch's time); arrays of __m512 in fully unrolled loops
+// stay in registers.
 #if defined(CPU_CAPABILITY_AVX512)
 using Reg = __m512;
 constexpr int64_t kLanes = 16;

@@ -58,10 +58,11 @@ _LSTM, _GRU = 2, 3
 #: GEMMs of the compiled engine and the input projection; off, ``at::mm``/``F.linear`` (MKL).
 ONEDNN = True
 
-#: float32 LSTM forward on the CPU through the compiled engine's fused kernel (the whole time
-#: loop in one parallel region: a register-tiled GEMM per block of hidden units with the cell
-#: update in registers, one barrier per step) where it applies (AVX2/AVX-512 build, hidden size
-#: a multiple of the vector width); off, the generic per-step oneDNN GEMM and gate pass.
+#: float32 LSTM on the CPU through the compiled engine's fused kernels where they apply
+#: (AVX2/AVX-512 build, hidden size a multiple of the vector width): forward and backward
+#: through time each as one parallel region, a register-tiled GEMM per block of hidden units
+#: with the cell update (or the gate gradients, then the weight gradients) from the
+#: registers, one barrier per step. Off: the generic per-step oneDNN GEMM and gate pass.
 FUSED_LSTM = True
 
 
