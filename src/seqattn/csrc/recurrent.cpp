@@ -36,6 +36,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #ifdef _OPENMP
@@ -397,6 +398,23 @@ inline void lstm_tile(int64_t I, int64_t H, const RowPtrs* rows, const float* pa
   }
 }
 
+// The team of the fused kernels: one thread per unit block at most (torch's thread count,
+// one inside another parallel region), and the contiguous range of unit blocks this thread
+// owns (called inside the region).
+inline int team_size(int64_t blocks) {
+  const int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks)));
+}
+
+inline std::pair<int64_t, int64_t> my_blocks(int64_t blocks) {
+#ifdef _OPENMP
+  const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+  const int64_t tid = 0, team = 1;
+#endif
+  return {tid * blocks / team, (tid + 1) * blocks / team};
+}
+
 // Is the fused kernel built for this machine and usable for this layer?
 bool fused_lstm_fits(int64_t H) { return H % kLanes == 0; }
 
@@ -458,18 +476,11 @@ void fused_lstm_forward(bool reverse, const Tensor& x_in, const Tensor& panels,
   float* A = save ? act.data_ptr<float>() : nullptr;
   float* TC = save ? tc.data_ptr<float>() : nullptr;
   const int64_t panel_size = (I + H) * 4 * kLanes;
-  int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
-  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks)));
 #ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(team_size(blocks))
 #endif
   {
-#ifdef _OPENMP
-    const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const int64_t tid = 0, team = 1;
-#endif
-    const int64_t blk0 = tid * blocks / team, blk1 = (tid + 1) * blocks / team;
+    const auto [blk0, blk1] = my_blocks(blocks);
     RowPtrs rows[kRows];
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = reverse ? steps - 1 - s : s;
@@ -699,18 +710,11 @@ void fused_lstm_backward(bool reverse, const Tensor& dout, Tensor& carry, Tensor
   float* DWI = dw ? dw_ih.data_ptr<float>() : nullptr;
   float* DWH = dw ? dw_hh.data_ptr<float>() : nullptr;
   float* DB = dw ? db.data_ptr<float>() : nullptr;
-  int threads = at::in_parallel_region() ? 1 : at::get_num_threads();
-  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, blocks)));
 #ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(team_size(blocks))
 #endif
   {
-#ifdef _OPENMP
-    const int64_t tid = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const int64_t tid = 0, team = 1;
-#endif
-    const int64_t blk0 = tid * blocks / team, blk1 = (tid + 1) * blocks / team;
+    const auto [blk0, blk1] = my_blocks(blocks);
     BwdRow rows[kRows];
     for (int64_t s = 0; s <= steps; ++s) {  // s == steps: the final phase (dh before h0)
       const bool final_phase = s == steps;
