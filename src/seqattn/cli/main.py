@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -18,11 +17,9 @@ def _progress(items, desc="", total=None):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    import shlex
-    import time
-
     from seqattn import experiments
-    from seqattn.experiments.base import versions, write_json_atomic, write_metrics
+    from seqattn.config import ConfigError
+    from seqattn.data.datasets import DatasetNotFoundError
 
     if args.list or not args.experiment:
         width = max(len(n) for n in experiments.EXPERIMENTS)
@@ -34,64 +31,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"seqattn run: {err}", file=sys.stderr)
         return 2
-    from seqattn.config import ConfigError, load_config, save_config
-
     overrides = list(args.set or ())
     if args.dataset is not None:
         overrides.append(f"dataset={args.dataset}")
     try:
-        cfg = load_config(exp.config_cls, args.config, overrides)
-        if args.seed is not None:
-            cfg = dataclasses.replace(cfg, seed=args.seed)
+        cfg = experiments.resolve_config(exp, config_file=args.config, overrides=overrides,
+                                         seed=args.seed, quick=args.quick)  # fmt: skip
     except ConfigError as err:
         print(f"seqattn run {exp.name}: {err}", file=sys.stderr)
         return 2
-    if args.quick:
-        cfg = exp.quick(cfg)
-    out = Path(args.out or Path("runs") / exp.name)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")  # the resolved config, reusable with --config
-    started = time.time()
-    from seqattn.data.datasets import DatasetNotFoundError
-
     try:
-        results = exp.run(cfg, out, progress=_progress)
+        record = experiments.run_experiment(
+            exp, cfg, Path(args.out or Path("runs") / exp.name), quick=args.quick,
+            progress=_progress, command=args.argv,
+        )  # fmt: skip
     except (ValueError, TypeError, FileNotFoundError, DatasetNotFoundError) as err:
         # a user error found while running (a bad data file, a missing dataset): the message,
         # not a traceback (-v logs it with the traceback for a bug report)
         logging.getLogger("seqattn.cli").info("run failed", exc_info=True)
         print(f"seqattn run {exp.name}: {err}", file=sys.stderr)
         return 2
-    payload = {
-        "results": results,
-        "config": dataclasses.asdict(cfg),
-        "quick": args.quick,
-        "versions": versions(),
-        "command": shlex.join(["seqattn", *args.argv]),  # quoted: pastes back exactly
-    }
-    path = write_json_atomic(out / "results.json", payload)
-    metrics = write_metrics(out, results, since=started)
-    table = exp.table(results)
-    from seqattn.viz.report import write_report
-
-    report = write_report(
-        out,
-        title=f"{exp.name}{' (quick)' if args.quick else ''}",
-        command=payload["command"],
-        config=payload["config"],
-        results=results,
-        versions=payload["versions"],
-        table_markdown=table,
-        figures=results.get("figures", []),
-        metrics_path=metrics,
-        attention=results.get("attention", []),
-    )
-    print(table)
-    print(f"\nresults: {path}")
-    print(f"metrics: {metrics}")
-    for fig in results.get("figures", []):
+    print(record.table)
+    print(f"\nresults: {record.results_path}")
+    print(f"metrics: {record.metrics_path}")
+    for fig in record.figures:
         print(f"figure:  {fig}")
-    print(f"report:  {report}")
+    print(f"report:  {record.report_path}")
     return 0
 
 

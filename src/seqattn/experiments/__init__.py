@@ -1,4 +1,8 @@
-"""Runnable experiments, one module each: a default config and ``run(cfg, out_dir) -> results``."""
+"""Runnable experiments, one module each: a declaration (config, run, quick scale, tables).
+
+``run_experiment(name, ...)`` (:mod:`seqattn.experiments.runner`) owns the run lifecycle;
+:mod:`seqattn.experiments.toolkit` and :mod:`seqattn.training.loop` hold what they share.
+"""
 
 from seqattn.experiments.attention_complexity import EXPERIMENT as _COMPLEXITY
 from seqattn.experiments.attention_scores import EXPERIMENT as _SCORES
@@ -38,4 +42,6 @@ def get(name: str) -> Experiment:
         ) from None
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "get"]
+from seqattn.experiments.runner import RunRecord, resolve_config, run_experiment  # noqa: E402
+
+__all__ = ["EXPERIMENTS", "Experiment", "RunRecord", "get", "resolve_config", "run_experiment"]

@@ -28,14 +28,41 @@ def no_progress(items: Iterable[T], desc: str = "", total: int | None = None) ->
 
 @dataclass(frozen=True)
 class Experiment:
-    """A runnable experiment: ``run(cfg, out_dir, progress) -> results dict``."""
+    """A runnable experiment, declared: its config, how to run it, its quick scale, its tables.
+
+    Attributes:
+        name: the registry name (``seqattn run NAME``).
+        summary: one line for ``seqattn run --list``.
+        config_cls: the frozen config dataclass (YAML and ``--set`` overrides load into it).
+        run: ``run(cfg, out_dir, progress) -> results`` (a JSON-ready dict; ``figures`` and
+            ``attention`` entries are embedded in the report).
+        quick: full config -> quick (demo) config.
+        tables: results -> the result tables (:class:`seqattn.viz.table.Table`, or free text
+            blocks), rendered to Markdown for the terminal and to HTML for the report.
+        table: results -> Markdown, for experiments that do not declare ``tables`` (default:
+            the tables rendered to Markdown).
+    """
 
     name: str
     summary: str
     config_cls: type
     run: Callable[..., dict[str, Any]]
     quick: Callable[[Any], Any]  # full config -> quick config
-    table: Callable[[dict[str, Any]], str]  # results -> Markdown table
+    table: Callable[[dict[str, Any]], str] | None = None  # results -> Markdown
+    tables: Callable[[dict[str, Any]], list[Any]] | None = None  # results -> [Table | str]
+
+    def __post_init__(self) -> None:
+        if self.table is None and self.tables is None:
+            raise TypeError(f"experiment {self.name!r}: expected `tables` or `table`, got neither")
+        if self.table is None:
+            from seqattn.viz.table import render_markdown
+
+            tables = self.tables
+            object.__setattr__(self, "table", lambda results: render_markdown(tables(results)))
+
+    def result_tables(self, results: dict[str, Any]) -> list[Any]:
+        """The tables for the report: declared ones, else the Markdown table as text."""
+        return list(self.tables(results)) if self.tables is not None else []
 
 
 def versions() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from seqattn.viz.attention import AttentionView, attention_heatmap, attention_html, save_attention
 from seqattn.viz.curves import plot_panels
 from seqattn.viz.report import render_report, write_report
+from seqattn.viz.table import Column, Table
 
 __all__ = [
     "plot_panels",
@@ -12,4 +13,6 @@ __all__ = [
     "save_attention",
     "render_report",
     "write_report",
+    "Column",
+    "Table",
 ]

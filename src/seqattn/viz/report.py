@@ -39,6 +39,7 @@ from seqattn.io import atomic_write_text, jsonable  # noqa: E402
 from seqattn.viz.attention import _CSS as _ATTENTION_CSS  # noqa: E402
 from seqattn.viz.attention import _JS as _ATTENTION_JS  # noqa: E402
 from seqattn.viz.attention import AttentionView, _view_html  # noqa: E402
+from seqattn.viz.table import render_html  # noqa: E402
 
 __all__ = ["markdown_tables_html", "read_metrics", "render_report", "write_report"]
 
@@ -457,6 +458,7 @@ def render_report(
     metrics_path: str | Path | None = None,
     attention: Sequence[Any] = (),
     base_dir: str | Path | None = None,
+    tables: Sequence[Any] = (),
 ) -> str:
     """Render a run report as one self-contained HTML page.
 
@@ -467,13 +469,16 @@ def render_report(
         results: the experiment's results; its top-level scalars are the summary and the
             whole dict is shown as JSON at the end.
         versions: versions and machine facts (see ``seqattn.experiments.base.versions``).
-        table_markdown: the experiment's Markdown table(s).
+        table_markdown: the experiment's Markdown table(s), for callers without
+            ``tables`` (parsed into HTML tables).
         figures: image files (PNG, SVG, JPEG) to embed; missing ones are noted, not fatal.
         metrics_path: a ``metrics.jsonl`` file, or None.
         attention: attention views: ``AttentionView`` objects, dicts of its fields
             (``weights``, ``keys``, ``queries``, ``title``, ``head_names``), or paths of
             saved views (``.html`` from ``save_attention``, or images).
         base_dir: where relative paths that do not exist as given are looked up.
+        tables: the results as :class:`seqattn.viz.table.Table` objects (and free text
+            blocks), rendered directly; when given, ``table_markdown`` is not read.
 
     Returns:
         The HTML text.
@@ -492,7 +497,9 @@ def render_report(
     sections = []
     summary = [(k, v) for k, v in results.items() if _is_num(v) or isinstance(v, str | bool)]
     sections.append(("summary", "Summary", _kv_table(summary) or '<p class="note">-</p>'))
-    if table_markdown.strip():
+    if tables:
+        sections.append(("results", "Results", render_html(tables)))
+    elif table_markdown.strip():
         sections.append(("results", "Results", markdown_tables_html(table_markdown)))
     figs = "".join(_image_html(f, base) for f in figures)
     sections.append(("figures", "Figures", figs or '<p class="note">No figures.</p>'))
@@ -539,6 +546,7 @@ def write_report(
     metrics_path: str | Path | None = None,
     attention: Sequence[Any] = (),
     filename: str = "report.html",
+    tables: Sequence[Any] = (),
 ) -> Path:
     """Write ``out_dir/report.html`` atomically (see :func:`render_report` for the arguments).
 
@@ -568,6 +576,7 @@ def write_report(
         metrics_path=metrics_path,
         attention=attention,
         base_dir=out_dir,
+        tables=tables,
     )
     path = atomic_write_text(out_dir / filename, page)
     log.info("report: wrote %s (%d KiB)", path, len(page) // 1024)

@@ -1,0 +1,142 @@
+"""What experiments share besides the training loop: repeats over seeds, mean ± std, a worker
+map that leaves torch's thread count as it found it, and attention views.
+
+An experiment is a declaration (a config dataclass, model and data builders, metrics, tables
+and figures); the machinery lives here, in :mod:`seqattn.training.loop` (the one optimisation
+loop), :mod:`seqattn.viz.table` (the one table object) and :mod:`seqattn.experiments.runner`
+(the run lifecycle: config, results.json, metrics.jsonl, figures, report.html).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+from seqattn.experiments.base import Progress, no_progress
+
+__all__ = ["attention_view", "mean_std", "seeds", "torch_threads", "worker_map"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0.0 for a single value), in float64.
+
+    Non-finite values are kept (a diverged run shows as NaN rather than vanishing).
+
+    >>> mean_std([1.0, 2.0, 3.0])
+    (2.0, 1.0)
+    >>> mean_std([5.0])
+    (5.0, 0.0)
+    """
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("expected at least one value for mean_std, got none")
+    if not all(math.isfinite(v) for v in vals):
+        return math.nan, math.nan
+    return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+
+
+def seeds(first: int, count: int) -> list[int]:
+    """The seeds of ``count`` repeats starting at ``first`` (the convention of every experiment).
+
+    >>> seeds(3, 2)
+    [3, 4]
+    """
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"expected a repeat count >= 1, got {count!r}")
+    return [first + i for i in range(count)]
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op torch threads, then restore the caller's count.
+
+    Experiments on tiny tensors use one thread (the others only spin-wait); the caller, a test
+    suite or a notebook, gets its own setting back. ``None`` leaves the count alone.
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _call_with_threads(fn: Callable[..., R], threads: int | None, args: tuple) -> R:
+    with torch_threads(threads):
+        return fn(*args)
+
+
+def worker_map(
+    fn: Callable[..., R],
+    jobs: Sequence[tuple],
+    *,
+    workers: int = 1,
+    threads: int | None = 1,
+    progress: Progress = no_progress,
+    desc: str = "",
+) -> list[R]:
+    """``[fn(*job) for job in jobs]``, in ``workers`` spawned processes when workers > 1.
+
+    Results come back in job order. Each call runs with ``threads`` torch threads (None: as
+    they are) and the count is restored afterwards, in this process too. Workers are spawned
+    (fresh interpreters: a forked child would inherit this process's thread pool), so ``fn``
+    and the jobs must be picklable: a module-level function and plain data or tensors.
+
+    Args:
+        fn: the work, a module-level function.
+        jobs: the argument tuples.
+        workers: processes; 1 runs in this process, in order.
+        threads: torch threads per call.
+        progress: a progress hook, advanced as jobs finish in order.
+        desc: the progress label.
+    """
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"expected workers as an int >= 1, got {workers!r}")
+    jobs = list(jobs)
+    if workers == 1 or len(jobs) <= 1:
+        return [_call_with_threads(fn, threads, tuple(job))
+                for job in progress(jobs, desc, len(jobs))]  # fmt: skip
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+        futures = [pool.submit(_call_with_threads, fn, threads, tuple(job)) for job in jobs]
+        return [f.result() for f in progress(futures, desc, len(futures))]
+
+
+def attention_view(
+    weights: Any,
+    *,
+    keys: Sequence[Any] | None = None,
+    queries: Sequence[Any] | None = None,
+    title: str = "",
+    head_names: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """An attention view for results.json and the report, checked by ``viz.AttentionView``.
+
+    Shapes and labels are validated (weights (S,), (T, S) or (H, T, S), finite; one label per
+    key, query and head) and the view comes back as the JSON-ready dict that the report reads.
+
+    >>> attention_view([[0.25, 0.75]], keys=["a", "b"], queries=["q"], title="t")["weights"]
+    [[0.25, 0.75]]
+    """
+    from seqattn.viz import AttentionView
+
+    view = AttentionView(weights, keys=keys, queries=queries, title=title, head_names=head_names)
+    out: dict[str, Any] = {"weights": view.weights.tolist(), "keys": view.keys}
+    if view.weights.ndim >= 2:
+        out["queries"] = view.queries
+    if view.weights.ndim == 3:
+        out["head_names"] = view.head_names
+    out["title"] = view.title
+    return out
