@@ -1,4 +1,5 @@
-"""Trainer callbacks: a progress bar showing loss, the last validation metric and throughput.
+"""Trainer callbacks: early stopping, and a progress bar showing loss, the last validation
+metric and throughput.
 
 The trainer never shows anything by itself; a progress bar appears only when the caller passes
 one as a callback (the CLI does)::
@@ -14,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ProgressBar"]
+__all__ = ["EarlyStopping", "ProgressBar"]
 
 
 def _tqdm(**kwargs: Any) -> Any:
@@ -113,3 +114,35 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class EarlyStopping:
+    """Stop when the monitored metric has not improved for ``patience`` evaluations."""
+
+    def __init__(self, monitor: str, mode: str = "min", patience: int = 3) -> None:
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.best: float | None = None
+        self.bad = 0
+
+    def update(self, metrics: dict[str, float]) -> tuple[bool, bool]:
+        """Return (improved, stop)."""
+        if self.monitor not in metrics:
+            raise KeyError(
+                f"early stopping monitors {self.monitor!r}, but validation returned "
+                f"{sorted(metrics)}"
+            )
+        value = float(metrics[self.monitor])
+        better = self.best is None or (
+            value < self.best if self.mode == "min" else value > self.best
+        )
+        if better:
+            self.best, self.bad = value, 0
+        else:
+            self.bad += 1
+        return better, self.bad >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "bad": self.bad}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.bad = state["best"], state["bad"]

@@ -37,22 +37,41 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["LoopState", "StepCallback", "TrainLoop", "optimizer_step", "clip_gradients"]
+__all__ = [
+    "LoopState",
+    "StepCallback",
+    "TrainLoop",
+    "clip_gradients",
+    "optimizer_step",
+    "seed_everything",
+]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def clip_gradients(
     params: Sequence[Tensor], clip_norm: float | None = None, clip_value: float | None = None
 ) -> float | None:
-    """Clip gradients in place: by global norm (returns the pre-clip norm) and/or by value.
+    """Clip gradients in place: by global norm (returns the pre-clip norm), then by value.
 
     ``clip_norm=math.inf`` measures the norm without clipping. Returns None when no norm was
     asked for.
     """
+    norm = None
+    if clip_norm is not None:
+        norm = float(torch.nn.utils.clip_grad_norm_(params, clip_norm))
     if clip_value is not None:
         torch.nn.utils.clip_grad_value_(params, clip_value)
-    if clip_norm is None:
-        return None
-    return float(torch.nn.utils.clip_grad_norm_(params, clip_norm))
+    return norm
 
 
 def optimizer_step(
@@ -123,7 +142,7 @@ class TrainLoop:
         params: the parameters being trained (an iterable is materialised once).
         optimizer: the optimizer over them.
         clip_norm: clip the global gradient norm to this (``math.inf``: measure only).
-        clip_value: clip every gradient element to ``[-v, v]`` (before the norm clip).
+        clip_value: clip every gradient element to ``[-v, v]`` (after the norm clip).
         scheduler: stepped after every optimizer step.
         max_steps: stop after this many steps in total (over all ``run`` calls).
         budget_s: stop once this many seconds of wall time were spent in ``run``.

@@ -1,4 +1,8 @@
-"""A generic training loop with callbacks, exact resume and JSONL metrics.
+"""The epoch trainer: callbacks, exact resume, JSONL metrics, gradient accumulation, DDP.
+
+Its update clips with :func:`seqattn.training.loop.clip_gradients`, as the step loop
+(:class:`~seqattn.training.loop.TrainLoop`) that experiments use; the trainer adds
+checkpoints, resumption, accumulation and distributed data around that step.
 
 The trainer owns the data order (a permutation per epoch drawn from ``seed + epoch``), so a run
 killed at any point and resumed from its last checkpoint replays exactly the same batches
@@ -36,9 +40,9 @@ Under ``torchrun`` (a process group with more than one process, see
   checkpoint. On resume, rank 0 picks the checkpoint and every rank loads that one.
 * Callbacks run on every rank; ``trainer.is_main`` tells them whether to show anything.
 
-Logged throughput (``examples_per_s``, ``items_per_s``) counts the global batch and the time
-spent on data, forward, backward and the optimizer since the last metric line; validation,
-checkpoints and callbacks are left out.
+Logged throughput (``examples_per_s``, ``items_per_s``): the global batch over the time of
+data, forward, backward and optimizer since the last metric line (no validation, checkpoints
+or callbacks).
 """
 
 from __future__ import annotations
@@ -46,7 +50,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
@@ -54,13 +57,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import safetensors.torch
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from seqattn.io import atomic_write, atomic_write_text
+from seqattn.training.callbacks import EarlyStopping
 from seqattn.training.checkpoint import PREFIX, CheckpointError, load_checkpoint, save_checkpoint
 from seqattn.training.distributed import (
     all_reduce_mean,
@@ -70,17 +73,11 @@ from seqattn.training.distributed import (
     get_rank,
     get_world_size,
 )
+from seqattn.training.loop import clip_gradients, seed_everything
 
 __all__ = ["TrainerConfig", "Trainer", "EarlyStopping", "seed_everything"]
 
 log = logging.getLogger("seqattn.training")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 @dataclass(frozen=True)
@@ -123,38 +120,6 @@ class TrainerConfig:
                 raise ValueError(f"expected {name} to be a positive int, got {value!r}")
         if self.mode not in ("min", "max"):
             raise ValueError(f"expected mode 'min' or 'max', got {self.mode!r}")
-
-
-class EarlyStopping:
-    """Stop when the monitored metric has not improved for ``patience`` evaluations."""
-
-    def __init__(self, monitor: str, mode: str = "min", patience: int = 3) -> None:
-        self.monitor, self.mode, self.patience = monitor, mode, patience
-        self.best: float | None = None
-        self.bad = 0
-
-    def update(self, metrics: dict[str, float]) -> tuple[bool, bool]:
-        """Return (improved, stop)."""
-        if self.monitor not in metrics:
-            raise KeyError(
-                f"early stopping monitors {self.monitor!r}, but validation returned "
-                f"{sorted(metrics)}"
-            )
-        value = float(metrics[self.monitor])
-        better = self.best is None or (
-            value < self.best if self.mode == "min" else value > self.best
-        )
-        if better:
-            self.best, self.bad = value, 0
-        else:
-            self.bad += 1
-        return better, self.bad >= self.patience
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "bad": self.bad}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.bad = state["best"], state["bad"]
 
 
 def _param_device(model: nn.Module) -> torch.device:
@@ -426,6 +391,77 @@ class Trainer:
         weight = self.world_size * n_local / n_global if n_global > 0 else 0.0
         return total, int(n_global), weight
 
+    def _backward(self, batch: Any, empty: bool, will_step: bool) -> tuple[float, int]:
+        """Forward and backward of one batch (scaled for accumulation and ranks)."""
+        cfg = self.config
+        ddp = isinstance(self.model, DistributedDataParallel)
+        # accumulate locally; DDP all-reduces once, in the backward of the last batch
+        sync = self.model.no_sync() if ddp and not will_step else nullcontext()
+        with sync:
+            with torch.autocast(self._autocast_device, dtype=torch.bfloat16, enabled=cfg.bf16):
+                loss, n_items = self.loss_fn(self.model, batch)
+            if self.world_size > 1:
+                n_local = 0 if empty else int(n_items)
+                loss_total, n_items, weight = self._global_loss(loss, n_local)
+                (loss * weight / cfg.grad_accum).backward()
+            else:
+                n_items = int(n_items)
+                loss_total = float(loss.detach()) * n_items
+                (loss / cfg.grad_accum).backward()
+        return loss_total, n_items
+
+    def _update(self, mark: float) -> bool:
+        """Clip, step, schedule, log, validate, checkpoint; True when training must stop."""
+        cfg = self.config
+        self._call("on_after_backward")
+        clip_gradients(list(self.model.parameters()), cfg.clip_norm, cfg.clip_value)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.step += 1
+        self._win_time += time.perf_counter() - mark
+        busy = max(self._win_time, 1e-9)
+        logs = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "loss": self._win_loss / max(self._win_items, 1),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "examples_per_s": self._win_examples / busy,
+            "items_per_s": self._win_items / busy,
+        }
+        if self.step % cfg.log_every == 0:
+            self._log(logs)
+            self._reset_window()
+        self._call("on_step_end", logs)
+        if cfg.eval_every and self.step % cfg.eval_every == 0:
+            self._validate()
+        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+            self.save()
+        if (cfg.max_steps is not None and self.step >= cfg.max_steps) or self.should_stop:
+            self.should_stop = True
+        return self.should_stop
+
+    def _run_epoch(self) -> bool:
+        """The rest of the current epoch; True when it ran to its end (not stopped)."""
+        cfg, per_epoch, accum = self.config, self.batches_per_epoch(), 0
+        mark = time.perf_counter()
+        for batch, n_examples, empty in self._batches(self.epoch, self.batch_in_epoch):
+            will_step = accum + 1 >= cfg.grad_accum or self.batch_in_epoch + 1 == per_epoch
+            loss_total, n_items = self._backward(batch, empty, will_step)
+            self.batch_in_epoch += 1
+            accum += 1
+            self._win_loss += loss_total
+            self._win_items += n_items
+            self._win_examples += n_examples
+            if not will_step:
+                continue
+            accum = 0
+            if self._update(mark):
+                return False
+            mark = time.perf_counter()  # callbacks, validation, checkpoints are not counted
+        return True
+
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train; with ``resume`` continue from the newest good checkpoint if there is one."""
         cfg = self.config
@@ -445,68 +481,8 @@ class Trainer:
         self._call("on_train_start")
         self.model.train()
         self._reset_window()
-        per_epoch = self.batches_per_epoch()
-        ddp = isinstance(self.model, DistributedDataParallel)
         while self.epoch < cfg.max_epochs and not self.should_stop:
-            accum = 0
-            mark = time.perf_counter()
-            for batch, n_examples, empty in self._batches(self.epoch, self.batch_in_epoch):
-                will_step = accum + 1 >= cfg.grad_accum or self.batch_in_epoch + 1 == per_epoch
-                # accumulate locally; DDP all-reduces once, in the backward of the last batch
-                sync = self.model.no_sync() if ddp and not will_step else nullcontext()
-                with sync:
-                    with torch.autocast(self._autocast_device, dtype=torch.bfloat16,
-                                        enabled=cfg.bf16):  # fmt: skip
-                        loss, n_items = self.loss_fn(self.model, batch)
-                    if self.world_size > 1:
-                        n_local = 0 if empty else int(n_items)
-                        loss_total, n_items, weight = self._global_loss(loss, n_local)
-                        (loss * weight / cfg.grad_accum).backward()
-                    else:
-                        n_items = int(n_items)
-                        loss_total = float(loss.detach()) * n_items
-                        (loss / cfg.grad_accum).backward()
-                self.batch_in_epoch += 1
-                accum += 1
-                self._win_loss += loss_total
-                self._win_items += n_items
-                self._win_examples += n_examples
-                if not will_step:
-                    continue
-                accum = 0
-                self._call("on_after_backward")
-                if cfg.clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
-                if cfg.clip_value is not None:
-                    torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip_value)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.scheduler is not None:
-                    self.scheduler.step()
-                self.step += 1
-                self._win_time += time.perf_counter() - mark
-                busy = max(self._win_time, 1e-9)
-                logs = {
-                    "step": self.step,
-                    "epoch": self.epoch,
-                    "loss": self._win_loss / max(self._win_items, 1),
-                    "lr": self.optimizer.param_groups[0]["lr"],
-                    "examples_per_s": self._win_examples / busy,
-                    "items_per_s": self._win_items / busy,
-                }
-                if self.step % cfg.log_every == 0:
-                    self._log(logs)
-                    self._reset_window()
-                self._call("on_step_end", logs)
-                if cfg.eval_every and self.step % cfg.eval_every == 0:
-                    self._validate()
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self.save()
-                if (cfg.max_steps is not None and self.step >= cfg.max_steps) or self.should_stop:
-                    self.should_stop = True
-                    break
-                mark = time.perf_counter()  # callbacks, validation, checkpoints are not counted
-            else:
+            if self._run_epoch():
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 if not cfg.eval_every:
