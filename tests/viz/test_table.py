@@ -25,7 +25,12 @@ def test_markdown_html_json():
     assert md[4] == "| a\\|b | 50.0% | 1/2 |" and md[5] == "| <x> | n/a | 0/2 |"
     assert md[-1] == "n1"
     h = t.to_html()
-    assert "&lt;x&gt;" in h and "<x>" not in h and "<caption>T</caption>" in h
+    assert (
+        "&lt;x&gt;" in h
+        and "<x>" not in h
+        and "<p>T</p>" in h
+        and '<td class="num">50.0%</td>' in h
+    )
     assert t.to_json()["rows"][0]["acc"] == 0.5
     assert render_markdown([t, "free text"]).endswith("\n\nfree text")
 

@@ -17,14 +17,9 @@ True
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import logging
-import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,12 +28,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import yaml  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from seqattn.io import atomic_write_text, jsonable  # noqa: E402
+from seqattn.viz._html import _data_uri, _e, _is_num, _kv_table, _missing, _section  # noqa: E402
 from seqattn.viz.attention import _CSS as _ATTENTION_CSS  # noqa: E402
 from seqattn.viz.attention import _JS as _ATTENTION_JS  # noqa: E402
 from seqattn.viz.attention import AttentionView, _view_html  # noqa: E402
+from seqattn.viz.markdown import markdown_tables_html  # noqa: E402
+from seqattn.viz.metrics_html import _metrics_html, read_metrics  # noqa: E402
 from seqattn.viz.table import render_html  # noqa: E402
 
 __all__ = ["markdown_tables_html", "read_metrics", "render_report", "write_report"]
@@ -53,9 +50,6 @@ _MIME = {
     ".svg": "image/svg+xml",
     ".webp": "image/webp",
 }
-_METRIC_ROWS = 12  # the last records shown in the metrics table
-_METRIC_SERIES = 8  # at most this many panels in the metrics plot
-_CELL_CHARS = 40  # longer strings in the metrics table are cut (full text on hover)
 _RAW_LIMIT = 300_000  # characters of results.json shown in full; larger ones are cut
 
 _CSS = """
@@ -94,126 +88,7 @@ details summary{cursor:pointer;color:#0b5cad}
 """
 
 
-# -- small HTML pieces ---------------------------------------------------------------------------
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
-
-
-def _is_num(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _kv_table(items: Iterable[tuple[str, Any]]) -> str:
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>" for k, v in items)
-    return f'<table class="kv">{rows}</table>' if rows else ""
-
-
-def _section(sid: str, title: str, body: str) -> str:
-    return f'<section id="{sid}"><h2>{_e(title)}</h2>{body}</section>'
-
-
-def _missing(text: str) -> str:
-    return f'<p class="missing">{_e(text)}</p>'
-
-
-# -- Markdown pipe tables --------------------------------------------------------------------------
-
-_SEP_CELL = re.compile(r"^\s*(:?)-+(:?)\s*$")
-
-
-def _split_row(line: str) -> list[str]:
-    line = line.strip()
-    if line.startswith("|"):
-        line = line[1:]
-    if line.endswith("|") and not line.endswith("\\|"):
-        line = line[:-1]
-    cells = re.split(r"(?<!\\)\|", line)
-    return [c.strip().replace("\\|", "|") for c in cells]
-
-
-def _alignments(line: str) -> list[str] | None:
-    cells = _split_row(line)
-    found = []
-    for cell in cells:
-        m = _SEP_CELL.match(cell)
-        if not m:
-            return None
-        left, right = m.groups()
-        found.append("center" if left and right else "num" if right else "")
-    return found
-
-
-def _table_html(header: list[str], align: list[str], body: list[list[str]]) -> str:
-    def cell(tag: str, text: str, i: int) -> str:
-        cls = align[i] if i < len(align) else ""
-        attr = f' class="{cls}"' if cls else ""
-        return f"<{tag}{attr}>{_e(text)}</{tag}>"
-
-    head = "".join(cell("th", h, i) for i, h in enumerate(header))
-    rows = []
-    for r in body:
-        r = (r + [""] * len(header))[: len(header)]  # ragged rows: pad or cut to the header
-        rows.append("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(r)) + "</tr>")
-    return (
-        f'<div class="scroll"><table class="md"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def markdown_tables_html(text: str) -> str:
-    r"""Render Markdown pipe tables (and the plain lines between them) as escaped HTML.
-
-    Only what experiment tables use: pipe tables with an alignment row (``---``, ``---:``,
-    ``:---:``), ``#`` headings and plain paragraphs. Every piece of text is HTML-escaped.
-
-    Args:
-        text: Markdown, e.g. the output of an experiment's ``table`` function.
-
-    Returns:
-        An HTML fragment.
-
-    >>> markdown_tables_html("| x | y |\n|---|---:|\n| <b> | 1.5 |")  # doctest: +ELLIPSIS
-    '...<th>x</th><th class="num">y</th>...<td>&lt;b&gt;</td><td class="num">1.5</td>...'
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"expected Markdown text as str, got {type(text).__name__}")
-    lines = text.splitlines()
-    out, i = [], 0
-    while i < len(lines):
-        line = lines[i]
-        nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        if "|" in line and "|" in nxt and _alignments(nxt) is not None:
-            header, align = _split_row(line), _alignments(nxt)
-            body, i = [], i + 2
-            while i < len(lines) and lines[i].strip() and "|" in lines[i]:
-                body.append(_split_row(lines[i]))
-                i += 1
-            out.append(_table_html(header, align, body))
-            continue
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            out.append(f"<h3>{_e(stripped.lstrip('#').strip())}</h3>")
-        elif stripped:
-            out.append(f"<p>{_e(stripped)}</p>")
-        i += 1
-    return "".join(out)
-
-
 # -- images ---------------------------------------------------------------------------------------
-
-
-def _data_uri(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _resolve(path: str | Path, base_dir: Path | None) -> Path:
@@ -243,144 +118,6 @@ def _image_html(path: str | Path, base_dir: Path | None, caption: str | None = N
         f'<figure><img src="{_data_uri(data, mime)}" alt="{cap}"/>'
         f"<figcaption>{cap}</figcaption></figure>"
     )
-
-
-# -- metrics --------------------------------------------------------------------------------------
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Read a ``metrics.jsonl`` file: one JSON object per line; bad lines are logged and skipped.
-
-    Args:
-        path: the file.
-
-    Returns:
-        The records, in file order.
-    """
-    records, bad = [], 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                bad += 1
-                continue
-            if isinstance(rec, dict):
-                records.append(rec)
-            else:
-                bad += 1
-    if bad:
-        log.warning("report: skipped %d malformed line(s) in %s", bad, path)
-    return records
-
-
-def _metric_series(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list, list]]:
-    """``{name: (steps, values)}`` for every numeric field logged at two or more steps."""
-    series: dict[str, tuple[list, list]] = {}
-    for rec in records:
-        step = rec.get("step")
-        if not _is_num(step):
-            continue
-        for key, value in rec.items():
-            if key in ("step", "epoch") or not _is_num(value) or not math.isfinite(value):
-                continue
-            xs, ys = series.setdefault(key, ([], []))
-            xs.append(step)
-            ys.append(value)
-    return {k: v for k, v in series.items() if len(v[0]) >= 2}
-
-
-def _metrics_plot(series: Mapping[str, tuple[list, list]]) -> str:
-    names = list(series)[:_METRIC_SERIES]
-    cols = min(3, len(names))
-    rows = math.ceil(len(names) / cols)
-    # Figure, not pyplot: no global figure state, nothing left open after an error.
-    fig = Figure(figsize=(4.2 * cols, 2.9 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax, name in zip(axes.flat, names, strict=False):
-        xs, ys = series[name]
-        ax.plot(xs, ys, linewidth=1.4, marker="." if len(xs) < 40 else None)
-        positive = all(y > 0 for y in ys)
-        if positive and max(ys) / min(ys) > 100:
-            ax.set_yscale("log")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("step", fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.grid(True, alpha=0.3)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.set_visible(False)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    alt = "metrics over step: " + ", ".join(names)
-    return (
-        f'<figure><img src="{_data_uri(buf.getvalue(), "image/png")}" alt="{_e(alt)}"/>'
-        f"<figcaption>{_e(alt)}</figcaption></figure>"
-    )
-
-
-def _metrics_html(path: str | Path | None) -> str:
-    if path is None:
-        return '<p class="note">This run logged no metrics.</p>'
-    p = Path(path)
-    try:
-        records = read_metrics(p)
-    except OSError as err:
-        log.warning("report: metrics file %s is missing: %s", p, err)
-        return _missing(f"metrics file not found: {p}")
-    if not records:
-        return f'<p class="note">{_e(p.name)} is empty.</p>'
-    parts = [f'<p class="note">{len(records)} record(s) in {_e(p.name)}.</p>']
-    series = _metric_series(records)
-    if series:
-        parts.append(_metrics_plot(series))
-    last = records[-_METRIC_ROWS:]
-    keys = list(dict.fromkeys(k for rec in last for k in rec))
-    # A field equal in every shown record (a run's single timestamp) is said once, above.
-    same = [k for k in keys if len(last) > 1 and all(k in r and r[k] == last[0][k] for r in last)]
-    title = f"last {len(last)} record(s)" if len(records) > len(last) else "all records"
-    parts.append(f"<h3>{_e(title)}</h3>")
-    if same:
-        parts.append(
-            '<p class="note">In every record shown: '
-            + ", ".join(f"{_e(k)} = {_e(_fmt(last[0][k]))}" for k in same)
-            + "</p>"
-        )
-    # Records of different kinds (rows of two tables, a summary) get a table each, so no
-    # table is mostly empty cells.
-    groups: list[list[dict[str, Any]]] = []
-    for rec in last:
-        if groups and (rec.get("kind"), rec.get("table")) == (
-            groups[-1][0].get("kind"),
-            groups[-1][0].get("table"),
-        ):
-            groups[-1].append(rec)
-        else:
-            groups.append([rec])
-    for group in groups:
-        columns = [k for k in dict.fromkeys(k for r in group for k in r) if k not in same]
-        head = "".join(f"<th>{_e(c)}</th>" for c in columns)
-        body = "".join(
-            "<tr>" + "".join(_metric_cell(r.get(c), c in r) for c in columns) + "</tr>"
-            for r in group
-        )
-        parts.append(
-            f'<div class="scroll"><table class="md metrics"><thead><tr>{head}</tr>'
-            f"</thead><tbody>{body}</tbody></table></div>"
-        )
-    return "".join(parts)
-
-
-def _metric_cell(value: Any, present: bool) -> str:
-    if not present:
-        return "<td></td>"
-    if _is_num(value):
-        return f'<td class="num">{_e(_fmt(value))}</td>'
-    text = _fmt(value)
-    if len(text) > _CELL_CHARS:  # long strings (a task description) would stretch the row
-        return f'<td title="{_e(text)}">{_e(text[: _CELL_CHARS - 1])}…</td>'
-    return f"<td>{_e(text)}</td>"
 
 
 # -- attention views ------------------------------------------------------------------------------
@@ -446,6 +183,43 @@ def _plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=_jsonable_or_text))
 
 
+def _sections(
+    command: str,
+    config: Mapping[str, Any],
+    results: Mapping[str, Any],
+    versions: Mapping[str, Any],
+    results_html: str,
+    figures: Sequence[str | Path],
+    metrics_path: str | Path | None,
+    attention: Sequence[Any],
+    base: Path | None,
+) -> list[tuple[str, str, str]]:
+    """The report's sections as (id, title, HTML body), in page order."""
+    sections = []
+    summary = [(k, v) for k, v in results.items() if _is_num(v) or isinstance(v, str | bool)]
+    sections.append(("summary", "Summary", _kv_table(summary) or '<p class="note">-</p>'))
+    if results_html:
+        sections.append(("results", "Results", results_html))
+    figs = "".join(_image_html(f, base) for f in figures)
+    sections.append(("figures", "Figures", figs or '<p class="note">No figures.</p>'))
+    if attention:
+        sections.append(("attention", "Attention", _attention_html(attention, base)))
+    sections.append(("metrics", "Metrics", _metrics_html(metrics_path)))
+    sections.append(("command", "Command", f"<pre>{_e(command)}</pre>"))
+    config_yaml = yaml.safe_dump(_plain(dict(config)), sort_keys=False, allow_unicode=True)
+    sections.append(("config", "Config", f"<pre>{_e(config_yaml)}</pre>"))
+    env = _kv_table(versions.items()) or '<p class="note">No versions recorded.</p>'
+    sections.append(("environment", "Environment", env))
+    raw = json.dumps(_plain(dict(results)), indent=2, allow_nan=True)
+    if len(raw) > _RAW_LIMIT:
+        raw = raw[:_RAW_LIMIT] + f"\n... ({len(raw) - _RAW_LIMIT} more characters in results.json)"
+    sections.append(
+        ("raw", "Raw results", f"<details><summary>results (JSON)</summary><pre>{_e(raw)}</pre>"
+         "</details>")
+    )  # fmt: skip
+    return sections
+
+
 def render_report(
     *,
     title: str,
@@ -493,32 +267,9 @@ def render_report(
         raise TypeError("expected figures and attention as sequences, got a single path")
     base = Path(base_dir) if base_dir is not None else None
     generated = datetime.now(UTC).isoformat(timespec="seconds")
-
-    sections = []
-    summary = [(k, v) for k, v in results.items() if _is_num(v) or isinstance(v, str | bool)]
-    sections.append(("summary", "Summary", _kv_table(summary) or '<p class="note">-</p>'))
-    if tables:
-        sections.append(("results", "Results", render_html(tables)))
-    elif table_markdown.strip():
-        sections.append(("results", "Results", markdown_tables_html(table_markdown)))
-    figs = "".join(_image_html(f, base) for f in figures)
-    sections.append(("figures", "Figures", figs or '<p class="note">No figures.</p>'))
-    if attention:
-        sections.append(("attention", "Attention", _attention_html(attention, base)))
-    sections.append(("metrics", "Metrics", _metrics_html(metrics_path)))
-    sections.append(("command", "Command", f"<pre>{_e(command)}</pre>"))
-    config_yaml = yaml.safe_dump(_plain(dict(config)), sort_keys=False, allow_unicode=True)
-    sections.append(("config", "Config", f"<pre>{_e(config_yaml)}</pre>"))
-    env = _kv_table(versions.items()) or '<p class="note">No versions recorded.</p>'
-    sections.append(("environment", "Environment", env))
-    raw = json.dumps(_plain(dict(results)), indent=2, allow_nan=True)
-    if len(raw) > _RAW_LIMIT:
-        raw = raw[:_RAW_LIMIT] + f"\n... ({len(raw) - _RAW_LIMIT} more characters in results.json)"
-    sections.append(
-        ("raw", "Raw results", f"<details><summary>results (JSON)</summary><pre>{_e(raw)}</pre>"
-         "</details>")
-    )  # fmt: skip
-
+    results_html = render_html(tables) if tables else markdown_tables_html(table_markdown)
+    sections = _sections(command, config, results, versions, results_html, figures,
+                         metrics_path, attention, base)  # fmt: skip
     nav = "".join(f'<a href="#{sid}">{_e(name)}</a>' for sid, name, _ in sections)
     body = "".join(_section(sid, name, content) for sid, name, content in sections)
     return (

@@ -123,25 +123,21 @@ class Table:
         return "\n".join(parts)
 
     def to_html(self) -> str:
-        """An HTML ``<table>`` (caption = title) and the notes as paragraphs, all escaped."""
+        """The title and notes as paragraphs around an HTML table (the report's style), all
+        text escaped; right-aligned (numeric) cells get ``class="num"``."""
         e = html.escape
-        aligns = [self._align(c) for c in self.columns]
+        cls = ["" if self._align(c) == "left" else ' class="num"' for c in self.columns]
 
         def tr(tag: str, cells: Iterable[str]) -> str:
-            return (
-                "<tr>"
-                + "".join(
-                    f'<{tag} style="text-align:{a}">{e(x)}</{tag}>'
-                    for x, a in zip(cells, aligns, strict=True)
-                )
-                + "</tr>"
-            )
+            inner = "".join(f"<{tag}{k}>{e(x)}</{tag}>" for x, k in zip(cells, cls, strict=True))
+            return f"<tr>{inner}</tr>"
 
-        caption = f"<caption>{e(self.title)}</caption>" if self.title else ""
+        head = tr("th", [c.header for c in self.columns])
         rows = "".join(tr("td", r) for r in self.cells())
-        table = (f'<table class="md">{caption}<thead>{tr("th", [c.header for c in self.columns])}'
-                 f"</thead><tbody>{rows}</tbody></table>")  # fmt: skip
-        return table + "".join(f'<p class="note">{e(n)}</p>' for n in self.notes)
+        table = (f'<div class="scroll"><table class="md"><thead>{head}</thead>'
+                 f"<tbody>{rows}</tbody></table></div>")  # fmt: skip
+        title = f"<p>{e(self.title)}</p>" if self.title else ""
+        return title + table + "".join(f"<p>{e(n)}</p>" for n in self.notes)
 
     def to_json(self) -> dict[str, Any]:
         """The table as data: title, columns (key and header), rows (as given), notes."""
@@ -162,6 +158,8 @@ def render_markdown(tables: Sequence[Table | str]) -> str:
 def render_html(tables: Sequence[Table | str]) -> str:
     """Several tables as HTML; free text blocks become escaped paragraphs."""
     return "".join(
-        f'<p class="note">{html.escape(t)}</p>' if isinstance(t, str) else t.to_html()
+        "".join(f"<p>{html.escape(line)}</p>" for line in t.splitlines() if line.strip())
+        if isinstance(t, str)
+        else t.to_html()
         for t in tables
     )
