@@ -87,7 +87,10 @@ def test_translate_experiment_on_a_folder(tmp_path):
     assert res["bleu_greedy"] > 50  # memorised a three-sentence corpus
     assert "nrefs:1|case:mixed" in res["table"][0]["signature"]
     assert res["attention"] and (tmp_path / "run" / "bleu_by_length.png").exists()
-    assert "| greedy |" in translate.table_text(res)
+    (table,) = translate.tables(res)
+    assert [cells[0] for cells in table.cells()] == ["greedy", "beam 3"]
+    assert table.notes == [f"sacreBLEU: {res['table'][0]['signature']}"]
+    assert "| greedy |" in translate.EXPERIMENT.table(res)
 
 
 def test_bottleneck_model_dirs_are_validated():

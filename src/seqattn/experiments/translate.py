@@ -20,6 +20,7 @@ from typing import Any
 
 from seqattn.data.datasets.parallel import SentencePair, load_fra_eng, load_multi30k
 from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.toolkit import attention_view
 from seqattn.pipelines.translation import (
     TimeBudget,
     TranslationConfig,
@@ -30,6 +31,7 @@ from seqattn.pipelines.translation import (
     read_parallel,
 )
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,8 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     attention = []
     for i, t in enumerate(translations[best_beam][: cfg.examples]):
         if t.attention is not None and len(t.tokens):
-            attention.append(_view(t.attention, keys=t.src_tokens, queries=t.tokens,
-                                           title=f"test {i + 1}: {t.text}"))  # fmt: skip
+            attention.append(attention_view(t.attention, keys=t.src_tokens, queries=t.tokens,
+                                            title=f"test {i + 1}: {t.text}"))  # fmt: skip
     curves = {
         r["search"]: ([b["bucket"] for b in r["by_length"]], [b["bleu"] for b in r["by_length"]])
         for r in rows
@@ -168,22 +170,28 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     }
 
 
-def table_text(results: dict[str, Any]) -> str:
+def tables(results: dict[str, Any]) -> list[Table]:
+    """The BLEU table: one row per search, the run's facts above, sacreBLEU's signature below."""
     tr = results["train"]
-    lines = [
+    title = (
         f"{results['dataset']} {results['direction']}, {results['cell']} + {results['decoder']}"
         f" ({tr['parameters']:,} parameters, {tr['steps']} steps, {tr['epochs']} full epochs,"
-        f" {tr['train_seconds'] / 60:.1f} min)",
-        "",
-        "| search | BLEU | BLEU (lowercase) | chrF | sentences/s |",
-        "|---|---:|---:|---:|---:|",
+        f" {tr['train_seconds'] / 60:.1f} min)"
+    )
+    columns = [
+        Column("search"),
+        Column("bleu", "BLEU", ".2f"),
+        Column("bleu_lowercase", "BLEU (lowercase)", ".2f"),
+        Column("chrf", "chrF", ".2f"),
+        Column("sentences_per_s", "sentences/s", ".1f"),
     ]
-    for r in results["table"]:
-        lines.append(f"| {r['search']} | {r['bleu']:.2f} | {r['bleu_lowercase']:.2f} "
-                     f"| {r['chrf']:.2f} | {r['sentences_per_s']:.1f} |")  # fmt: skip
-    lines.append("")
-    lines.append(f"sacreBLEU: {results['table'][0]['signature']}")
-    return "\n".join(lines)
+    notes = [f"sacreBLEU: {results['table'][0]['signature']}"]
+    return [Table(columns, results["table"], title=title, notes=notes, name="table")]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -192,11 +200,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
-
-
-def _view(weights, keys, queries, title: str) -> dict[str, Any]:
-    """An attention view as plain JSON (results.json) that the report renders as a heat map."""
-    return {"weights": weights.tolist(), "keys": list(keys), "queries": list(queries),
-            "title": title}  # fmt: skip
