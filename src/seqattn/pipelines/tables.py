@@ -15,9 +15,10 @@ import csv
 import gzip
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seqattn.data.datasets.text_classification import TextExample
 from seqattn.io import atomic_write_text
@@ -113,15 +114,7 @@ def read_table(path: str | os.PathLike, delimiter: str | None = None) -> Table:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"expected a CSV file, got no file at {path}")
-    raw = path.read_bytes()
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise ValueError(f"expected a gzip file at {path}, got: {err}") from None
-        suffixes = suffixes[:-1]
-    tsv = bool(suffixes) and suffixes[-1] in _TSV_SUFFIXES
+    raw, tsv = _read_bytes(path)
     if delimiter is None:
         delimiter = "\t" if tsv else ","
     text = _decode(raw, path)
@@ -130,39 +123,62 @@ def read_table(path: str | os.PathLike, delimiter: str | None = None) -> Table:
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
+    for start, row in _rows(reader, path):
+        if header is None:
+            header = _header(row, path)
+        elif len(row) != len(header):
+            raise ValueError(
+                f"expected {len(header)} fields (like the header {header}) at {path}:{start}, "
+                f"got {len(row)}"
+            )
+        else:
+            rows.append(row)
+            lines.append(start)
+    if header is None:
+        raise ValueError(f"expected a header row in {path}, got an empty file")
+    return Table(path, header, rows, lines)
+
+
+def _read_bytes(path: Path) -> tuple[bytes, bool]:
+    """The file's bytes (gunzipped for ``.gz``) and whether its suffix says TSV."""
+    raw = path.read_bytes()
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as err:
+            raise ValueError(f"expected a gzip file at {path}, got: {err}") from None
+        suffixes = suffixes[:-1]
+    return raw, bool(suffixes) and suffixes[-1] in _TSV_SUFFIXES
+
+
+def _rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line where the row starts, row) for every non-blank row; malformed quoting named."""
     last = 0  # the line the previous row ended on
     while True:
         start = last + 1
         try:
             row = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as err:
             raise ValueError(
                 f"expected well-formed CSV at {path}:{start}, got: {err} (check the quotes)"
             ) from None
         last = reader.line_num
-        if not row:
-            continue  # a blank line (a line of spaces is a row: an empty text in one column)
-        if header is None:
-            header = [h.strip() for h in row]
-            seen = {h for h in header if header.count(h) > 1}
-            if seen:
-                raise ValueError(
-                    f"expected unique column names in the header of {path}, got duplicates "
-                    f"{sorted(seen)} in {header}"
-                )
-            continue
-        if len(row) != len(header):
-            raise ValueError(
-                f"expected {len(header)} fields (like the header {header}) at {path}:{start}, "
-                f"got {len(row)}"
-            )
-        rows.append(row)
-        lines.append(start)
-    if header is None:
-        raise ValueError(f"expected a header row in {path}, got an empty file")
-    return Table(path, header, rows, lines)
+        if row:  # a blank line is skipped (a line of spaces is a row: an empty text)
+            yield start, row
+
+
+def _header(row: list[str], path: Path) -> list[str]:
+    header = [h.strip() for h in row]
+    seen = {h for h in header if header.count(h) > 1}
+    if seen:
+        raise ValueError(
+            f"expected unique column names in the header of {path}, got duplicates "
+            f"{sorted(seen)} in {header}"
+        )
+    return header
 
 
 def read_text_examples(
