@@ -83,6 +83,44 @@ class ComposedScenes:
         return [caption_words(c, self.words if words is None else words) for c in self.classes]
 
 
+def _check_scene_args(
+    items_np: np.ndarray, labels_np: np.ndarray, rows: int, cols: int, cell: int,
+    min_items: int, max_items: int, split: str, held_out_fraction: float,
+) -> None:  # fmt: skip
+    if items_np.ndim != 3 or items_np.shape[1] != items_np.shape[2] or items_np.shape[1] < 1:
+        raise ValueError(f"expected square items of shape (M, S, S), got {tuple(items_np.shape)}")
+    side = int(items_np.shape[1])
+    if labels_np.shape != (items_np.shape[0],):
+        raise ValueError(
+            f"expected labels of shape ({items_np.shape[0]},), got {tuple(labels_np.shape)}"
+        )
+    if cell < side:
+        raise ValueError(f"expected cell >= the item side {side}, got {cell}")
+    if not 1 <= min_items <= max_items <= rows * cols:
+        raise ValueError(
+            f"expected 1 <= min_items <= max_items <= rows*cols = {rows * cols}, "
+            f"got min_items={min_items}, max_items={max_items}"
+        )
+    if split not in ("train", "test", "any"):
+        raise ValueError(f"expected split 'train', 'test' or 'any', got {split!r}")
+    if not 0 < held_out_fraction < 1:
+        raise ValueError(f"expected 0 < held_out_fraction < 1, got {held_out_fraction}")
+
+
+def _draw_sequence(
+    rng: np.random.Generator, pool: Sequence[int], min_items: int, max_items: int, split: str,
+    held_out_fraction: float,
+) -> list[int]:  # fmt: skip
+    """A class sequence of the requested split (rejection sampling of the composition split)."""
+    for _ in range(10_000):
+        k = int(rng.integers(min_items, max_items + 1))
+        seq = [pool[int(j)] for j in rng.integers(0, len(pool), size=k)]
+        if split == "any" or is_held_out(seq, held_out_fraction) == (split == "test"):
+            return seq
+    # pragma: no cover - with a fraction in (0, 1) this needs astronomically bad luck
+    raise RuntimeError("could not draw a composition of the requested split")
+
+
 def compose_scenes(
     items: Tensor | np.ndarray,
     labels: Tensor | np.ndarray,
@@ -128,24 +166,9 @@ def compose_scenes(
     """
     items_np = np.asarray(items.numpy() if isinstance(items, Tensor) else items)
     labels_np = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
-    if items_np.ndim != 3 or items_np.shape[1] != items_np.shape[2] or items_np.shape[1] < 1:
-        raise ValueError(f"expected square items of shape (M, S, S), got {tuple(items_np.shape)}")
+    _check_scene_args(items_np, labels_np, rows, cols, cell, min_items, max_items, split,
+                      held_out_fraction)  # fmt: skip
     side = int(items_np.shape[1])
-    if labels_np.shape != (items_np.shape[0],):
-        raise ValueError(
-            f"expected labels of shape ({items_np.shape[0]},), got {tuple(labels_np.shape)}"
-        )
-    if cell < side:
-        raise ValueError(f"expected cell >= the item side {side}, got {cell}")
-    if not 1 <= min_items <= max_items <= rows * cols:
-        raise ValueError(
-            f"expected 1 <= min_items <= max_items <= rows*cols = {rows * cols}, "
-            f"got min_items={min_items}, max_items={max_items}"
-        )
-    if split not in ("train", "test", "any"):
-        raise ValueError(f"expected split 'train', 'test' or 'any', got {split!r}")
-    if not 0 < held_out_fraction < 1:
-        raise ValueError(f"expected 0 < held_out_fraction < 1, got {held_out_fraction}")
     pool = sorted({int(c) for c in labels_np}) if classes is None else sorted(set(classes))
     by_class = {c: np.flatnonzero(labels_np == c) for c in pool}
     if len(words) <= max(pool):
@@ -157,21 +180,14 @@ def compose_scenes(
     scale = 1.0 / 255.0 if items_np.dtype == np.uint8 else 1.0
     images = np.zeros((n, 1, rows * cell, cols * cell), dtype=np.float32)
     out_classes, out_boxes, out_cells, out_index = [], [], [], []
-    slack = cell - side
     for s in range(n):
-        for _ in range(10_000):  # rejection sampling of the composition split
-            k = int(rng.integers(min_items, max_items + 1))
-            seq = [pool[int(j)] for j in rng.integers(0, len(pool), size=k)]
-            if split == "any" or is_held_out(seq, held_out_fraction) == (split == "test"):
-                break
-        else:  # pragma: no cover - with a fraction in (0, 1) this needs astronomically bad luck
-            raise RuntimeError("could not draw a composition of the requested split")
-        where = sorted(rng.choice(rows * cols, size=k, replace=False).tolist())  # reading order
+        seq = _draw_sequence(rng, pool, min_items, max_items, split, held_out_fraction)
+        where = sorted(rng.choice(rows * cols, size=len(seq), replace=False).tolist())
         boxes, cells, index = [], [], []
-        for c, pos in zip(seq, where, strict=True):
+        for c, pos in zip(seq, where, strict=True):  # reading order
             i = int(by_class[c][rng.integers(0, len(by_class[c]))])
             r, q = divmod(pos, cols)
-            dy, dx = (int(v) for v in rng.integers(0, slack + 1, size=2))
+            dy, dx = (int(v) for v in rng.integers(0, cell - side + 1, size=2))
             top, left = r * cell + dy, q * cell + dx
             images[s, 0, top : top + side, left : left + side] = items_np[i] * scale
             boxes.append((top, left, top + side, left + side))
