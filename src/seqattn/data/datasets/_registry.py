@@ -195,3 +195,8 @@ def dataset_dir(name: str, root: str | os.PathLike | None = None) -> Path:
         '/data/rt_polarity'
     """
     return data_dir(root) / get_info(name).folder
+
+
+def file_spec(path, size, sha256, url, member=None, optional=False, **kw) -> FileSpec:
+    """A :class:`FileSpec` in the catalog's column order (path, size, sha256, url)."""
+    return FileSpec(path, url, sha256, size, member=member, optional=optional, **kw)
