@@ -17,7 +17,7 @@ from seqattn.experiments.language_model import (
     run,
     sliding_window_bpc,
     split_text,
-    table_text,
+    tables,
 )
 
 
@@ -63,7 +63,21 @@ def test_tiny_run_learns_and_writes_everything(tmp_path):
     assert w.shape == (2, 16, 16) and torch.all(w.triu(1) == 0)
     assert (tmp_path / "out" / "bpc_curves.png").exists()
     assert {m["model"] for m in res["metrics"]} == {"lstm", "transformer"}
-    assert "| transformer |" in table_text(res)
+    table, samples = tables(res)
+    assert [cells[0] for cells in table.cells()] == ["lstm", "transformer"]
+    assert table.title.startswith(f"Data: file {path}:")
+    assert samples.count("\n- ") == len(res["samples"])
+    assert "| transformer |" in get("language-model").table(res)
+    assert view["head_names"] == ["head 0", "head 1"]  # checked by viz.AttentionView
+
+
+def test_wall_clock_budget_stops_training(tmp_path):
+    path = tmp_path / "captions.txt"
+    path.write_text(_captions(), encoding="utf-8")
+    cfg = Config(dataset=str(path), **{**TINY, "time_budget_s": 1e-6, "models": ("lstm",)})
+    (row,) = run(cfg, tmp_path / "out")["table"]
+    assert row["stopped_by"] == "time_budget" and row["steps"] == 0 and row["chars_seen"] == 0
+    assert math.isnan(row["final_train_bpc"])
 
 
 def test_sliding_window_scores_every_character_once():

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from seqattn.decoding import sample
 from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.toolkit import attention_view
 from seqattn.models.char_lm import (
     CharLSTM,
     CharLSTMConfig,
@@ -40,7 +41,9 @@ from seqattn.models.char_lm import (
     cross_entropy_bits,
     parameter_count,
 )
+from seqattn.training.loop import TrainLoop
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 NAMED = {"multi30k-en": "en", "multi30k-de": "de"}
 MODELS = ("lstm", "transformer")
@@ -248,58 +251,76 @@ def sliding_window_bpc(
     return total / count / math.log(2), count
 
 
-def _train(kind, model, train_ids, curve_ids, cfg, progress) -> dict[str, Any]:
-    lr = cfg.lstm_lr if kind == "lstm" else cfg.tf_lr
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    offsets = torch.arange(cfg.context + 1)
-    high = train_ids.numel() - cfg.context - 1
-    curve, losses = [], []
-    # one tiny forward/backward outside the clock: a first call may build or load compiled
-    # kernels (the recurrent fast path), which is not training time
+def _warm_up(model: torch.nn.Module, train_ids: Tensor) -> float:
+    """One tiny forward/backward outside the clock; returns its seconds.
+
+    A first call may build or load compiled kernels (the recurrent fast path), which is not
+    training time.
+    """
     warm = time.perf_counter()
     _logits(model, train_ids[: 2 * 9].view(2, 9)).sum().backward()
     model.zero_grad(set_to_none=True)
-    warmup_seconds = time.perf_counter() - warm
+    return time.perf_counter() - warm
+
+
+def _curve_point(kind: str, step: int, seconds: float, bpc: float, recent: list[float]) -> dict:
+    train_bpc = sum(recent) / len(recent) if recent else None
+    return {"model": kind, "step": step, "seconds": round(seconds, 2), "curve_bpc": bpc,
+            "train_bpc": train_bpc}  # fmt: skip
+
+
+def _train(kind, model, train_ids, curve_ids, cfg, progress) -> dict[str, Any]:
+    """Train on random windows until ``max_steps`` or the wall-clock budget, through TrainLoop.
+
+    Held-out bpc on ``curve_ids`` is measured at the start and then every ``curve_every_s``
+    seconds (after a step, before the budget is checked), and once at the end.
+    """
+    lr = cfg.lstm_lr if kind == "lstm" else cfg.tf_lr
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
+    warmup = max(1, cfg.warmup_steps)  # linear warm-up over the first steps, then constant
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda done: min(1.0, (done + 1) / warmup))
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    offsets = torch.arange(cfg.context + 1)
+    high = train_ids.numel() - cfg.context - 1
+
+    def windows():
+        while True:
+            starts = torch.randint(0, high + 1, (cfg.batch_size, 1), generator=gen)
+            yield train_ids[starts + offsets]  # (B, C + 1)
+
+    warmup_seconds = _warm_up(model, train_ids)
+    curve: list[dict[str, Any]] = []
     started, cpu0 = time.perf_counter(), time.process_time()
-    next_curve, steps, stopped_by = 0.0, 0, "max_steps"
-    model.train()
-    for step in progress(range(1, cfg.max_steps + 1), f"train {kind}", cfg.max_steps):
+    next_curve = [0.0]
+
+    def measure(state, _batch=None) -> None:
         elapsed = time.perf_counter() - started
-        if elapsed >= next_curve:
+        if elapsed >= next_curve[0] and state.step < cfg.max_steps:
             bpc, _ = sliding_window_bpc(model, curve_ids, cfg.context)
-            recent = losses[-20:]
-            curve.append({"model": kind, "step": step - 1, "seconds": round(elapsed, 2),
-                          "curve_bpc": bpc,
-                          "train_bpc": sum(recent) / len(recent) if recent else None})  # fmt: skip
-            next_curve = elapsed + cfg.curve_every_s
-        if elapsed >= cfg.time_budget_s:
-            stopped_by = "time_budget"
-            break
-        for group in opt.param_groups:  # linear warm-up, then constant
-            group["lr"] = lr * min(1.0, step / max(1, cfg.warmup_steps))
-        starts = torch.randint(0, high + 1, (cfg.batch_size, 1), generator=gen)
-        chunk = train_ids[starts + offsets]  # (B, C + 1)
-        loss = cross_entropy_bits(_logits(model, chunk[:, :-1]), chunk[:, 1:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-        opt.step()
-        losses.append(float(loss.detach()))
-        steps = step
+            curve.append(_curve_point(kind, state.step, elapsed, bpc, state.losses[-20:]))
+            next_curve[0] = elapsed + cfg.curve_every_s
+
+    loop = TrainLoop(
+        model.parameters(), opt, clip_norm=cfg.clip_norm, scheduler=schedule,
+        max_steps=cfg.max_steps, deadline=time.time() + cfg.time_budget_s,
+        after_step=[measure], progress=progress, desc=f"train {kind}",
+    )  # fmt: skip
+    model.train()
+    measure(loop.state)
+    state = loop.run(windows(), lambda chunk: cross_entropy_bits(
+        _logits(model, chunk[:, :-1]), chunk[:, 1:]), total=cfg.max_steps)  # fmt: skip
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
     bpc, _ = sliding_window_bpc(model, curve_ids, cfg.context)
-    recent = losses[-50:]
-    curve.append({"model": kind, "step": steps, "seconds": round(wall, 2), "curve_bpc": bpc,
-                  "train_bpc": sum(recent) / len(recent) if recent else None})  # fmt: skip
+    recent = state.losses[-50:]
+    curve.append(_curve_point(kind, state.step, wall, bpc, recent))
     return {
-        "steps": steps,
-        "stopped_by": stopped_by,
+        "steps": state.step,
+        "stopped_by": "time_budget" if state.stopped_by == "deadline" else "max_steps",
         "train_seconds": wall,
         "warmup_seconds": warmup_seconds,
         "train_cpu_seconds": cpu,
         "final_train_bpc": sum(recent) / len(recent) if recent else math.nan,
-        "chars_seen": steps * cfg.batch_size * cfg.context,
+        "chars_seen": state.step * cfg.batch_size * cfg.context,
         "curve": curve,
     }
 
@@ -349,12 +370,10 @@ def _attention_view(model: CharTransformer, vocab: CharVocab, text: str) -> dict
     with torch.no_grad():
         _, weights = model(ids, need_weights=True)
     labels = [_label(c) for c in text]
-    return {
-        "weights": weights[-1][0].tolist(),  # (H, T, T)
-        "keys": labels,
-        "queries": labels,
-        "title": f"causal Transformer, last layer, held-out text {text[:40]!r}",
-    }
+    return attention_view(
+        weights[-1][0], keys=labels, queries=labels,  # (H, T, T)
+        title=f"causal Transformer, last layer, held-out text {text[:40]!r}",
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- run
@@ -425,27 +444,34 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     }
 
 
-def table_text(results: dict[str, Any]) -> str:
-    lines = [
+def tables(results: dict[str, Any]) -> list[Table | str]:
+    """The models' table (the data described above it), then the samples as a text block."""
+    title = (
         f"Data: {results['dataset']}: {results['train_chars']:,} training chars, held-out tail "
         f"{results['tail_chars']:,} chars ({results['eval_chars']:,} scored), vocabulary "
-        f"{results['vocab_size']} (uniform = {results['uniform_bpc']:.2f} bpc)",
-        "",
-        "| model | parameters | held-out bpc | train bpc (last 50 steps) | steps | chars seen "
-        "| train wall s | train CPU s | ms/step |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"{results['vocab_size']} (uniform = {results['uniform_bpc']:.2f} bpc)"
+    )
+    columns = [
+        Column("model"),
+        Column("parameters", fmt=","),
+        Column("heldout_bpc", "held-out bpc", ".3f"),
+        Column("final_train_bpc", "train bpc (last 50 steps)", ".3f"),
+        Column("steps", fmt=","),
+        Column("chars_seen", "chars seen", ","),
+        Column("train_seconds", "train wall s", ".0f"),
+        Column("train_cpu_seconds", "train CPU s", ".0f"),
+        Column("ms_per_step", "ms/step", ".0f"),
     ]
-    for r in results["table"]:
-        lines.append(
-            f"| {r['model']} | {r['parameters']:,} | {r['heldout_bpc']:.3f} "
-            f"| {r['final_train_bpc']:.3f} | {r['steps']:,} | {r['chars_seen']:,} "
-            f"| {r['train_seconds']:.0f} | {r['train_cpu_seconds']:.0f} | {r['ms_per_step']:.0f} |"
-        )
-    lines += ["", "Samples (primed with a newline, stopped at the next):", ""]
+    samples = ["Samples (primed with a newline, stopped at the next):", ""]
     for s in results["samples"]:
         k = f", top-{s['top_k']}" if s["top_k"] else ""
-        lines.append(f"- {s['model']}, T={s['temperature']:g}{k}: {s['text']!r}")
-    return "\n".join(lines)
+        samples.append(f"- {s['model']}, T={s['temperature']:g}{k}: {s['text']!r}")
+    return [Table(columns, results["table"], title=title, name="table"), "\n".join(samples)]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -454,5 +480,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
