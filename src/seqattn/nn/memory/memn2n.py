@@ -276,6 +276,42 @@ class EndToEndMemory(nn.Module):
             out = out + k * torch.einsum(spec, xb, table)
         return out
 
+    def _check_inputs(self, stories: Tensor, query: Tensor, memory_mask: Tensor) -> None:
+        r, m = self.num_models, self.memory_size
+        if stories.dim() not in (3, 4) or not 1 <= stories.shape[-2] <= m:
+            raise ValueError(
+                f"expected stories (R?, B, M' <= {m}, J), got shape {tuple(stories.shape)}"
+            )
+        if stories.dim() == 4 and stories.shape[0] != r:
+            raise ValueError(f"expected {r} models on the leading axis, got {stories.shape[0]}")
+        if memory_mask.dtype != torch.bool or memory_mask.shape != stories.shape[:-1]:
+            raise ValueError(
+                f"expected a bool memory_mask of shape {tuple(stories.shape[:-1])}, got "
+                f"{memory_mask.dtype} {tuple(memory_mask.shape)}"
+            )
+        if query.shape[:-1] != stories.shape[:-2]:
+            raise ValueError(
+                f"expected query (R?, B, Jq) matching stories {tuple(stories.shape)}, got "
+                f"{tuple(query.shape)}"
+            )
+
+    def _time_index(self, time: Tensor | None, memory_mask: Tensor, slots: int) -> Tensor:
+        """The temporal index per slot: given (checked), or newest memory = 0."""
+        m = self.memory_size
+        if time is None:
+            n = memory_mask.sum(-1, keepdim=True)
+            time = (n - 1 - torch.arange(slots)).clamp(min=0)
+        if time.shape != memory_mask.shape or time.dtype != torch.long:
+            raise ValueError(
+                f"expected int64 time of shape {tuple(memory_mask.shape)}, got "
+                f"{time.dtype} {tuple(time.shape)}"
+            )
+        if int(time.min()) < 0 or int(time.max()) >= m:
+            raise ValueError(
+                f"expected time indices in [0, {m}), got [{int(time.min())}, {int(time.max())}]"
+            )
+        return time
+
     def forward(
         self,
         stories: Tensor,
@@ -300,39 +336,11 @@ class EndToEndMemory(nn.Module):
         """
         r, h, m = self.num_models, self.hops, self.memory_size
         per_model = stories.dim() == 4
-        if stories.dim() not in (3, 4) or not 1 <= stories.shape[-2] <= m:
-            raise ValueError(
-                f"expected stories (R?, B, M' <= {m}, J), got shape {tuple(stories.shape)}"
-            )
-        if per_model and stories.shape[0] != r:
-            raise ValueError(f"expected {r} models on the leading axis, got {stories.shape[0]}")
-        if memory_mask.dtype != torch.bool or memory_mask.shape != stories.shape[:-1]:
-            raise ValueError(
-                f"expected a bool memory_mask of shape {tuple(stories.shape[:-1])}, got "
-                f"{memory_mask.dtype} {tuple(memory_mask.shape)}"
-            )
-        if query.shape[:-1] != stories.shape[:-2]:
-            raise ValueError(
-                f"expected query (R?, B, Jq) matching stories {tuple(stories.shape)}, got "
-                f"{tuple(query.shape)}"
-            )
+        self._check_inputs(stories, query, memory_mask)
         *lead, b, slots, words = stories.shape  # slots M' may be fewer than M: a shorter batch
         flat = stories.reshape(*lead, b * slots, words)  # (R?, B*M', J)
-        if self.temporal is None:
-            time = None
-        else:
-            if time is None:
-                n = memory_mask.sum(-1, keepdim=True)
-                time = (n - 1 - torch.arange(slots)).clamp(min=0)
-            if time.shape != memory_mask.shape or time.dtype != torch.long:
-                raise ValueError(
-                    f"expected int64 time of shape {tuple(memory_mask.shape)}, got "
-                    f"{time.dtype} {tuple(time.shape)}"
-                )
-            if int(time.min()) < 0 or int(time.max()) >= m:
-                raise ValueError(
-                    f"expected time indices in [0, {m}), got [{int(time.min())}, {int(time.max())}]"
-                )
+        time = None if self.temporal is None else self._time_index(time, memory_mask, slots)
+        if time is not None:
             time = time.reshape(*lead, b * slots)
         mem = self._encode(flat, time).reshape(r, h + 1, b, slots, self.embed_dim)
         # unbind once: slicing mem[:, k] per hop would allocate a full-size gradient per slice
