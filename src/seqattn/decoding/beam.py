@@ -106,27 +106,13 @@ def beam_search(
         >>> hyps.tokens
         [[[1], [2, 1]]]
     """
-    if not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"expected beam_size an int >= 1, got {beam_size!r}")
-    if not isinstance(n_best, int) or not 1 <= n_best <= beam_size:
-        raise ValueError(f"expected 1 <= n_best <= beam_size ({beam_size}), got {n_best!r}")
-    if not length_penalty >= 0:
-        raise ValueError(f"expected length_penalty (alpha) >= 0, got {length_penalty}")
-    if reorder is None:
-
-        def reorder_(st: State, idx: Tensor, inputs: Tensor | None) -> State:
-            return reorder_hypotheses(st, idx, inputs)
-
-    else:
-
-        def reorder_(st: State, idx: Tensor, inputs: Tensor | None) -> State:
-            return reorder(st, idx)
-
+    _check_args(beam_size, n_best, length_penalty)
+    reorder_ = _reorder_fn(reorder)
     k = beam_size
     batch = infer_batch_size(state, max_len, batch_size)
     limit = max_len_tensor(max_len, batch)  # (B,)
     # finished[b]: (normalised score, raw score, tokens, attention (len, S) | None)
-    finished: list[list[tuple[float, float, list[int], Tensor | None]]] = [[] for _ in range(batch)]
+    finished: list[list[_Finished]] = [[] for _ in range(batch)]
     for b in torch.nonzero(limit == 0).flatten().tolist():
         finished[b].append((0.0, 0.0, [], None))
 
@@ -148,68 +134,29 @@ def beam_search(
             tokens = torch.full((n,), bos, dtype=torch.long)
         log_probs, state, attn = step(tokens, state)
         check_step_output(log_probs, attn, n * width)
-        vocab = log_probs.shape[1]
         if scores is None:
-            check_eos(eos, vocab)
+            check_eos(eos, log_probs.shape[1])
             dtype = log_probs.dtype
             scores = torch.zeros((n, 1), dtype=dtype, device=log_probs.device)
-        device = log_probs.device
-        cand = (scores.unsqueeze(-1) + log_probs.view(n, width, vocab)).view(n, width * vocab)
-        top, idx = cand.topk(min(2 * k, width * vocab), dim=1)  # (B', <= 2k), descending
-        beam_of = torch.div(idx, vocab, rounding_mode="floor")
-        tok = idx - beam_of * vocab
-        finite = top > float("-inf")
-        is_eos = tok == eos
-        live = finite & ~is_eos
-        live_rank = live.long().cumsum(1)  # live extensions ranked at or above this one
-        take_live = live & (live_rank <= k)
-        take_eos = finite & is_eos & (live_rank - live.long() < k)
-        row = torch.arange(n, device=device).unsqueeze(1) * width + beam_of  # (B', 2k) state row
+        top, tok, row, live_rank, take_live, take_eos = _extensions(scores, log_probs, width, k,
+                                                                   eos)  # fmt: skip
         t += 1
         at_limit = limit[active] <= t  # (B',) CPU
-
         # finished hypotheses (eos extensions, and every live one of an input at its limit)
         attn_cpu = attn.detach().to("cpu") if attn is not None else None
-        top_c, tok_c, row_c = top.to("cpu"), tok.to("cpu"), row.to("cpu")
         finish = take_eos.to("cpu") | (take_live.to("cpu") & at_limit.unsqueeze(1))
-        for i, c in torch.nonzero(finish).tolist():
-            r = int(row_c[i, c])
-            ended = bool(tok_c[i, c] == eos)
-            seq = hist[r].tolist() + ([] if ended else [int(tok_c[i, c])])
-            if attn_cpu is None:
-                a = None
-            else:
-                prev = attn_hist[r] if attn_hist is not None else attn_cpu[:0]
-                a = prev if ended else torch.cat([prev, attn_cpu[r : r + 1]])
-            raw = float(top_c[i, c])
-            b = int(active[i])
-            finished[b].append((raw / length_penalty_gnmt(t, length_penalty), raw, seq, a))
-
-        # the new beam: live extension of rank r goes to slot r - 1; empty slots stay -inf
-        new_scores = torch.full((n, k), float("-inf"), dtype=dtype, device=device)
-        new_row = torch.arange(n, device=device).unsqueeze(1).mul(width).expand(n, k).clone()
-        new_tok = torch.full((n, k), bos, dtype=torch.long, device=device)
-        ii, cc = torch.nonzero(take_live, as_tuple=True)
-        slot = live_rank[ii, cc] - 1
-        new_scores[ii, slot] = top[ii, cc]
-        new_row[ii, slot] = row[ii, cc]
-        new_tok[ii, slot] = tok[ii, cc]
-
+        norm = length_penalty_gnmt(t, length_penalty)
+        for b, hyp in _finished_now(finish, top, tok, row, hist, attn_hist, attn_cpu, eos):
+            finished[int(active[b])].append((hyp[0] / norm, *hyp))
+        new_scores, new_row, new_tok = _new_beam(top, tok, row, live_rank, take_live, width,
+                                                 k, bos, dtype)  # fmt: skip
         done = at_limit | ~take_live.any(1).to("cpu")
         if early_stop:
-            best_live = new_scores[:, 0].to("cpu")
-            for i in torch.nonzero(~done).flatten().tolist():
-                fin = finished[int(active[i])]
-                if len(fin) >= n_best:
-                    nth = sorted((f[0] for f in fin), reverse=True)[n_best - 1]
-                    bound = float(best_live[i]) / length_penalty_gnmt(
-                        int(limit[active[i]]), length_penalty
-                    )
-                    done[i] = nth >= bound
+            _early_stop(done, new_scores, finished, active, limit, n_best, length_penalty)
         keep = ~done
         if not bool(keep.any()):
             break
-        keep_dev = keep.to(device)
+        keep_dev = keep.to(new_scores.device)
         sel = new_row[keep_dev].flatten()  # (B''k,) rows of the current state
         sel_c = sel.to("cpu")
         # shared (per-input) rows move only when inputs leave
@@ -224,13 +171,99 @@ def beam_search(
         tokens = new_tok[keep_dev].flatten()
         active = active[keep]
         width = k
+    return _hypotheses(finished, n_best, dtype)
 
+
+_Finished = tuple[float, float, list[int], Tensor | None]
+
+
+def _check_args(beam_size: int, n_best: int, length_penalty: float) -> None:
+    if not isinstance(beam_size, int) or beam_size < 1:
+        raise ValueError(f"expected beam_size an int >= 1, got {beam_size!r}")
+    if not isinstance(n_best, int) or not 1 <= n_best <= beam_size:
+        raise ValueError(f"expected 1 <= n_best <= beam_size ({beam_size}), got {n_best!r}")
+    if not length_penalty >= 0:
+        raise ValueError(f"expected length_penalty (alpha) >= 0, got {length_penalty}")
+
+
+def _reorder_fn(reorder: Reorder | None):
+    """``reorder_(state, idx, inputs)``: the default row selection, or the caller's."""
+    if reorder is None:
+        return reorder_hypotheses
+    return lambda st, idx, inputs: reorder(st, idx)
+
+
+def _extensions(scores: Tensor, log_probs: Tensor, width: int, k: int, eos: int):
+    """The top 2k one-token extensions of every beam and which of them are taken.
+
+    Returns ``(top, tok, row, live_rank, take_live, take_eos)``, each (B', <= 2k): raw scores
+    (descending), tokens, state rows they extend, the number of live extensions ranked at or
+    above each, and the masks of live extensions that join the new beam and of eos extensions
+    that finish (those ranked above the k-th live one).
+    """
+    n, vocab = scores.shape[0], log_probs.shape[1]
+    cand = (scores.unsqueeze(-1) + log_probs.view(n, width, vocab)).view(n, width * vocab)
+    top, idx = cand.topk(min(2 * k, width * vocab), dim=1)  # (B', <= 2k), descending
+    beam_of = torch.div(idx, vocab, rounding_mode="floor")
+    tok = idx - beam_of * vocab
+    finite = top > float("-inf")
+    is_eos = tok == eos
+    live = finite & ~is_eos
+    live_rank = live.long().cumsum(1)  # live extensions ranked at or above this one
+    take_live = live & (live_rank <= k)
+    take_eos = finite & is_eos & (live_rank - live.long() < k)
+    row = torch.arange(n, device=log_probs.device).unsqueeze(1) * width + beam_of  # state row
+    return top, tok, row, live_rank, take_live, take_eos
+
+
+def _finished_now(finish, top, tok, row, hist, attn_hist, attn_cpu, eos: int):
+    """``(i, (raw score, tokens, attention))`` for every extension in ``finish`` (B', 2k)."""
+    top_c, tok_c, row_c = top.to("cpu"), tok.to("cpu"), row.to("cpu")
+    for i, c in torch.nonzero(finish).tolist():
+        r = int(row_c[i, c])
+        ended = bool(tok_c[i, c] == eos)
+        seq = hist[r].tolist() + ([] if ended else [int(tok_c[i, c])])
+        if attn_cpu is None:
+            a = None
+        else:
+            prev = attn_hist[r] if attn_hist is not None else attn_cpu[:0]
+            a = prev if ended else torch.cat([prev, attn_cpu[r : r + 1]])
+        yield i, (float(top_c[i, c]), seq, a)
+
+
+def _new_beam(top, tok, row, live_rank, take_live, width: int, k: int, bos: int, dtype):
+    """The new beam: the live extension of rank r goes to slot r - 1; empty slots stay -inf."""
+    n, device = top.shape[0], top.device
+    new_scores = torch.full((n, k), float("-inf"), dtype=dtype, device=device)
+    new_row = torch.arange(n, device=device).unsqueeze(1).mul(width).expand(n, k).clone()
+    new_tok = torch.full((n, k), bos, dtype=torch.long, device=device)
+    ii, cc = torch.nonzero(take_live, as_tuple=True)
+    slot = live_rank[ii, cc] - 1
+    new_scores[ii, slot] = top[ii, cc]
+    new_row[ii, slot] = row[ii, cc]
+    new_tok[ii, slot] = tok[ii, cc]
+    return new_scores, new_row, new_tok
+
+
+def _early_stop(done, new_scores, finished, active, limit, n_best: int, alpha: float) -> None:
+    """Mark done (in place) every input whose n-th best finished hypothesis no live one can
+    beat (the exact bound of the module docstring)."""
+    best_live = new_scores[:, 0].to("cpu")
+    for i in torch.nonzero(~done).flatten().tolist():
+        fin = finished[int(active[i])]
+        if len(fin) >= n_best:
+            nth = sorted((f[0] for f in fin), reverse=True)[n_best - 1]
+            bound = float(best_live[i]) / length_penalty_gnmt(int(limit[active[i]]), alpha)
+            done[i] = nth >= bound
+
+
+def _hypotheses(finished: list[list[_Finished]], n_best: int, dtype) -> Hypotheses:
     out_tokens: list[list[list[int]]] = []
     out_attn: list[list[Tensor | None]] = []
-    out_scores = torch.full((batch, n_best), float("-inf"), dtype=dtype)
-    for b in range(batch):
+    out_scores = torch.full((len(finished), n_best), float("-inf"), dtype=dtype)
+    for b, fin in enumerate(finished):
         # stable sort: among equal scores the earlier-finished (shorter) hypothesis comes first
-        ranked = sorted(finished[b], key=lambda f: -f[0])[:n_best]
+        ranked = sorted(fin, key=lambda f: -f[0])[:n_best]
         out_tokens.append([f[2] for f in ranked] + [[] for _ in range(n_best - len(ranked))])
         out_attn.append([f[3] for f in ranked] + [None] * (n_best - len(ranked)))
         for j, f in enumerate(ranked):
