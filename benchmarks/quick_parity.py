@@ -27,7 +27,7 @@ from pathlib import Path
 # Keys whose values are measurements of time (or derived from it) or of the machine.
 VOLATILE = ("seconds", "second", "_ms", "ms_", "time", "speed", "throughput", "per_s", "gflop",
             "tokens_per", "wall", "cpu_min", "elapsed", "date", "memory", "mib", "peak", "slope",
-            "ratio", "rss")  # fmt: skip
+            "ratio", "rss", "cpu")  # fmt: skip
 SKIP_TOP = ("versions", "command")
 
 

@@ -119,62 +119,75 @@ def beam_search(
     active = torch.nonzero(limit > 0).flatten()  # (B',) input of each active beam
     if active.numel() < batch:  # inputs with max_len 0 never run a step
         state = reorder_(state, active, active)
-    # width rows (hypotheses) per active input: 1 at the first step, where all k hypotheses would
-    # be the same bos (so one row per input is computed, not k identical ones), then k
-    width = 1
-    hist = torch.zeros(active.numel(), 0, dtype=torch.long)  # (B' width, t) emitted tokens
-    attn_hist: Tensor | None = None  # (B' width, t, S)
-    scores: Tensor | None = None  # (B', width) raw scores of the live hypotheses, -inf = empty
-    tokens: Tensor | None = None
-    dtype = torch.get_default_dtype()
-    t = 0
-    while active.numel() > 0:
-        n = active.numel()
-        if tokens is None:
-            tokens = torch.full((n,), bos, dtype=torch.long)
+    beams = _Beams(active, torch.get_default_dtype())
+    while beams.active.numel() > 0:
+        active, width, n = beams.active, beams.width, beams.active.numel()
+        tokens = (
+            beams.tokens if beams.tokens is not None else torch.full((n,), bos, dtype=torch.long)
+        )
         log_probs, state, attn = step(tokens, state)
         check_step_output(log_probs, attn, n * width)
-        if scores is None:
+        if beams.scores is None:
             check_eos(eos, log_probs.shape[1])
-            dtype = log_probs.dtype
-            scores = torch.zeros((n, 1), dtype=dtype, device=log_probs.device)
-        top, tok, row, live_rank, take_live, take_eos = _extensions(scores, log_probs, width, k,
-                                                                   eos)  # fmt: skip
-        t += 1
-        at_limit = limit[active] <= t  # (B',) CPU
+            beams.dtype = log_probs.dtype
+            beams.scores = torch.zeros((n, 1), dtype=beams.dtype, device=log_probs.device)
+        top, tok, row, live_rank, take_live, take_eos = _extensions(
+            beams.scores, log_probs, width, k, eos
+        )
+        beams.t += 1
+        at_limit = limit[active] <= beams.t  # (B',) CPU
         # finished hypotheses (eos extensions, and every live one of an input at its limit)
         attn_cpu = attn.detach().to("cpu") if attn is not None else None
         finish = take_eos.to("cpu") | (take_live.to("cpu") & at_limit.unsqueeze(1))
-        norm = length_penalty_gnmt(t, length_penalty)
-        for b, hyp in _finished_now(finish, top, tok, row, hist, attn_hist, attn_cpu, eos):
-            finished[int(active[b])].append((hyp[0] / norm, *hyp))
-        new_scores, new_row, new_tok = _new_beam(top, tok, row, live_rank, take_live, width,
-                                                 k, bos, dtype)  # fmt: skip
+        norm = length_penalty_gnmt(beams.t, length_penalty)
+        for i, hyp in _finished_now(finish, top, tok, row, beams.hist, beams.attn_hist,
+                                    attn_cpu, eos):  # fmt: skip
+            finished[int(active[i])].append((hyp[0] / norm, *hyp))
+        new = _new_beam(top, tok, row, live_rank, take_live, width, k, bos, beams.dtype)
         done = at_limit | ~take_live.any(1).to("cpu")
         if early_stop:
-            _early_stop(done, new_scores, finished, active, limit, n_best, length_penalty)
+            _early_stop(done, new[0], finished, active, limit, n_best, length_penalty)
         keep = ~done
         if not bool(keep.any()):
             break
-        keep_dev = keep.to(new_scores.device)
-        sel = new_row[keep_dev].flatten()  # (B''k,) rows of the current state
-        sel_c = sel.to("cpu")
+        sel = new[1][keep.to(new[1].device)].flatten()  # (B''k,) rows of the current state
         # shared (per-input) rows move only when inputs leave
         state = reorder_(state, sel, None if bool(keep.all()) else torch.nonzero(keep).flatten())
-        hist = torch.cat([hist[sel_c], new_tok[keep_dev].flatten().to("cpu").unsqueeze(1)], 1)
-        if attn_cpu is not None:
-            step_attn = attn_cpu[sel_c].unsqueeze(1)
-            attn_hist = (
-                step_attn if attn_hist is None else torch.cat([attn_hist[sel_c], step_attn], 1)
-            )
-        scores = new_scores[keep_dev]
-        tokens = new_tok[keep_dev].flatten()
-        active = active[keep]
-        width = k
-    return _hypotheses(finished, n_best, dtype)
+        beams.advance(keep, sel, *new, attn_cpu, k)
+    return _hypotheses(finished, n_best, beams.dtype)
 
 
 _Finished = tuple[float, float, list[int], Tensor | None]
+
+
+class _Beams:
+    """The live beams between steps: which inputs are active, their hypotheses' tokens,
+    attention history and raw scores.
+
+    ``width`` rows (hypotheses) per active input: 1 at the first step, where all k hypotheses
+    would be the same bos (one row per input is computed, not k identical ones), then k.
+    """
+
+    def __init__(self, active: Tensor, dtype: torch.dtype) -> None:
+        self.active, self.dtype, self.width, self.t = active, dtype, 1, 0
+        self.hist = torch.zeros(active.numel(), 0, dtype=torch.long)  # (B' width, t) tokens
+        self.attn_hist: Tensor | None = None  # (B' width, t, S)
+        self.scores: Tensor | None = None  # (B', width) raw scores, -inf = empty slot
+        self.tokens: Tensor | None = None  # (B' width,) the last tokens
+
+    def advance(self, keep, sel, new_scores, new_row, new_tok, attn_cpu, k: int) -> None:
+        """Keep the inputs in ``keep`` (B',), their new beams taken from rows ``sel``."""
+        keep_dev = keep.to(new_scores.device)
+        sel_c = sel.to("cpu")
+        self.hist = torch.cat([self.hist[sel_c], new_tok[keep_dev].flatten().to("cpu")[:, None]], 1)
+        if attn_cpu is not None:
+            step_attn = attn_cpu[sel_c].unsqueeze(1)
+            prev = self.attn_hist
+            self.attn_hist = step_attn if prev is None else torch.cat([prev[sel_c], step_attn], 1)
+        self.scores = new_scores[keep_dev]
+        self.tokens = new_tok[keep_dev].flatten()
+        self.active = self.active[keep]
+        self.width = k
 
 
 def _check_args(beam_size: int, n_best: int, length_penalty: float) -> None:
