@@ -27,7 +27,10 @@ def test_probe_attention_remembers_every_position(tmp_path):
     assert len(views[0]["weights"]) == len(views[0]["keys"]) == 30
     assert any(k.startswith(("POS", "NEG")) for k in views[0]["keys"])
     assert (tmp_path / "accuracy_by_position.png").exists()
-    assert "| probe T=30 | lstm:attention |" in sentiment.table_text(res)
+    (table,) = sentiment.tables(res)
+    assert ["probe T=30", "lstm:attention"] in [cells[:2] for cells in table.cells()]
+    assert [c.header for c in table.columns][-2:] == ["first 10%", "worst bin"]
+    assert "| probe T=30 | lstm:attention |" in sentiment.EXPERIMENT.table(res)
 
 
 def _reviews_csv(path, n=600, seed=0):
@@ -55,7 +58,10 @@ def test_csv_dataset_reports_accuracy_by_length(tmp_path):
     assert row["accuracy_mean"] > 0.9
     assert len(row["accuracy_by_length"]) == 3 and res["length_buckets"] == ["1-10", "11-20", ">20"]
     assert res["attention"][0]["keys"][:3] == ["i", "love", "how"]  # the seed's long input
-    assert "len 11-20" in sentiment.table_text(res)
+    _, by_length = sentiment.tables(res)
+    assert [c.header for c in by_length.columns] == ["task", "model", "len 1-10", "len 11-20",
+                                                     "len >20"]  # fmt: skip
+    assert by_length.cells()[0][:2] == [row["task"], "gru:attention"]
 
 
 @pytest.mark.parametrize("freeze", [True, False])
@@ -127,8 +133,13 @@ def test_cross_validation_with_ratings(tmp_path, monkeypatch, objective):
     assert sum(row["count_by_length"]) == 500
     assert row["accuracy_mean"] > 0.85
     assert row["pearson_r_mean"] > (0.8 if objective == "rating" else 0.5)
-    text = sentiment.table_text(res)
-    assert "Pearson r" in text and "0.881" in text
+    table, _ = sentiment.tables(res)
+    assert table.columns[-1].header == "Pearson r (mean ± std)"
+    assert table.notes == [
+        "Reference: VADER lexicon (Hutto & Gilbert 2014), Pearson r = 0.881 with the mean human "
+        "rating."
+    ]
+    assert "Pearson r" in sentiment.table_text(res)
 
 
 def test_folds_partition_the_data():
@@ -158,3 +169,15 @@ def test_bucketed_training_batches_cover_every_example_once():
     gen = torch.Generator().manual_seed(0)
     idx = [i for b, *_ in sentiment._batches(split, 8, gen, bucket=True) for i in b]
     assert sorted(idx) == list(range(300))
+
+
+def test_early_stopping_keeps_the_best_validation_weights():
+    cfg = sentiment.Config(models=("lstm:mean",), lengths=(12,), seeds=1, train_size=200,
+                           val_size=100, test_size=50, epochs=6, patience=1, hidden_size=8,
+                           embed_dim=8)  # fmt: skip
+    task = sentiment._probe_task(cfg, 12)
+    r = sentiment.train_model(cfg, task, "lstm", "mean", seed=0)
+    assert 1 <= r["best_epoch"] <= r["epochs_run"] <= min(cfg.epochs, r["best_epoch"] + 1)
+    val = float((sentiment.predict(r["model"], task.val) == task.val.labels).float().mean())
+    assert val == r["val_accuracy"]  # the model ends with its best epoch's weights
+    assert r["train_seconds"] > 0 and r["examples_per_s"] > 0

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +37,35 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqattn.data import BucketBatchSampler, PadCollate, Vocab, WordTokenizer
-from seqattn.data.pretrained import Vectors, load_vectors, pretrained_embedding
-from seqattn.data.synthetic import ProbeVocab, position_probe
+from seqattn.data.pretrained import pretrained_embedding
 from seqattn.experiments.base import Experiment, Progress, no_progress
+
+# the experiment's data and measurements (re-exported here: the old import path)
+from seqattn.experiments.sentiment_data import (  # noqa: F401
+    SEED_STYLE_EXAMPLE,
+    Split,
+    Task,
+    _attention_views,
+    _batches,
+    _fold,
+    _load_examples,
+    _probe_task,
+    _split,
+    _text_task,
+    _vectors,
+    accuracy_by_length,
+    accuracy_by_position,
+    length_bucket_names,
+    log_odds,
+    pearson_r,
+    predict,
+    predict_logits,
+)
+from seqattn.experiments.toolkit import mean_std, seeds
 from seqattn.models import ENCODERS, HEADS, ClassifierConfig, SequenceClassifier
+from seqattn.training.loop import TrainLoop
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 log = logging.getLogger("seqattn.experiments")
 
@@ -54,13 +75,6 @@ OBJECTIVES = ("label", "rating")
 #: Pearson r between the VADER lexicon's compound score and the mean human rating of the
 #: 4,200 tweets (Hutto & Gilbert 2014, Table 3): the reference printed beside ours.
 VADER_LEXICON_R = 0.881
-
-#: The seed's long tweet: an early affective word, then about 40 tokens of strained context.
-SEED_STYLE_EXAMPLE = (
-    "i love how this phone looks , even though the battery dies before lunch , the camera app "
-    "freezes whenever i open it , the charger broke after a week and support kept me waiting on "
-    "hold for an hour"
-)
 
 
 @dataclass(frozen=True)
@@ -166,189 +180,6 @@ def quick(cfg: Config) -> Config:
                                models=("lstm:last", "lstm:attention"))  # fmt: skip
 
 
-# -- data ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Split:
-    tokens: list[torch.Tensor]  # variable-length int64 id sequences
-    labels: torch.Tensor  # (N,)
-    positions: torch.Tensor | None = None  # probe: the decisive word's position
-    texts: list[list[str]] | None = None  # real data: the tokens as strings (for heat maps)
-    scores: torch.Tensor | None = None  # real data with ratings: the continuous score (N,)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-
-@dataclass
-class Task:
-    name: str
-    train: Split
-    val: Split
-    test: Split
-    vocab_size: int
-    num_classes: int
-    max_length: int
-    token_names: list[str]
-    label_names: list[str]
-    encode: Any = None  # text -> ids, for real data
-    vocab: Vocab | None = None  # real data
-
-
-def _probe_task(cfg: Config, length: int) -> Task:
-    vocab = ProbeVocab()
-    splits = []
-    for offset, n in ((0, cfg.train_size), (1, cfg.val_size), (2, cfg.test_size)):
-        x, y, pos = position_probe(n, length, seed=cfg.seed * 7919 + length * 31 + offset)
-        splits.append(Split(list(x), y, pos))
-    names = ["<pad>"]
-    for kind, short in (("positive", "POS"), ("negative", "NEG"), ("misleading", "mis"),
-                        ("neutral", "w")):  # fmt: skip
-        names += [f"{short}{i}" for i in range(len(vocab.ranges()[kind]))]
-    labels = ["negative", "positive"]
-    return Task(f"probe T={length}", *splits, vocab.size, 2, length, names, labels)
-
-
-def _load_examples(cfg: Config):
-    from seqattn.data import datasets as ds
-
-    if cfg.dataset == "vader-tweets":
-        data = ds.load_vader("tweets")
-        return data, None, None
-    if cfg.dataset == "sst2":
-        return ds.load_sst2("train"), None, ds.load_sst2("dev")  # the test split has no labels
-    if cfg.dataset == "imdb":
-        return ds.load_imdb("train"), None, ds.load_imdb("test")
-    if cfg.dataset == "rt-polarity":
-        return ds.load_rt_polarity(), None, None
-    return ds.load_classification_file(cfg.dataset), None, None
-
-
-def _split(items: list, fraction: float, seed: int) -> tuple[list, list]:
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    cut = int(round(len(items) * fraction))
-    return [items[i] for i in order[cut:]], [items[i] for i in order[:cut]]
-
-
-def _fold(items: list, folds: int, k: int, seed: int) -> tuple[list, list]:
-    """Fold ``k`` of a seeded ``folds``-way partition: (the other folds, fold k)."""
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    test = set(order[k::folds])
-    return [x for i, x in enumerate(items) if i not in test], [items[i] for i in sorted(test)]
-
-
-def _text_task(cfg: Config, fold: int | None = None, examples=None) -> Task:
-    train, val, test = examples if examples is not None else _load_examples(cfg)
-    if fold is not None:
-        if test is not None:
-            raise ValueError(
-                f"expected a dataset without a test split for folds, got {cfg.dataset}"
-            )
-        train, test = _fold(train, cfg.folds, fold, cfg.seed + 1)
-    elif test is None:  # no official test split: hold one out, seeded, stratification-free
-        train, test = _split(train, 0.2, cfg.seed + 1)
-    if val is None:
-        train, val = _split(train, cfg.val_fraction, cfg.seed + 2)
-    tok = WordTokenizer()
-    tokenised = {name: [tok(ex.text)[: cfg.max_tokens] for ex in split]
-                 for name, split in (("train", train), ("val", val), ("test", test))}  # fmt: skip
-    vocab = Vocab.build(tokenised["train"], min_freq=cfg.min_freq, max_size=cfg.max_vocab)
-    labels = sorted({ex.label for ex in train})
-    index = {lab: i for i, lab in enumerate(labels)}
-    has_scores = all(ex.score is not None for ex in (*train, *val, *test))
-    if cfg.objective == "rating" and (not has_scores or labels != [0, 1]):
-        raise ValueError(
-            f"expected binary labels 0/1 and a score on every example for objective 'rating', "
-            f"got labels {labels[:5]} and scores {'on all' if has_scores else 'missing on some'}"
-        )
-
-    def make(name, split):
-        keep = [i for i, t in enumerate(tokenised[name]) if t and split[i].label in index]
-        if len(keep) < len(split):
-            log.warning("%s: dropped %d empty or unlabelled examples", name, len(split) - len(keep))
-        return Split(
-            [torch.tensor(vocab.encode(tokenised[name][i])) for i in keep],
-            torch.tensor([index[split[i].label] for i in keep]),
-            texts=[tokenised[name][i] for i in keep],
-            scores=torch.tensor([float(split[i].score) for i in keep]) if has_scores else None,
-        )
-
-    def encode(text: str) -> tuple[list[str], torch.Tensor]:
-        toks = tok(text)[: cfg.max_tokens]
-        return toks, torch.tensor(vocab.encode(toks))
-
-    name = cfg.dataset if fold is None else f"{cfg.dataset} fold {fold + 1}/{cfg.folds}"
-    return Task(
-        name, make("train", train), make("val", val), make("test", test), len(vocab),
-        len(labels), cfg.max_tokens, vocab.itos, [str(lab) for lab in labels], encode, vocab,
-    )  # fmt: skip
-
-
-# -- training -----------------------------------------------------------------------------------
-
-
-def _batches(split: Split, batch_size: int, gen: torch.Generator | None, bucket: bool = False):
-    """Padded batches ``(indices, x, lengths, y)``. Evaluation (``gen`` None): sorted by length.
-    Training: a seeded permutation, or with ``bucket`` (and lengths that differ) the
-    length-bucketed batches of :class:`~seqattn.data.BucketBatchSampler`, seeded from ``gen``."""
-    n = len(split)
-    lengths = [len(t) for t in split.tokens]
-    if gen is None:  # evaluation: sort by length so batches carry little padding
-        order = sorted(range(n), key=lengths.__getitem__)
-        batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    elif bucket and min(lengths) != max(lengths):
-        seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
-        batches = BucketBatchSampler(lengths, batch_size, seed=seed).batches(0)
-    else:
-        order = torch.randperm(n, generator=gen).tolist()
-        batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    collate = PadCollate(pad_value=0)
-    for idx in batches:
-        (x, lengths_), y = collate([(split.tokens[i], int(split.labels[i])) for i in idx])
-        yield idx, x, lengths_, y
-
-
-@torch.no_grad()
-def predict(model: SequenceClassifier, split: Split, batch_size: int = 256) -> torch.Tensor:
-    """Predicted class of every example, in the split's order."""
-    return predict_logits(model, split, batch_size).argmax(-1)
-
-
-@torch.no_grad()
-def predict_logits(model: SequenceClassifier, split: Split, batch_size: int = 256) -> torch.Tensor:
-    """Logits (N, C) of every example, in the split's order."""
-    model.eval()
-    out = None
-    for idx, x, lengths, _ in _batches(split, batch_size, None):
-        logits = model(x, lengths).logits
-        if out is None:
-            out = logits.new_empty(len(split), logits.shape[-1])
-        out[idx] = logits
-    return out
-
-
-def log_odds(logits: torch.Tensor) -> torch.Tensor:
-    """A binary classifier's continuous score: log p(1)/p(0) = logit_1 - logit_0, (N,)."""
-    return logits[:, 1] - logits[:, 0]
-
-
-def pearson_r(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Pearson correlation of two (N,) tensors (float64); NaN when either is constant."""
-    x, y = x.double() - x.double().mean(), y.double() - y.double().mean()
-    den = float(x.norm() * y.norm())
-    return float((x * y).sum()) / den if den > 0 else math.nan
-
-
-@functools.lru_cache(maxsize=2)
-def _vectors(path: str, words: tuple[str, ...]) -> Vectors:
-    """The vectors of ``words`` (and their lowercase forms) from ``path``, read once per
-    vocabulary: every model and seed of a task shares them."""
-    return load_vectors(path, words=set(words) | {w.lower() for w in words})
-
-
 def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> dict[str, Any]:
     """Train one classifier; returns the model (best validation weights) and its numbers."""
     torch.manual_seed(seed)
@@ -365,25 +196,38 @@ def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> 
         max_length=task.max_length, pad_id=0, freeze_embeddings=cfg.freeze_embeddings,
     )  # fmt: skip
     model = SequenceClassifier(mcfg, embedding)
+    fit = _fit(cfg, task, model, seed)
+    logits = predict_logits(model, task.test)
+    pred = logits.argmax(-1)
+    has_r = task.test.scores is not None and task.num_classes == 2
+    return {
+        "model": model,
+        "pred": pred,
+        "accuracy": float((pred == task.test.labels).float().mean()),
+        "pearson_r": pearson_r(log_odds(logits), task.test.scores) if has_r else None,
+        **fit,
+        "parameters": model.num_parameters(),
+    }
+
+
+def _fit(cfg: Config, task: Task, model: SequenceClassifier, seed: int) -> dict[str, Any]:
+    """Adam with gradient-norm clipping through TrainLoop, one ``run`` per epoch, early-stopped
+    on validation accuracy; ``model`` ends with its best validation weights."""
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    loop = TrainLoop(model.parameters(), opt, clip_norm=cfg.clip_norm, record_losses=False)
     gen = torch.Generator().manual_seed(seed)
+
+    def loss_fn(batch) -> torch.Tensor:
+        idx, x, lengths, y = batch
+        logits = model(x, lengths).logits
+        if cfg.objective == "rating":  # regress the log-odds on the human rating
+            return nn.functional.mse_loss(log_odds(logits), task.train.scores[idx])
+        return nn.functional.cross_entropy(logits, y)
+
     best_acc, best_state, best_epoch, bad = -1.0, None, 0, 0
-    seen, train_seconds = 0, 0.0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        t0 = time.perf_counter()
-        for idx, x, lengths, y in _batches(task.train, cfg.batch_size, gen, cfg.bucket_batches):
-            logits = model(x, lengths).logits
-            if cfg.objective == "rating":  # regress the log-odds on the human rating
-                loss = nn.functional.mse_loss(log_odds(logits), task.train.scores[idx])
-            else:
-                loss = nn.functional.cross_entropy(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
-            opt.step()
-            seen += len(y)
-        train_seconds += time.perf_counter() - t0
+        loop.run(_batches(task.train, cfg.batch_size, gen, cfg.bucket_batches), loss_fn)
         val_acc = float((predict(model, task.val) == task.val.labels).float().mean())
         if val_acc > best_acc:
             best_acc, best_epoch, bad = val_acc, epoch, 0
@@ -393,95 +237,14 @@ def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> 
             if bad >= cfg.patience:
                 break
     model.load_state_dict(best_state)
-    logits = predict_logits(model, task.test)
-    pred = logits.argmax(-1)
-    has_r = task.test.scores is not None and task.num_classes == 2
+    seconds, seen = loop.state.seconds, epoch * len(task.train)  # an epoch sees every example
     return {
-        "model": model,
-        "pred": pred,
-        "accuracy": float((pred == task.test.labels).float().mean()),
-        "pearson_r": pearson_r(log_odds(logits), task.test.scores) if has_r else None,
         "val_accuracy": best_acc,
         "best_epoch": best_epoch,
         "epochs_run": epoch,
-        "train_seconds": train_seconds,
-        "examples_per_s": seen / train_seconds if train_seconds else math.nan,
-        "parameters": model.num_parameters(),
+        "train_seconds": seconds,
+        "examples_per_s": seen / seconds if seconds else math.nan,
     }
-
-
-# -- measurement --------------------------------------------------------------------------------
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    t = torch.tensor(values, dtype=torch.float64)
-    return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0
-
-
-def _by_position(task: Task, pred: torch.Tensor, bins: int) -> list[float]:
-    T = task.max_length
-    which = (task.test.positions * bins // T).clamp(max=bins - 1)
-    correct = (pred == task.test.labels).float()
-    return [float(correct[which == b].mean()) if (which == b).any() else math.nan
-            for b in range(bins)]  # fmt: skip
-
-
-def _length_bucket_names(edges: tuple[int, ...]) -> list[str]:
-    names, lo = [], 1
-    for hi in edges:
-        names.append(f"{lo}-{hi}")
-        lo = hi + 1
-    return [*names, f">{edges[-1]}"]
-
-
-def _by_length(task: Task, pred: torch.Tensor, edges: tuple[int, ...]) -> list[float | None]:
-    lengths = torch.tensor([len(t) for t in task.test.tokens])
-    which = torch.bucketize(lengths, torch.tensor(edges))  # bucket i: edges[i-1] < len <= edges[i]
-    correct = (pred == task.test.labels).float()
-    return [float(correct[which == b].mean()) if (which == b).any() else None
-            for b in range(len(edges) + 1)]  # fmt: skip
-
-
-def _attention_views(task: Task, runs: dict[str, dict], limit: int = 3) -> list[dict]:
-    """Heat maps of attention-pooling models: examples, disagreements with last-state."""
-    att_name = next((m for m in runs if m.endswith(":attention")), None)
-    if att_name is None:
-        return []
-    att = runs[att_name]
-    model = att["model"].eval()
-    views = []
-
-    def view(ids: torch.Tensor, names: list[str], title: str) -> dict:
-        with torch.no_grad():
-            out = model(ids[None], torch.tensor([len(ids)]))
-        probs = out.logits.softmax(-1)[0]
-        label = task.label_names[int(probs.argmax())]
-        return {
-            "weights": out.attention[0, : len(ids)].tolist(),
-            "keys": names,
-            "title": f"{att_name} on {task.name}: {title} -> {label} ({float(probs.max()):.2f})",
-        }
-
-    def names_of(i: int) -> list[str]:
-        if task.test.texts is not None:
-            return task.test.texts[i]
-        return [task.token_names[int(t)] for t in task.test.tokens[i]]
-
-    if task.encode is not None:
-        toks, ids = task.encode(SEED_STYLE_EXAMPLE)
-        views.append(view(ids, toks, "the seed's long input, early 'love'"))
-    elif task.test.positions is not None:
-        early = int(torch.nonzero(task.test.positions < max(1, task.max_length // 10))[0])
-        views.append(view(task.test.tokens[early], names_of(early), "decisive word early"))
-    last_name = next((m for m in runs if m.endswith(":last")), None)
-    if last_name is not None:
-        disagree = torch.nonzero(runs[last_name]["pred"] != att["pred"]).flatten().tolist()
-        for i in disagree[:limit]:
-            truth = task.label_names[int(task.test.labels[i])]
-            last = task.label_names[int(runs[last_name]["pred"][i])]
-            views.append(view(task.test.tokens[i], names_of(i),
-                              f"test #{i} (true {truth}; {last_name} says {last})"))  # fmt: skip
-    return views
 
 
 def _tasks(cfg: Config) -> list[tuple[str, Any]]:
@@ -489,7 +252,7 @@ def _tasks(cfg: Config) -> list[tuple[str, Any]]:
     if cfg.dataset == "probe":
         return [(f"probe T={T}", lambda T=T: _probe_task(cfg, T)) for T in cfg.lengths]
     if not cfg.folds:
-        return [(cfg.dataset, lambda: _text_task(cfg))]
+        return [(cfg.dataset, lambda: _text_task(cfg, None, _load_examples(cfg)))]
     loaded: list = []
 
     def fold_task(k: int) -> Task:
@@ -503,7 +266,7 @@ def _tasks(cfg: Config) -> list[tuple[str, Any]]:
 
 def _row(cfg: Config, group: str, spec: str, results: list[dict], tasks: list[Task]) -> dict:
     """One table row: a model's runs over seeds (and folds) on one task group."""
-    acc_mean, acc_std = _mean_std([r["accuracy"] for r in results])
+    acc_mean, acc_std = mean_std([r["accuracy"] for r in results])
     row = {
         "task": group, "model": spec, "accuracy_mean": acc_mean, "accuracy_std": acc_std,
         "accuracies": [r["accuracy"] for r in results], "parameters": results[0]["parameters"],
@@ -513,41 +276,26 @@ def _row(cfg: Config, group: str, spec: str, results: list[dict], tasks: list[Ta
     }  # fmt: skip
     rs = [r["pearson_r"] for r in results if r.get("pearson_r") is not None]
     if rs:
-        row["pearson_r_mean"], row["pearson_r_std"] = _mean_std(rs)
+        row["pearson_r_mean"], row["pearson_r_std"] = mean_std(rs)
         row["pearson_rs"] = rs
+    preds = [r["pred"] for r in results]
     if tasks[0].test.positions is not None:
-        per_run = [
-            _by_position(t, r["pred"], cfg.position_bins)
-            for t, r in zip(tasks, results, strict=True)
-        ]
-        row["accuracy_by_position"] = [sum(v) / len(v) for v in zip(*per_run, strict=True)]
+        row["accuracy_by_position"] = accuracy_by_position(tasks, preds, cfg.position_bins)
         row["accuracy_first_bin"] = row["accuracy_by_position"][0]
         row["accuracy_min_bin"] = min(row["accuracy_by_position"])
     else:
-        # pooled over the runs' test predictions: with folds, every example counts once per seed
-        correct, lengths = [], []
-        for t, r in zip(tasks, results, strict=True):
-            correct.append((r["pred"] == t.test.labels).float())
-            lengths.append(torch.tensor([len(x) for x in t.test.tokens]))
-        correct, lengths = torch.cat(correct), torch.cat(lengths)
-        which = torch.bucketize(lengths, torch.tensor(cfg.length_buckets))
-        row["accuracy_by_length"] = [
-            float(correct[which == b].mean()) if (which == b).any() else None
-            for b in range(len(cfg.length_buckets) + 1)
-        ]
-        per_example = len(results) // len({id(t) for t in tasks})  # seeds: runs per test set
-        row["count_by_length"] = [
-            int((which == b).sum()) // per_example for b in range(len(cfg.length_buckets) + 1)
-        ]
+        row["accuracy_by_length"], row["count_by_length"] = accuracy_by_length(
+            tasks, preds, cfg.length_buckets
+        )
     return row
 
 
-def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
-    out_dir = Path(out_dir)
-    started = time.perf_counter()
-    tasks = _tasks(cfg)
-    seeds = [cfg.seed + s for s in range(cfg.seeds)]
-    jobs = [(t, m, s) for t in range(len(tasks)) for m in cfg.models for s in seeds]
+def _train_grid(cfg: Config, tasks: list, run_seeds: list[int], progress: Progress):
+    """Every model x seed on every task: (data facts, attention views, runs by (group, model)).
+
+    One model per (task, model), the first seed's, is kept until that task's heat maps are drawn.
+    """
+    jobs = [(t, m, s) for t in range(len(tasks)) for m in cfg.models for s in run_seeds]
     bar = iter(progress(jobs, "sentiment", len(jobs)))
     data_info, attention = [], []
     runs: dict[tuple[str, str], list[tuple[Task, dict]]] = {}
@@ -558,11 +306,11 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         first_runs: dict[str, dict] = {}
         for spec in cfg.models:
             enc, head = parse_model(spec)
-            for seed in seeds:
+            for seed in run_seeds:
                 next(bar, None)
                 r = train_model(cfg, task, enc, head, seed)
                 log.info("%s %s seed %d: accuracy %.4f", task.name, spec, seed, r["accuracy"])
-                if seed == seeds[0]:
+                if seed == run_seeds[0]:
                     first_runs[spec] = r
                 else:
                     r.pop("model")  # keep one model per (task, spec) for the heat maps
@@ -572,8 +320,16 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         for items in runs.values():  # only the first run's model is kept for heat maps
             for _, r in items:
                 r.pop("model", None)
+    return data_info, attention, runs
+
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    run_seeds = seeds(cfg.seed, cfg.seeds)
+    data_info, attention, runs = _train_grid(cfg, _tasks(cfg), run_seeds, progress)
     table, curves = [], {}
-    buckets = _length_bucket_names(cfg.length_buckets)
+    buckets = length_bucket_names(cfg.length_buckets)
     for (group, spec), items in runs.items():
         row = _row(cfg, group, spec, [r for _, r in items], [t for t, _ in items])
         table.append(row)
@@ -591,7 +347,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         "objective": cfg.objective,
         "folds": cfg.folds,
         "data": data_info,
-        "seeds": seeds,
+        "seeds": run_seeds,
         "table": table,
         "length_buckets": buckets,
         "figures": figures,
@@ -618,48 +374,65 @@ def _plots(cfg: Config, curves: dict, out_dir: Path) -> list[str]:
         fig_curves[panel] = {m: (list(range(len(xs))), ys) for m, (xs, ys) in models.items()}
     path = plot_panels(
         fig_curves, out_dir / "accuracy_by_length.png",
-        xlabel="input length bucket: " + ", ".join(_length_bucket_names(cfg.length_buckets)),
+        xlabel="input length bucket: " + ", ".join(length_bucket_names(cfg.length_buckets)),
         ylabel="test accuracy", title=f"{cfg.dataset}: accuracy by input length",
     )  # fmt: skip
     return [str(path)]
 
 
-def table_text(results: dict[str, Any]) -> str:
+def _pct(key: str, digits: int) -> Any:
+    return lambda row: f"{100 * row[key]:.{digits}f}"
+
+
+def _mean_pm_std(name: str, scale: float, digits: int) -> Any:
+    def cell(row: dict[str, Any]) -> str:
+        if f"{name}_mean" not in row:
+            return "-"
+        m, s = scale * row[f"{name}_mean"], scale * row[f"{name}_std"]
+        return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+    return cell
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """Accuracy (and Pearson r) per task and model; by input length on real data."""
     probe = results["dataset"] == "probe"
-    extra = " | first 10% | worst bin" if probe else ""
-    lines = [
-        f"| task | model | accuracy (mean ± std) | params | train s | ex/s{extra} |",
-        "|---|---|---:|---:|---:|---:|" + ("---:|---:|" if probe else ""),
+    rows = results["table"]
+    columns = [
+        Column("task"),
+        Column("model"),
+        Column("accuracy_mean", "accuracy (mean ± std)", _mean_pm_std("accuracy", 100, 2), "right"),
+        Column("parameters", "params", ","),
+        Column("train_seconds", "train s", ".1f"),
+        Column("examples_per_s", "ex/s", ".0f"),
     ]
-    has_r = any("pearson_r_mean" in r for r in results["table"])
-    if has_r:
-        lines[0] += " Pearson r (mean ± std) |"
-        lines[1] += "---:|"
-    for r in results["table"]:
-        cells = (
-            f"| {r['task']} | {r['model']} | {100 * r['accuracy_mean']:.2f} ± "
-            f"{100 * r['accuracy_std']:.2f} | {r['parameters']:,} | {r['train_seconds']:.1f} "
-            f"| {r['examples_per_s']:.0f} |"
-        )
-        if probe:
-            cells += f" {100 * r['accuracy_first_bin']:.1f} | {100 * r['accuracy_min_bin']:.1f} |"
-        if has_r:
-            cells += (
-                f" {r['pearson_r_mean']:.3f} ± {r['pearson_r_std']:.3f} |"
-                if "pearson_r_mean" in r
-                else " - |"
-            )
-        lines.append(cells)
-    for name, value in results.get("reference_pearson_r", {}).items():
-        lines += ["", f"Reference: {name}, Pearson r = {value:.3f} with the mean human rating."]
+    if probe:
+        bins = (("accuracy_first_bin", "first 10%"), ("accuracy_min_bin", "worst bin"))
+        columns += [Column(key, title, _pct(key, 1)) for key, title in bins]
+    if any("pearson_r_mean" in r for r in rows):
+        columns.append(Column("pearson_r_mean", "Pearson r (mean ± std)",
+                              _mean_pm_std("pearson_r", 1, 3), "right"))  # fmt: skip
+    notes = [f"Reference: {name}, Pearson r = {value:.3f} with the mean human rating."
+             for name, value in results.get("reference_pearson_r", {}).items()]  # fmt: skip
+    out = [Table(columns, rows, notes=notes, name="table")]
     if not probe:
         names = results["length_buckets"]
-        lines += ["", "| task | model | " + " | ".join(f"len {n}" for n in names) + " |",
-                  "|---|---|" + "---:|" * len(names)]  # fmt: skip
-        for r in results["table"]:
-            accs = [("-" if a is None else f"{100 * a:.1f}") for a in r["accuracy_by_length"]]
-            lines.append(f"| {r['task']} | {r['model']} | " + " | ".join(accs) + " |")
-    return "\n".join(lines)
+        by_length = [{"task": r["task"], "model": r["model"],
+                      **dict(zip(names, r["accuracy_by_length"], strict=True))}
+                     for r in rows]  # fmt: skip
+
+        def acc(name: str) -> Any:
+            return lambda row: "-" if row[name] is None else f"{100 * row[name]:.1f}"
+
+        columns = [Column("task"), Column("model"),
+                   *(Column(n, f"len {n}", acc(n), "right") for n in names)]  # fmt: skip
+        out.append(Table(columns, by_length, name="accuracy_by_length"))
+    return out
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -668,5 +441,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
