@@ -29,8 +29,11 @@ def test_tiny_run_writes_curves_views_and_table(tmp_path):
     assert (tmp_path / "learning_curve.png").exists() and (tmp_path / "ntm_copy_len4.png").exists()
     views = [p for p in res["attention"] if p.endswith(".html")]
     assert len(views) == 2 and all((tmp_path / p.split("/")[-1]).exists() for p in views)
-    text = ntm_copy.table_text(res)
-    assert "| NTM | 1 |" in text and "len 6" in text and "lengths 1-4" in text
+    (table,) = ntm_copy.tables(res)
+    assert [c.header for c in table.columns] == ["model", "runs", "params", "lengths 1-4",
+                                                 "reached ≤ 0.1", "len 6"]  # fmt: skip
+    assert [cells[:2] for cells in table.cells()] == [["NTM", "1"], ["LSTM", "1"]]
+    assert "| NTM | 1 |" in ntm_copy.EXPERIMENT.table(res)
     json.dumps({k: v for k, v in res.items()})  # results.json must be plain JSON
     assert any("ntm_seed0_heldout_bits" in m for m in res["metrics"])
 

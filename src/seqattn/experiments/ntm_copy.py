@@ -18,10 +18,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import multiprocessing
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,12 @@ from torch import nn  # noqa: E402
 
 from seqattn.data.synthetic.ntm_copy import ntm_copy_batch  # noqa: E402
 from seqattn.experiments.base import Experiment, Progress, no_progress  # noqa: E402
+from seqattn.experiments.toolkit import seeds, worker_map  # noqa: E402
 from seqattn.models.ntm import NTM, NTMConfig  # noqa: E402
 from seqattn.nn import LSTM  # noqa: E402
+from seqattn.training.loop import LoopState, TrainLoop  # noqa: E402
 from seqattn.viz import AttentionView, plot_panels, save_attention  # noqa: E402
+from seqattn.viz.table import Column, Table, render_markdown  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -178,93 +180,109 @@ def _fixed_set(
     return [ntm_copy_batch(size, n, width, generator=g) for n in lengths]
 
 
-def _train_one(cfg: Config, kind: str, seed: int, held_out, progress_label: str) -> dict:
-    torch.manual_seed(seed)
+def _batches(cfg: Config, g: torch.Generator) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Training batches for ever: a length drawn from ``g``, then the batch (in that order)."""
+    while True:
+        length = int(torch.randint(cfg.min_length, cfg.max_length + 1, (), generator=g))
+        yield (length, *ntm_copy_batch(cfg.batch_size, length, cfg.width, generator=g))
+
+
+class _Curve:
+    """An ``after_step`` callback: held-out wrong bits every ``eval_every`` sequences, and the
+    training batches' wrong bits since the last point."""
+
+    def __init__(self, cfg: Config, model: nn.Module, held_out, label: str) -> None:
+        self.cfg, self.model, self.held_out, self.label = cfg, model, held_out, label
+        self.seen, self.next_eval = 0, cfg.eval_every
+        self.seen_at, self.bits, self.train_bits = [], [], []
+        self.window_bits, self.window_n = 0.0, 0
+        self.reached: int | None = None
+        self.logits: torch.Tensor | None = None  # the last batch's, set by the loss
+
+    def __call__(self, state: LoopState, batch) -> None:
+        cfg, (_, _, y) = self.cfg, batch
+        self.seen += cfg.batch_size
+        with torch.no_grad():
+            self.window_bits += float(((self.logits > 0) != (y > 0.5)).sum())
+            self.window_n += cfg.batch_size
+        if self.seen >= self.next_eval or self.seen >= cfg.sequences:
+            self.next_eval += cfg.eval_every
+            bits = wrong_bits(self.model, self.held_out)
+            self.seen_at.append(self.seen)
+            self.bits.append(bits)
+            self.train_bits.append(self.window_bits / self.window_n)
+            self.window_bits, self.window_n = 0.0, 0
+            if self.reached is None and bits <= cfg.target_bits:
+                self.reached = self.seen
+            log.info("%s: %d sequences, %.3f wrong bits/seq", self.label, self.seen, bits)
+
+
+def _model_and_optimizer(cfg: Config, kind: str) -> tuple[nn.Module, torch.optim.Optimizer]:
     if kind == "ntm":
         model = _ntm(cfg)
     else:
         hidden = lstm_matching(_n_params(_ntm(cfg)), cfg.width + 1, cfg.width)
         model = CopyLSTM(cfg.width + 1, hidden, cfg.width)
-    cell = None
-    if kind == "ntm" and cfg.compile:
-        cell = torch.compile(model.cell, dynamic=False)
     if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    else:
-        opt = torch.optim.RMSprop(
-            model.parameters(), lr=cfg.lr, alpha=cfg.rms_decay, momentum=cfg.momentum
-        )
-    g = torch.Generator().manual_seed(1_000 + seed)
-    seen, next_eval = 0, cfg.eval_every
-    curve_seen, curve_bits, train_seen, train_bits = [], [], [], []
-    window_bits, window_n, nonfinite = 0.0, 0, 0
-    reached = None
+        return model, torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    return model, torch.optim.RMSprop(
+        model.parameters(), lr=cfg.lr, alpha=cfg.rms_decay, momentum=cfg.momentum
+    )
+
+
+def _train_one(cfg: Config, kind: str, seed: int, held_out, progress_label: str) -> dict:
+    """Train one run for ``cfg.sequences`` sequences through :class:`TrainLoop` (values
+    clipped; an update with a non-finite loss is skipped and counted, and training goes on)."""
+    torch.manual_seed(seed)
+    model, opt = _model_and_optimizer(cfg, kind)
+    cell = torch.compile(model.cell, dynamic=False) if kind == "ntm" and cfg.compile else None
+    curve = _Curve(cfg, model, held_out, progress_label)
+
+    def loss_fn(batch) -> torch.Tensor:
+        length, x, y = batch
+        curve.logits = _logits(model, x, length, cell)
+        return F.binary_cross_entropy_with_logits(curve.logits, y)
+
+    loop = TrainLoop(model.parameters(), opt, clip_value=cfg.clip_value, stop_on_nonfinite=True,
+                     max_steps=math.ceil(cfg.sequences / cfg.batch_size), after_step=[curve],
+                     record_losses=False)  # fmt: skip
+    batches = _batches(cfg, torch.Generator().manual_seed(1_000 + seed))
+    nonfinite = 0
     started, cpu0 = time.perf_counter(), time.process_time()
-    while seen < cfg.sequences:
-        length = int(torch.randint(cfg.min_length, cfg.max_length + 1, (), generator=g))
-        x, y = ntm_copy_batch(cfg.batch_size, length, cfg.width, generator=g)
+    while True:
         try:
-            logits = _logits(model, x, length, cell)
+            state = loop.run(batches, loss_fn)
         except Exception as err:  # no C compiler, unsupported platform: train eager instead
             if cell is None:
                 raise
             log.warning("torch.compile failed (%s); training eager", err)
             cell = None
             continue
-        loss = F.binary_cross_entropy_with_logits(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if not math.isfinite(float(loss.detach())):
-            nonfinite += 1  # skipped, and counted: the run must report it, not hide it
-            continue
-        nn.utils.clip_grad_value_(model.parameters(), cfg.clip_value)
-        opt.step()
-        seen += cfg.batch_size
-        with torch.no_grad():
-            window_bits += float(((logits > 0) != (y > 0.5)).sum())
-            window_n += cfg.batch_size
-        if seen >= next_eval or seen >= cfg.sequences:
-            next_eval += cfg.eval_every
-            bits = wrong_bits(model, held_out)
-            curve_seen.append(seen)
-            curve_bits.append(bits)
-            train_seen.append(seen)
-            train_bits.append(window_bits / window_n)
-            window_bits, window_n = 0.0, 0
-            if reached is None and bits <= cfg.target_bits:
-                reached = seen
-            log.info("%s: %d sequences, %.3f wrong bits/seq", progress_label, seen, bits)
+        if state.stopped_by != "nonfinite":
+            break
+        nonfinite += 1  # skipped, and counted: the run must report it, not hide it
     return {
         "model": kind,
         "seed": seed,
         "params": _n_params(model),
         "hidden_size": model.cell.controller_size if kind == "ntm" else model.rnn.hidden_size,
-        "sequences": seen,
-        "updates": seen // cfg.batch_size,
-        "final_bits": curve_bits[-1],
-        "best_bits": min(curve_bits),
-        "reached_target_at": reached,
+        "sequences": curve.seen,
+        "updates": curve.seen // cfg.batch_size,
+        "final_bits": curve.bits[-1],
+        "best_bits": min(curve.bits),
+        "reached_target_at": curve.reached,
         "nonfinite_losses": nonfinite,
         "wall_s": time.perf_counter() - started,
         "cpu_s": time.process_time() - cpu0,
-        "curve_seen": curve_seen,
-        "curve_bits": curve_bits,
-        "train_bits": train_bits,
+        "curve_seen": curve.seen_at,
+        "curve_bits": curve.bits,
+        "train_bits": curve.train_bits,
         "_model": model,
     }
 
 
 def _job(cfg: Config, kind: str, seed: int) -> dict:
     """Train one run and test it on long sequences; picklable for a worker process."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: threads only spin (and the machine is shared)
-    try:
-        return _job_one_thread(cfg, kind, seed)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _job_one_thread(cfg: Config, kind: str, seed: int) -> dict:
     lengths = range(cfg.min_length, cfg.max_length + 1)
     held_out = _fixed_set(lengths, cfg.eval_per_length, cfg.width, seed=777)
     general = _fixed_set(cfg.generalisation_lengths, cfg.generalisation_size, cfg.width, 888)
@@ -275,29 +293,8 @@ def _job_one_thread(cfg: Config, kind: str, seed: int) -> dict:
     return r
 
 
-def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started, cpu0 = time.perf_counter(), time.process_time()
-    jobs = [("ntm", cfg.seed + s) for s in range(cfg.seeds)]
-    if cfg.baseline:
-        jobs.append(("lstm", cfg.seed))
-    if cfg.workers > 1 and len(jobs) > 1:
-        # spawn: a fresh interpreter per worker (fork would copy this process's torch threads)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=ctx) as pool:
-            futures = [pool.submit(_job, cfg, kind, seed) for kind, seed in jobs]
-            runs = [f.result() for f in progress(futures, "ntm-copy", len(jobs))]
-    else:
-        runs = [_job(cfg, kind, seed) for kind, seed in progress(jobs, "ntm-copy", len(jobs))]
-
-    metrics = []
-    for r in runs:
-        name = f"{r['model']}_seed{r['seed']}"
-        for s, b, tb in zip(r["curve_seen"], r["curve_bits"], r["train_bits"], strict=True):
-            metrics.append({"step": s, f"{name}_heldout_bits": b, f"{name}_train_bits": tb})
-
-    ntm_runs = [r for r in runs if r["model"] == "ntm"]
+def _summary(cfg: Config, runs: list[dict]) -> list[dict]:
+    """One row per model kind: medians over its runs."""
     table = []
     for kind in ("ntm", "lstm"):
         group = [r for r in runs if r["model"] == kind]
@@ -314,25 +311,54 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         for n in cfg.generalisation_lengths:
             row[f"median_bits_len{n}"] = statistics.median(r[f"bits_len{n}"] for r in group)
         table.append(row)
+    return table
 
-    figures = [str(_curve_plot(cfg, runs, out_dir))]
-    attention = []
-    if ntm_runs:
-        # the figures show the best run (lowest final error; the first seed among equals)
-        shown = min(ntm_runs, key=lambda r: r["final_bits"])
-        model = _ntm(cfg)
-        model.load_state_dict(shown["_model"])
-        for n in sorted({min(20, cfg.max_length), *cfg.generalisation_lengths[1:2]}):
-            if n > cfg.memory_slots:
-                continue
-            fig, views = _ntm_figure(model, cfg, n, out_dir, shown["seed"])
-            figures.append(str(fig))
-            for stem, view in views.items():
-                paths = save_attention(view, out_dir, stem, formats=("html",))
-                attention.append(str(paths["html"]))
+
+def _figures(cfg: Config, runs: list[dict], out_dir: Path) -> tuple[list[str], list[str]]:
+    """The learning curves, and the best NTM run's Fig. 6 layout with its weightings as
+    attention views (HTML files)."""
+    figures, attention = [str(_curve_plot(cfg, runs, out_dir))], []
+    ntm_runs = [r for r in runs if r["model"] == "ntm"]
+    if not ntm_runs:
+        return figures, attention
+    # the figures show the best run (lowest final error; the first seed among equals)
+    shown = min(ntm_runs, key=lambda r: r["final_bits"])
+    model = _ntm(cfg)
+    model.load_state_dict(shown["_model"])
+    for n in sorted({min(20, cfg.max_length), *cfg.generalisation_lengths[1:2]}):
+        if n > cfg.memory_slots:
+            continue
+        fig, views = _ntm_figure(model, cfg, n, out_dir, shown["seed"])
+        figures.append(str(fig))
+        for stem, view in views.items():
+            paths = save_attention(view, out_dir, stem, formats=("html",))
+            attention.append(str(paths["html"]))
+    return figures, attention
+
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    """Train the NTM seeds and the LSTM baseline (in ``cfg.workers`` processes, one torch thread
+    each), test them on long sequences, draw the curves and the NTM's weightings."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started, cpu0 = time.perf_counter(), time.process_time()
+    jobs = [(cfg, "ntm", seed) for seed in seeds(cfg.seed, cfg.seeds)]
+    if cfg.baseline:
+        jobs.append((cfg, "lstm", cfg.seed))
+    # tiny matrices: intra-op threads only spin (and the machine is shared)
+    runs = worker_map(_job, jobs, workers=cfg.workers, threads=1, progress=progress,
+                      desc="ntm-copy")  # fmt: skip
+    metrics = []
+    for r in runs:
+        name = f"{r['model']}_seed{r['seed']}"
+        for s, b, tb in zip(r["curve_seen"], r["curve_bits"], r["train_bits"], strict=True):
+            metrics.append({"step": s, f"{name}_heldout_bits": b, f"{name}_train_bits": tb})
+    table = _summary(cfg, runs)
+    figures, attention = _figures(cfg, runs, out_dir)
     for r in runs:
         del r["_model"]
-    median_ntm = statistics.median(r["final_bits"] for r in ntm_runs) if ntm_runs else math.nan
+    ntm_bits = [r["final_bits"] for r in runs if r["model"] == "ntm"]
+    median_ntm = statistics.median(ntm_bits) if ntm_bits else math.nan
     return {
         "experiment": "ntm-copy",
         "task": f"copy {cfg.width}-bit vectors, lengths {cfg.min_length}-{cfg.max_length}",
@@ -417,25 +443,35 @@ def _ntm_figure(model: NTM, cfg: Config, length: int, out_dir: Path, seed: int):
     return path, views
 
 
-def table_text(results: dict[str, Any]) -> str:
+def tables(results: dict[str, Any]) -> list[Table]:
+    """The summary: per model kind, wrong bits per sequence (median of runs) on the training
+    lengths and on every generalisation length."""
     rows = results["table"]
     lengths = [k.removeprefix("median_bits_len") for k in rows[0] if k.startswith("median_bits")]
-    head = " | ".join(f"len {n}" for n in lengths)
-    lines = [
-        f"Task: {results['task']}; {results['sequences']:,} training sequences, batch "
-        f"{results['batch_size']}, lr {results['lr']:g}. Wrong bits per sequence (median of runs).",
-        "",
-        f"| model | runs | params | lengths {results.get('train_lengths', '1-20')} "
-        f"| reached ≤ {results['target_bits']:g} | {head} |",
-        "|---|---:|---:|---:|---:|" + "---:|" * len(lengths),
+    columns = [
+        Column("model", fmt=lambda r: r["model"].upper()),
+        Column("runs"),
+        Column("params", fmt=","),
+        Column(
+            "median_final_bits_1_20", f"lengths {results.get('train_lengths', '1-20')}", ".3f"
+        ),  # fmt: skip
+        Column(
+            "reached_target",
+            f"reached ≤ {results['target_bits']:g}",
+            lambda r: f"{r['reached_target']}/{r['runs']}",
+        ),  # fmt: skip
+        *(Column(f"median_bits_len{n}", f"len {n}", ".2f") for n in lengths),
     ]
-    for r in rows:
-        gen = " | ".join(f"{r[f'median_bits_len{n}']:.2f}" for n in lengths)
-        lines.append(
-            f"| {r['model'].upper()} | {r['runs']} | {r['params']:,} "
-            f"| {r['median_final_bits_1_20']:.3f} | {r['reached_target']}/{r['runs']} | {gen} |"
-        )
-    return "\n".join(lines)
+    title = (
+        f"Task: {results['task']}; {results['sequences']:,} training sequences, batch "
+        f"{results['batch_size']}, lr {results['lr']:g}. Wrong bits per sequence (median of runs)."
+    )
+    return [Table(columns, rows, title=title, name="table")]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -444,5 +480,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
