@@ -10,13 +10,12 @@ import torch
 from torch import Tensor, nn
 
 from seqattn.functional.scores import tanh_score
-from seqattn.functional.softmax import masked_softmax
-from seqattn.nn.attention._common import key_mask, prepare_inputs
+from seqattn.nn.attention.scored import ScoredAttention
 
 __all__ = ["AdditiveAttention"]
 
 
-class AdditiveAttention(nn.Module):
+class AdditiveAttention(ScoredAttention):
     """Additive attention over keys (B, S, Dk) for queries (B, Dq) or (B, T, Dq).
 
     The key projection W_k k (+ b) is independent of the query: compute it once per source
@@ -57,19 +56,6 @@ class AdditiveAttention(nn.Module):
         """W_k k + b for every key, (B, S, A)."""
         return self.key_proj(key)
 
-    def forward(
-        self,
-        query: Tensor,
-        key: Tensor,
-        value: Tensor | None = None,
-        mask: Tensor | None = None,
-        key_proj: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        name = type(self).__name__
-        q, one_step, value, kp = prepare_inputs(self, query, key, value, key_proj, name)
-        m = key_mask(mask, q.shape[0], q.shape[1], key.shape[1], name)
-        weights = masked_softmax(tanh_score(self.query_proj(q), kp, self.v), m)  # (B, T, S)
-        context = weights @ value
-        if one_step:
-            return context.squeeze(1), weights.squeeze(1)
-        return context, weights
+    def scores(self, query: Tensor, key_proj: Tensor) -> Tensor:
+        """e_ts = v^T tanh(W_q q_t + W_k k_s + b), (B, T, S) for queries (B, T, Dq)."""
+        return tanh_score(self.query_proj(query), key_proj, self.v)

@@ -17,13 +17,13 @@ import torch
 from torch import Tensor, nn
 
 from seqattn.functional.softmax import masked_softmax
-from seqattn.nn.attention._common import key_mask
 from seqattn.nn.attention.multiplicative import LuongAttention
+from seqattn.nn.attention.scored import ScoredAttention
 
 __all__ = ["LocalAttention"]
 
 
-class LocalAttention(nn.Module):
+class LocalAttention(ScoredAttention):
     """Luong local attention (``"local-m"`` or ``"local-p"``) with a Luong score.
 
     Args:
@@ -60,13 +60,20 @@ class LocalAttention(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.mode, self.window, self.renormalize = mode, window, renormalize
         self.score = LuongAttention(score, query_dim, key_dim, attn_dim, **factory)
+        self.query_dim, self.key_dim = self.score.query_dim, self.score.key_dim
+        self.key_proj_dim = self.score.key_proj_dim
         if mode == "local-p":
             hidden = attn_dim or query_dim
             self.position_proj = nn.Linear(query_dim, hidden, bias=False, **factory)  # W_p
             self.position_v = nn.Linear(hidden, 1, bias=False, **factory)  # v_p
 
     def project_keys(self, key: Tensor) -> Tensor:
+        """The Luong score's key side (see :meth:`LuongAttention.project_keys`)."""
         return self.score.project_keys(key)
+
+    def scores(self, query: Tensor, key_proj: Tensor) -> Tensor:
+        """The Luong score's (B, T, S) scores, before the window."""
+        return self.score.scores(query, key_proj)
 
     def predict_position(self, query: Tensor, source_lengths: Tensor) -> Tensor:
         """local-p's p_t = S · sigmoid(v_p^T tanh(W_p h_t)), (B, T) for queries (B, T, Dq)."""
@@ -82,33 +89,28 @@ class LocalAttention(nn.Module):
         key_proj: Tensor | None = None,
         position: Tensor | int | None = None,
     ) -> tuple[Tensor, Tensor]:
-        name = type(self).__name__
-        q, one_step, value, kp = self.score._prepare(query, key, value, key_proj, name)
-        batch, steps, src = q.shape[0], q.shape[1], key.shape[1]
-        m = key_mask(mask, batch, steps, src, name)  # (B, 1 or T, S)
-        lengths = torch.full((batch,), src, device=key.device) if m is None else m.any(1).sum(-1)
+        return super().forward(query, key, value, mask, key_proj, position=position)
+
+    def weights(
+        self, query: Tensor, key_proj: Tensor, mask: Tensor | None, one_step: bool,
+        position: Tensor | int | None = None,
+    ) -> Tensor:  # fmt: skip
+        """The softmax of the scores inside the window around p_t (times the Gaussian for
+        local-p), (B, T, S)."""
+        q, m, name = query, mask, type(self).__name__
+        batch, steps, src = q.shape[0], q.shape[1], key_proj.shape[1]
+        lengths = torch.full((batch,), src, device=q.device) if m is None else m.any(1).sum(-1)
         if self.mode == "local-p":
             if position is not None:
                 raise ValueError(f"{name}: local-p predicts its position; expected position=None")
             p = self.predict_position(q, lengths)  # (B, T), real-valued
         else:
-            if position is None:
-                if one_step:
-                    raise ValueError(f"{name}: local-m needs position (the target step t)")
-                position = torch.arange(steps, device=q.device).expand(batch, steps)
-            p = torch.as_tensor(position, device=q.device, dtype=q.dtype)
-            p = p.expand(batch) if p.dim() == 0 else p
-            p = p.unsqueeze(-1).expand(batch, steps) if p.dim() == 1 else p
-            if p.shape != (batch, steps):
-                raise ValueError(
-                    f"{name}: expected position of shape ({batch},) or ({batch}, {steps}), "
-                    f"got {tuple(p.shape)}"
-                )
+            p = self._monotonic_position(position, batch, steps, one_step, q)
         s = torch.arange(src, device=q.device, dtype=q.dtype)  # source positions
         dist = s.view(1, 1, src) - p.unsqueeze(-1)  # (B, T, S)
         in_window = dist.detach().abs() <= self.window
         allowed = in_window if m is None else in_window & m
-        weights = masked_softmax(self.score.scores(q, kp), allowed)
+        weights = masked_softmax(self.scores(q, key_proj), allowed)
         if self.mode == "local-p":
             sigma = self.window / 2.0
             gauss = torch.exp(-(dist**2) / (2 * sigma**2)) if sigma > 0 else (dist == 0).to(q.dtype)
@@ -116,7 +118,21 @@ class LocalAttention(nn.Module):
             if self.renormalize:
                 total = weights.sum(-1, keepdim=True)
                 weights = weights / torch.where(total > 0, total, torch.ones_like(total))
-        context = weights @ value
-        if one_step:
-            return context.squeeze(1), weights.squeeze(1)
-        return context, weights
+        return weights
+
+    def _monotonic_position(self, position, batch: int, steps: int, one_step: bool, q: Tensor):
+        """local-m's p_t (B, T) from ``position`` (B,) or (B, T), default 0..T-1."""
+        name = type(self).__name__
+        if position is None:
+            if one_step:
+                raise ValueError(f"{name}: local-m needs position (the target step t)")
+            position = torch.arange(steps, device=q.device).expand(batch, steps)
+        p = torch.as_tensor(position, device=q.device, dtype=q.dtype)
+        p = p.expand(batch) if p.dim() == 0 else p
+        p = p.unsqueeze(-1).expand(batch, steps) if p.dim() == 1 else p
+        if p.shape != (batch, steps):
+            raise ValueError(
+                f"{name}: expected position of shape ({batch},) or ({batch}, {steps}), "
+                f"got {tuple(p.shape)}"
+            )
+        return p

@@ -18,15 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqattn.functional.scores import dot_score, tanh_score
-from seqattn.functional.softmax import masked_softmax
-from seqattn.nn.attention._common import key_mask, prepare_inputs
+from seqattn.nn.attention.scored import ScoredAttention
 
 __all__ = ["LuongAttention", "LUONG_MODES"]
 
 LUONG_MODES = ("dot", "general", "concat")
 
 
-class LuongAttention(nn.Module):
+class LuongAttention(ScoredAttention):
     """Luong global attention with ``mode`` in ``"dot"``, ``"general"``, ``"concat"``.
 
     The key side of the score (W_a h̄_s for general, the key half of W_a [.; h̄_s] for concat)
@@ -88,23 +87,3 @@ class LuongAttention(nn.Module):
         if self.mode == "concat":
             return tanh_score(F.linear(query, self.weight[:, : self.query_dim]), key_proj, self.v)
         return dot_score(query, key_proj)
-
-    def _prepare(self, query, key, value, key_proj, name):
-        return prepare_inputs(self, query, key, value, key_proj, name)
-
-    def forward(
-        self,
-        query: Tensor,
-        key: Tensor,
-        value: Tensor | None = None,
-        mask: Tensor | None = None,
-        key_proj: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        name = type(self).__name__
-        q, one_step, value, kp = self._prepare(query, key, value, key_proj, name)
-        m = key_mask(mask, q.shape[0], q.shape[1], key.shape[1], name)
-        weights = masked_softmax(self.scores(q, kp), m)  # (B, T, S)
-        context = weights @ value
-        if one_step:
-            return context.squeeze(1), weights.squeeze(1)
-        return context, weights
