@@ -52,7 +52,12 @@ def test_tiny_cli_run_writes_results_attention_figures_and_report(tmp_path, caps
         torch.tensor(views[0].weights.sum(-1)), torch.ones(4, 1, dtype=torch.float64)
     )
     assert res["metrics"][0]["step"] == 1 and "val_loss" in res["metrics"][0]
-    assert "| layer | heads |" in gat.table_text(res)
+    summary, per_seed, entropy = gat.tables(res)
+    assert summary.cells()[0][:2] == ["sbm", "2"] and summary.cells()[0][3] == "n/a"
+    assert [cells[0] for cells in per_seed.cells()] == ["0", "1"]
+    assert [c.header for c in entropy.columns][:2] == ["layer", "heads"]
+    assert [cells[:2] for cells in entropy.cells()] == [["1", "4"], ["2", "1"]]
+    assert "| layer | heads |" in gat.EXPERIMENT.table(res)
 
 
 def test_row_normalize_keeps_zero_rows():

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
+import itertools
 import logging
 import math
 import statistics
@@ -35,19 +35,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
+import torch.nn.functional as F
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import Tensor  # noqa: E402
+from seqattn.data.graph import Graph, row_normalize, sbm_graph
+from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.gat_attention import (
+    attention_entropy,
+    edges_csv,
+    focus_node,
+    neighbourhood,
+    plot_entropy,
+    plot_neighbourhood,
+)
+from seqattn.experiments.toolkit import attention_view, mean_std, seeds
+from seqattn.functional.graph import check_edge_index
+from seqattn.io import atomic_write_text
+from seqattn.models.gat import GAT, GATConfig
+from seqattn.training.loop import LoopState, TrainLoop
+from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
-from seqattn.experiments.base import Experiment, Progress, no_progress  # noqa: E402
-from seqattn.functional.graph import check_edge_index, in_degree, scatter_sum  # noqa: E402
-from seqattn.io import atomic_write, atomic_write_text  # noqa: E402
-from seqattn.models.gat import GAT, GATConfig  # noqa: E402
-from seqattn.viz import plot_panels  # noqa: E402
+__all__ = ["EXPERIMENT", "Config", "EarlyStopping", "Graph", "attention_entropy", "load_graph",
+           "row_normalize", "run", "sbm_graph", "tables", "train_one"]  # fmt: skip
 
 log = logging.getLogger("seqattn.experiments")
 
@@ -89,23 +100,24 @@ class Config:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValueError(f"expected dataset in {DATASETS}, got {self.dataset!r}")
-        for name in ("seeds", "hidden_channels", "heads", "out_heads", "patience", "max_epochs",
-                     "sbm_nodes", "sbm_classes"):  # fmt: skip
+        for name in ("seeds", "patience", "max_epochs", "sbm_nodes", "sbm_classes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"expected {name} to be a positive int, got {value!r}")
-        for name in ("dropout", "attention_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"expected {name} in [0, 1), got {getattr(self, name)}")
-        for name in ("dropout_style", "init"):
-            if getattr(self, name) not in ("pyg", "authors"):
-                raise ValueError(
-                    f"expected {name} in ('pyg', 'authors'), got {getattr(self, name)!r}"
-                )
+        self.model_config(1, 1)  # the model's own checks (sizes, dropout, style, init)
         if not self.lr > 0 or self.weight_decay < 0:
             raise ValueError(
                 f"expected lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}"
             )
+
+    def model_config(self, in_channels: int, num_classes: int) -> GATConfig:
+        """The GAT of this experiment for ``in_channels`` features and ``num_classes``."""
+        return GATConfig(
+            in_channels=in_channels, num_classes=num_classes,
+            hidden_channels=self.hidden_channels, heads=self.heads, out_heads=self.out_heads,
+            dropout=self.dropout, attention_dropout=self.attention_dropout,
+            dropout_style=self.dropout_style, attention_bias=self.attention_bias, init=self.init,
+        )  # fmt: skip
 
 
 def quick(cfg: Config) -> Config:
@@ -116,55 +128,8 @@ def quick(cfg: Config) -> Config:
 # -- data ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Graph:
-    name: str
-    x: Tensor  # (N, F)
-    y: Tensor  # (N,), -1 = unlabelled
-    edge_index: Tensor  # (2, E)
-    train_mask: Tensor
-    val_mask: Tensor
-    test_mask: Tensor
-    num_classes: int
-
-
-def row_normalize(x: Tensor) -> Tensor:
-    """Divide each row by its sum (the authors' ``preprocess_features``); zero rows stay 0."""
-    total = x.sum(dim=1, keepdim=True)
-    return x / torch.where(total != 0, total, torch.ones_like(total))
-
-
-def sbm_graph(num_nodes: int, num_classes: int, seed: int = 0) -> Graph:
-    """A stochastic block model with noisy class-dependent binary features (offline test data).
-
-    Nodes link within their class with probability 8/N and across with 1/N; each class owns 10
-    of 60 feature words, present with probability 0.3 (others 0.1). 20 training nodes per class,
-    a quarter of the rest for validation, the remainder for testing.
-    """
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(num_nodes) % num_classes
-    y = y[torch.randperm(num_nodes, generator=g)]
-    same = y[:, None] == y[None, :]
-    p = torch.where(same, 8.0 / num_nodes, 1.0 / num_nodes)
-    adj = torch.rand(num_nodes, num_nodes, generator=g) < p
-    adj = (adj.triu(1) | adj.triu(1).T).nonzero().T.contiguous()  # (2, E), both directions
-    words = 10 * num_classes + 30
-    own = torch.zeros(num_classes, words, dtype=torch.bool)
-    for c in range(num_classes):
-        own[c, 10 * c : 10 * c + 10] = True
-    x = (torch.rand(num_nodes, words, generator=g) < torch.where(own[y], 0.3, 0.1)).float()
-    order = torch.randperm(num_nodes, generator=g)
-    train = torch.zeros(num_nodes, dtype=torch.bool)
-    for c in range(num_classes):
-        train[order[y[order] == c][:20]] = True
-    rest = order[~train[order]]
-    val = torch.zeros(num_nodes, dtype=torch.bool)
-    val[rest[: len(rest) // 4]] = True
-    test = ~(train | val)
-    return Graph("sbm", x, y, adj, train, val, test, num_classes)
-
-
 def load_graph(cfg: Config) -> Graph:
+    """The configured graph, edges checked, features row-normalised and sparse as asked."""
     if cfg.dataset == "sbm":
         g = sbm_graph(cfg.sbm_nodes, cfg.sbm_classes, seed=12345)
     else:
@@ -223,34 +188,34 @@ class EarlyStopping:
 
 
 def train_one(cfg: Config, g: Graph, seed: int) -> tuple[dict[str, Any], GAT, list[dict]]:
-    """Train one GAT with the authors' early stopping; return its record, kept model, curve."""
+    """Train one GAT with the authors' early stopping; return its record, kept model, curve.
+
+    Full-batch: one :class:`TrainLoop` step per epoch; the evaluation and the stopping rule
+    run after each step (a callback), which keeps the weights of the last saved epoch.
+    """
     torch.manual_seed(seed)
-    model = GAT(GATConfig(
-        in_channels=g.x.shape[1], num_classes=g.num_classes, hidden_channels=cfg.hidden_channels,
-        heads=cfg.heads, out_heads=cfg.out_heads, dropout=cfg.dropout,
-        attention_dropout=cfg.attention_dropout, dropout_style=cfg.dropout_style,
-        attention_bias=cfg.attention_bias, init=cfg.init,
-    ))  # fmt: skip
+    model = GAT(cfg.model_config(g.x.shape[1], g.num_classes))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     stopper = EarlyStopping(cfg.patience)
     kept = {"epoch": 0, "state": copy.deepcopy(model.state_dict()), **_evaluate(model, g)}
-    curve = []
-    wall, cpu = time.perf_counter(), time.process_time()
-    epoch = 0
-    for epoch in range(1, cfg.max_epochs + 1):
+    curve: list[dict] = []
+
+    def loss_fn(_) -> Tensor:
         model.train()
         logits = model(g.x, g.edge_index)
-        loss = F.cross_entropy(logits[g.train_mask], g.y[g.train_mask])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        return F.cross_entropy(logits[g.train_mask], g.y[g.train_mask])
+
+    def after_epoch(state: LoopState, _) -> None:
+        nonlocal kept
         ev = _evaluate(model, g)
-        curve.append({"step": epoch, "seed": seed, "train_loss": loss.item(), **ev})
-        save, stop = stopper.step(ev["val_acc"], ev["val_loss"])
+        curve.append({"step": state.step, "seed": seed, "train_loss": state.last_loss, **ev})
+        save, state.stop = stopper.step(ev["val_acc"], ev["val_loss"])
         if save:
-            kept = {"epoch": epoch, "state": copy.deepcopy(model.state_dict()), **ev}
-        if stop:
-            break
+            kept = {"epoch": state.step, "state": copy.deepcopy(model.state_dict()), **ev}
+
+    loop = TrainLoop(model.parameters(), opt, max_steps=cfg.max_epochs, after_step=[after_epoch])
+    wall, cpu = time.perf_counter(), time.process_time()
+    epoch = loop.run(itertools.repeat(None), loss_fn).step
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     model.load_state_dict(kept.pop("state"))
     model.eval()
@@ -273,118 +238,6 @@ def train_one(cfg: Config, g: Graph, seed: int) -> tuple[dict[str, Any], GAT, li
 # -- attention analysis -------------------------------------------------------------------------
 
 
-def attention_entropy(edge_index: Tensor, alpha: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
-    """Per-node entropy of the attention over its incoming edges, and of uniform attention.
-
-    Returns:
-        (N, H) entropies ``-sum_j alpha_ij log alpha_ij`` (nats) and (N,) ``log deg_i``.
-    """
-    plogp = torch.where(alpha > 0, alpha * alpha.clamp_min(1e-300).log(), torch.zeros_like(alpha))
-    entropy = -scatter_sum(plogp, edge_index[1], num_nodes)  # (N, H)
-    deg = in_degree(edge_index, num_nodes).clamp_min(1).to(alpha.dtype)
-    return entropy, deg.log()
-
-
-def _focus(cfg: Config, g: Graph, edge_index: Tensor, alpha: Tensor) -> int:
-    """The node to draw: ``cfg.focus_node``, else the test node with 5 to 12 incoming edges
-    (self-loop included) whose first-layer attention is furthest from uniform (largest mean KL
-    divergence over heads); any node with the most edges when none qualifies."""
-    n = g.x.shape[0]
-    if cfg.focus_node >= 0:
-        if cfg.focus_node >= n:
-            raise ValueError(f"expected focus_node in [0, {n - 1}], got {cfg.focus_node}")
-        return cfg.focus_node
-    entropy, uniform = attention_entropy(edge_index, alpha, n)
-    kl = uniform - entropy.mean(dim=1)  # KL(alpha || uniform) = log deg - H(alpha), head mean
-    deg = in_degree(edge_index, n)
-    ok = g.test_mask & (deg >= 5) & (deg <= 12)
-    if not ok.any():
-        return int(deg.argmax())
-    return int(torch.where(ok, kl, torch.full_like(kl, -math.inf)).argmax())
-
-
-def _save_fig(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format=path.suffix.lstrip("."), dpi=120)
-    plt.close(fig)
-    return atomic_write(path, lambda f: f.write(buf.getvalue()))
-
-
-def _neighbourhood(g: Graph, node: int, layers: list[tuple[Tensor, Tensor]]) -> list[dict]:
-    """Per layer: the neighbours of ``node`` (incoming edges) and their weights (H, deg)."""
-    out = []
-    for edge_index, alpha in layers:
-        sel = (edge_index[1] == node).nonzero().squeeze(1)
-        src = edge_index[0, sel]
-        order = torch.argsort(src)
-        src, w = src[order], alpha[sel][order].T  # (H, deg)
-        labels = [f"{int(j)}{' (self)' if int(j) == node else ''} c{int(g.y[j])}" for j in src]
-        out.append({"labels": labels, "weights": w})
-    return out
-
-
-def _plot_neighbourhood(g: Graph, node: int, hood: list[dict], path: Path) -> Path:
-    fig, axes = plt.subplots(1, len(hood), figsize=(5.2 * len(hood), 3.8), squeeze=False)
-    for li, (ax, layer) in enumerate(zip(axes[0], hood, strict=True)):
-        w = layer["weights"].numpy()  # (H, deg)
-        h, deg = w.shape
-        width = 0.8 / h
-        for k in range(h):
-            xs = [j + (k - (h - 1) / 2) * width for j in range(deg)]
-            ax.bar(xs, w[k], width=width, label=f"head {k}")
-        ax.axhline(1.0 / deg, color="black", linestyle="--", linewidth=1, label="uniform 1/deg")
-        ax.set_xticks(range(deg))
-        ax.set_xticklabels(layer["labels"], rotation=45, ha="right", fontsize="small")
-        ax.set_title(f"layer {li + 1} ({h} head{'s' if h > 1 else ''})")
-        ax.set_ylabel("attention alpha_ij")
-        ax.grid(True, axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize="x-small", ncol=2)
-    fig.suptitle(f"{g.name}: attention of node {node} (class {int(g.y[node])}) to its neighbours")
-    fig.tight_layout()
-    return _save_fig(fig, path)
-
-
-def _plot_entropy(name: str, stats: list[dict], path: Path) -> Path:
-    n = len(stats)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4.6 * (n + 1), 3.6), squeeze=False)
-    for li, (ax, s) in enumerate(zip(axes[0], stats, strict=False)):
-        top = max(float(s["uniform"].max()), float(s["entropy"].max()), 1e-6)
-        bins = torch.linspace(0, top, 31).tolist()
-        ax.hist(s["uniform"].numpy(), bins=bins, alpha=0.5, label="uniform (log deg)")
-        ax.hist(s["entropy"].flatten().numpy(), bins=bins, alpha=0.5,
-                weights=[1.0 / s["entropy"].shape[1]] * s["entropy"].numel(),
-                label="learned (per head, /H)")  # fmt: skip
-        ax.set_title(f"layer {li + 1}")
-        ax.set_xlabel("attention entropy per node (nats)")
-        ax.grid(True, alpha=0.3)
-    ax = axes[0][n]  # entropy relative to uniform, per node and head (nodes beyond self only)
-    for li, s in enumerate(stats):
-        multi = s["uniform"] > 0
-        ratio = (s["entropy"][multi] / s["uniform"][multi, None]).flatten()
-        ax.hist(ratio.numpy(), bins=40, range=(0.0, 1.0), alpha=0.5, density=True,
-                label=f"layer {li + 1}")  # fmt: skip
-    ax.axvline(1.0, color="black", linestyle="--", linewidth=1, label="uniform")
-    ax.set_title("entropy / log deg (per node and head)")
-    ax.set_xlabel("1 = uniform, 0 = one neighbour")
-    ax.set_ylabel("density")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    axes[0][0].set_ylabel("nodes")
-    axes[0][0].legend(fontsize="small")
-    fig.suptitle(f"{name}: entropy of each node's attention vs uniform attention")
-    fig.tight_layout()
-    return _save_fig(fig, path)
-
-
-def _edges_csv(layers: list[tuple[Tensor, Tensor]]) -> str:
-    lines = ["layer,src,dst,head,alpha"]
-    for li, (edge_index, alpha) in enumerate(layers, start=1):
-        src, dst = edge_index[0].tolist(), edge_index[1].tolist()
-        for h, col in enumerate(alpha.T.tolist()):
-            lines.extend(f"{li},{s},{d},{h},{a:.6g}" for s, d, a in zip(src, dst, col, strict=True))
-    return "\n".join(lines) + "\n"
-
-
 def analyse_attention(cfg: Config, g: Graph, model: GAT, out_dir: Path) -> dict[str, Any]:
     """Export, summarise and plot the attention of a trained model (eval mode)."""
     model.eval()
@@ -393,7 +246,7 @@ def analyse_attention(cfg: Config, g: Graph, model: GAT, out_dir: Path) -> dict[
     n = g.x.shape[0]
     files: dict[str, Any] = {"figures": [], "attention": []}
     if cfg.export_attention:
-        path = atomic_write_text(out_dir / "attention_edges.csv", _edges_csv(layers))
+        path = atomic_write_text(out_dir / "attention_edges.csv", edges_csv(layers))
         files["attention_csv"] = str(path)
     stats, summary = [], []
     for li, (edge_index, alpha) in enumerate(layers, start=1):
@@ -413,21 +266,19 @@ def analyse_attention(cfg: Config, g: Graph, model: GAT, out_dir: Path) -> dict[
                 )[multi].mean()
             ),
         })  # fmt: skip
-    node = _focus(cfg, g, *layers[0])
-    hood = _neighbourhood(g, node, layers)
+    node = focus_node(cfg.focus_node, g, *layers[0])
+    hood = neighbourhood(g, node, layers)
     files["figures"].append(
-        str(_plot_neighbourhood(g, node, hood, out_dir / "neighbourhood_attention.png"))
+        str(plot_neighbourhood(g, node, hood, out_dir / "neighbourhood_attention.png"))
     )
-    files["figures"].append(str(_plot_entropy(g.name, stats, out_dir / "attention_entropy.png")))
+    files["figures"].append(str(plot_entropy(g.name, stats, out_dir / "attention_entropy.png")))
     for li, layer in enumerate(hood, start=1):
         w = layer["weights"]
-        files["attention"].append({
-            "weights": w.unsqueeze(1).tolist(),  # (H, 1, deg)
-            "keys": layer["labels"],
-            "queries": [f"node {node}"],
-            "head_names": [f"head {k}" for k in range(w.shape[0])],
-            "title": f"{g.name}, layer {li}: node {node} (class {int(g.y[node])}) attends to",
-        })  # fmt: skip
+        files["attention"].append(attention_view(
+            w.unsqueeze(1), keys=layer["labels"], queries=[f"node {node}"],  # (H, 1, deg)
+            head_names=[f"head {k}" for k in range(w.shape[0])],
+            title=f"{g.name}, layer {li}: node {node} (class {int(g.y[node])}) attends to",
+        ))  # fmt: skip
     files["focus_node"] = node
     files["entropy"] = summary
     return files
@@ -458,16 +309,14 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     out_dir = Path(out_dir)
     wall, cpu = time.perf_counter(), time.process_time()
     g = load_graph(cfg)
-    seeds = [cfg.seed + s for s in range(cfg.seeds)]
+    run_seeds = seeds(cfg.seed, cfg.seeds)
     runs, first_model, curve = [], None, []
-    for seed in progress(seeds, f"gat {cfg.dataset}", len(seeds)):
+    for seed in progress(run_seeds, f"gat {cfg.dataset}", len(run_seeds)):
         record, model, seed_curve = train_one(cfg, g, seed)
         runs.append(record)
         if first_model is None:
             first_model, curve = model, seed_curve
-    accs = [100 * r["test_acc"] for r in runs]
-    mean = statistics.fmean(accs)
-    std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    mean, std = mean_std(100 * r["test_acc"] for r in runs)
     paper = PAPER.get(cfg.dataset)
     title = f"GAT on {cfg.dataset}, seed {cfg.seed} (kept epoch {runs[0]['kept_epoch']})"
     figures = [str(plot_curves(curve, out_dir / "learning_curves.png", title))]
@@ -500,42 +349,68 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     return results
 
 
+def _pm(r: dict) -> str:
+    return f"{r['test_acc_mean']:.2f} ± {r['test_acc_std']:.2f}"
+
+
+def _paper(r: dict) -> str:
+    if r.get("paper_test_acc") is None:
+        return "n/a"
+    return f"{r['paper_test_acc']:.1f} ± {r['paper_test_std']:.1f}"
+
+
+def _pct(key: str) -> Any:
+    return lambda r: f"{100 * r[key]:.1f}"
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """The summary (accuracy against the paper, epochs, cost), the runs, the attention entropy
+    per layer."""
+    mean_epochs = statistics.fmean(r["epochs"] for r in results["runs"])
+    summary = [
+        Column("dataset"),
+        Column("seeds"),
+        Column("test_acc_mean", "test acc % (mean ± std)", _pm),
+        Column("paper_test_acc", "paper", _paper, "right"),
+        Column("epochs", "mean epochs", lambda r: f"{mean_epochs:.0f}", "right"),
+        Column("ms_per_epoch", "ms/epoch wall", ".1f"),
+        Column(
+            "cpu_ms_per_epoch",
+            "ms/epoch CPU",
+            lambda r: f"{r.get('cpu_ms_per_epoch', math.nan):.1f}",
+            "right",
+        ),  # fmt: skip
+        Column("seconds", "wall s", ".0f"),
+        Column("cpu_seconds", "CPU s", ".0f"),
+    ]
+    runs = [
+        Column("seed"),
+        Column("test_acc", "test acc %", _pct("test_acc"), "right"),
+        Column("val_acc", "val acc %", _pct("val_acc"), "right"),
+        Column("val_loss", "val loss", ".4f"),
+        Column("kept_epoch", "kept epoch"),
+        Column("epochs"),
+        Column("seconds", "s", ".1f"),
+    ]
+    entropy = [
+        Column("layer"),
+        Column("heads"),
+        Column("edges"),
+        Column("mean_entropy", "mean entropy (nats)", ".3f"),
+        Column("mean_uniform_entropy", "uniform", ".3f"),
+        Column("entropy_ratio", "ratio", ".3f"),
+        Column("mean_max_alpha", "mean max alpha", ".3f"),
+    ]
+    return [
+        Table(summary, [results], name="summary"),
+        Table(runs, results["runs"], name="runs"),
+        Table(entropy, results["entropy"], name="entropy"),
+    ]
+
+
 def table_text(results: dict[str, Any]) -> str:
-    paper = (
-        f"{results['paper_test_acc']:.1f} ± {results['paper_test_std']:.1f}"
-        if results.get("paper_test_acc") is not None
-        else "n/a"
-    )
-    lines = [
-        "| dataset | seeds | test acc % (mean ± std) | paper | mean epochs | ms/epoch wall "
-        "| ms/epoch CPU | wall s | CPU s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {results['dataset']} | {results['seeds']} | {results['test_acc_mean']:.2f} ± "
-        f"{results['test_acc_std']:.2f} | {paper} "
-        f"| {statistics.fmean(r['epochs'] for r in results['runs']):.0f} "
-        f"| {results['ms_per_epoch']:.1f} | {results.get('cpu_ms_per_epoch', math.nan):.1f} "
-        f"| {results['seconds']:.0f} | {results['cpu_seconds']:.0f} |",
-        "",
-        "| seed | test acc % | val acc % | val loss | kept epoch | epochs | s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results["runs"]:
-        lines.append(
-            f"| {r['seed']} | {100 * r['test_acc']:.1f} | {100 * r['val_acc']:.1f} "
-            f"| {r['val_loss']:.4f} | {r['kept_epoch']} | {r['epochs']} | {r['seconds']:.1f} |"
-        )
-    lines += [
-        "",
-        "| layer | heads | edges | mean entropy (nats) | uniform | ratio | mean max alpha |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for e in results["entropy"]:
-        lines.append(
-            f"| {e['layer']} | {e['heads']} | {e['edges']} | {e['mean_entropy']:.3f} "
-            f"| {e['mean_uniform_entropy']:.3f} | {e['entropy_ratio']:.3f} "
-            f"| {e['mean_max_alpha']:.3f} |"
-        )
-    return "\n".join(lines)
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -544,5 +419,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
