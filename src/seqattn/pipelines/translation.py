@@ -19,14 +19,15 @@ import logging
 import math
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import safetensors.torch
 import torch
 
+from seqattn.config import check_unchanged, config_from_dict, config_to_dict, flat_kwargs, moved_to
 from seqattn.data.batching import BucketBatchSampler
 from seqattn.data.datasets.parallel import SentencePair, load_parallel_files
 from seqattn.data.tokenize import BPETokenizer, WordTokenizer, load_tokenizer
@@ -48,45 +49,56 @@ __all__ = [
 
 log = logging.getLogger("seqattn.pipelines.translation")
 
-_MODEL_FIELDS = {f.name for f in fields(Seq2SeqConfig)} - {"src_vocab", "tgt_vocab", "pad_id"}
+
+#: The Seq2SeqConfig fields the data decides; :func:`fit_translation` fills them in, a config
+#: keeps them at the placeholders of :func:`default_model`.
+DATA_FIELDS = ("src_vocab", "tgt_vocab", "pad_id")
+#: The model keys of the flat config (before ``model`` was nested), read as ``model.<key>``.
+_FLAT_MODEL_KEYS = ("embed_dim", "hidden_size", "cell", "encoder_layers", "decoder_layers",
+                    "bidirectional", "decoder", "attention_dim", "luong_score", "luong_attention",
+                    "local_window", "input_feeding", "num_heads", "ff_dim", "dropout",
+                    "tie_embeddings")  # fmt: skip
 
 
+def default_model() -> Seq2SeqConfig:
+    """The pipeline's model defaults (dropout 0.3); src_vocab, tgt_vocab, pad_id placeholders."""
+    return Seq2SeqConfig(src_vocab=1, tgt_vocab=1, pad_id=0, dropout=0.3)
+
+
+@flat_kwargs
 @dataclass(frozen=True)
 class TranslationConfig:
     """Data, model and training options of a translation model.
 
+    Model: ``model``, a :class:`~seqattn.models.Seq2SeqConfig` whose :data:`DATA_FIELDS` stay
+    at :func:`default_model`'s placeholders (training fills them in from the vocabularies).
     Data: subword ``"bpe"`` or ``"word"``; bpe_vocab (per language); min_freq / max_vocab
     (word vocabularies); lowercase (both sides); max_length: training pairs with more tokens
     on either side are skipped, longer inputs to :meth:`TranslationModel.translate` refused.
-    Model: see :class:`~seqattn.models.Seq2SeqConfig`.
     Training: epochs, batch_size (sentences, length-bucketed), lr (Adam), clip_norm,
     label_smoothing, teacher_forcing (ratio at the start) and teacher_forcing_final (linear
     schedule to it over training; None = constant), patience (epochs without a better
     validation loss), checkpoint_every (steps), seed.
+
+    The flat keys of older versions (``hidden_size`` for ``model.hidden_size``...) still work
+    in :meth:`from_dict`, in the constructor and as attributes, deprecated.
+
+    Example:
+        >>> from seqattn.config import replace_config
+        >>> cfg = replace_config(TranslationConfig(), {"model.decoder": "luong", "epochs": 2})
+        >>> cfg.model.decoder, TranslationConfig.from_dict(cfg.to_dict()) == cfg
+        ('luong', True)
+        >>> TranslationConfig.from_dict({"hidden_size": 64}).model.hidden_size  # flat, old
+        64
     """
 
+    model: Seq2SeqConfig = field(default_factory=default_model)
     subword: str = "bpe"
     bpe_vocab: int = 8000
     min_freq: int = 2
     max_vocab: int | None = None
     lowercase: bool = False
     max_length: int = 100
-    embed_dim: int = 256
-    hidden_size: int = 256
-    cell: str = "gru"
-    encoder_layers: int = 1
-    decoder_layers: int = 1
-    bidirectional: bool = True
-    decoder: str = "bahdanau"
-    attention_dim: int | None = None
-    luong_score: str = "general"
-    luong_attention: str = "global"
-    local_window: int = 5
-    input_feeding: bool = True
-    num_heads: int = 4
-    ff_dim: int | None = None
-    dropout: float = 0.3
-    tie_embeddings: bool = False
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -98,7 +110,11 @@ class TranslationConfig:
     checkpoint_every: int = 100
     seed: int = 0
 
+    config_aliases: ClassVar[dict[str, str]] = moved_to("model", _FLAT_MODEL_KEYS)
+
     def __post_init__(self) -> None:
+        if not isinstance(self.model, Seq2SeqConfig):
+            raise TypeError(f"expected model to be a Seq2SeqConfig, got {type(self.model)}")
         if self.subword not in ("bpe", "word"):
             raise ValueError(f"expected subword 'bpe' or 'word', got {self.subword!r}")
         for name in ("bpe_vocab", "min_freq", "max_length", "epochs", "batch_size"):
@@ -109,10 +125,22 @@ class TranslationConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"expected {name} in [0, 1], got {value!r}")
+        check_unchanged(self.model, default_model(), DATA_FIELDS, "model",
+                        "training fills it in from the vocabularies")  # fmt: skip
 
     def model_config(self, src_vocab: int, tgt_vocab: int) -> Seq2SeqConfig:
-        opts = {k: v for k, v in asdict(self).items() if k in _MODEL_FIELDS}
-        return Seq2SeqConfig(src_vocab=src_vocab, tgt_vocab=tgt_vocab, pad_id=0, **opts)
+        """``model`` with the vocabulary sizes filled in."""
+        return replace(self.model, src_vocab=src_vocab, tgt_vocab=tgt_vocab, pad_id=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A nested, JSON-ready dict (``model`` a mapping)."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TranslationConfig:
+        """The config of :meth:`to_dict`'s output, or of an older version's flat dict (its
+        model keys at the top level). Unknown keys and ill-typed values raise ConfigError."""
+        return config_from_dict(cls, data)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -496,8 +524,3 @@ def bleu_by_length(
          "sentences": r.count, "bleu": r.bleu}
         for r in rows
     ]  # fmt: skip
-
-
-def with_overrides(config: TranslationConfig, **overrides: Any) -> TranslationConfig:
-    """``replace`` that ignores None values (CLI flags that were not given)."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
