@@ -79,8 +79,13 @@ def test_tiny_run(tmp_path, monkeypatch):
     assert len(spec) == 2 * 9 and all(0 <= s["class_specificity"] <= 1 for s in spec)
     for name in ("excitations_by_class.png", "class_specificity.png", "train_loss.png"):
         assert (tmp_path / name).stat().st_size > 1000
-    text = se.table_text(res)
-    assert "| SE r=4 | 1 |" in text and "stage3.block3" in text
+    variants, by_block = se.tables(res)
+    assert [cells[:2] for cells in variants.cells()] == [["plain", "1"], ["SE r=4", "1"],
+                                                         ["SE r=32", "1"]]  # fmt: skip
+    assert variants.cells()[0][3] == "—" and variants.title.startswith("Task: Fashion-MNIST")
+    assert [c.header for c in by_block.columns] == ["block", "SE r=32", "SE r=4"]
+    assert [cells[0] for cells in by_block.cells()][-1] == "stage3.block3"
+    assert "| SE r=4 | 1 |" in se.EXPERIMENT.table(res)
     json.dumps(res)  # results.json must be able to hold it (no tensors left)
     assert not any(k.startswith("_") for r in res["runs"] for k in r)
 
@@ -92,7 +97,12 @@ def test_budget_skips_the_least_important_jobs(tmp_path, monkeypatch):
     res = se.run(cfg, tmp_path)
     assert [(r["reduction"], r["seed"]) for r in res["runs"]] == [(None, 0)]
     assert [(s["reduction"], s["seed"]) for s in res["skipped"]] == [(8, 0), (None, 1), (8, 1)]
-    assert "Skipped (over the wall-clock budget): r=8, seed 0" in se.table_text(res)
+    (variants,) = se.tables(res)  # no SE run: no specificity table
+    assert variants.notes == [
+        f"Skipped (over the wall-clock budget): r={r}, seed {s}" for r, s in ((8, 0), (None, 1),
+                                                                               (8, 1))
+    ]  # fmt: skip
+    assert "Skipped (over the wall-clock budget): r=8, seed 0" in se.EXPERIMENT.table(res)
     assert math.isfinite(res["table"][0]["test_acc_mean"])
 
 

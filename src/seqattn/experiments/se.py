@@ -28,6 +28,7 @@ import logging
 import math
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqattn.data.datasets import load_fashion_mnist
-from seqattn.data.datasets.fashion_mnist import FASHION_MNIST_CLASSES
+from seqattn.evaluation.excitation import class_means, class_specificity
 from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.se_plots import plots
+from seqattn.experiments.toolkit import mean_std, seeds
 from seqattn.models.se_resnet import SEResNet, SEResNetConfig
+from seqattn.training.loop import LoopState, TrainLoop
+from seqattn.viz.table import Column, Table, render_markdown
+
+__all__ = ["EXPERIMENT", "Config", "class_means", "class_specificity", "count_macs", "quick",
+           "run", "se_elementwise_ops", "tables"]  # fmt: skip
 
 log = logging.getLogger("seqattn.experiments")
 
@@ -169,14 +177,15 @@ def _load(cfg: Config, seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 # -- training -----------------------------------------------------------------------------------
 
 
-def _train_one(cfg: Config, reduction: int | None, seed: int, data) -> dict[str, Any]:
-    x_train, y_train, x_test, y_test = data
-    torch.manual_seed(seed)
-    model = SEResNet(SEResNetConfig(se_reduction=reduction, shortcut=cfg.shortcut))
-    params = sum(p.numel() for p in model.parameters())
-    macs = count_macs(model, x_test[:1])
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
+def _batches(x_train: Tensor, y_train: Tensor, perm: Tensor, cfg: Config, fmt) -> Iterator:
+    for start in range(0, len(perm), cfg.batch_size):
+        idx = perm[start : start + cfg.batch_size]
+        yield x_train[idx].contiguous(memory_format=fmt), y_train[idx]
+
+
+def _fit(cfg: Config, model: SEResNet, x_train: Tensor, y_train: Tensor, seed: int, fmt, label):
+    """SGD (Nesterov) with a one-cycle schedule through :class:`TrainLoop`, one run per epoch;
+    returns the per-epoch training loss and accuracy."""
     opt = torch.optim.SGD(
         model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
         weight_decay=cfg.weight_decay,
@@ -185,31 +194,35 @@ def _train_one(cfg: Config, reduction: int | None, seed: int, data) -> dict[str,
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch
     )
+    tally: dict[str, Any] = {}
+
+    def loss_fn(batch) -> Tensor:
+        tally["logits"] = model(batch[0])
+        return F.cross_entropy(tally["logits"], batch[1])
+
+    def count(state: LoopState, batch) -> None:
+        y = batch[1]
+        tally["total"] += state.last_loss * len(y)
+        tally["correct"] += int((tally["logits"].argmax(1) == y).sum())
+        tally["seen"] += len(y)
+
+    loop = TrainLoop(model.parameters(), opt, scheduler=sched, after_step=[count])
     order_gen = torch.Generator().manual_seed(1000 + seed)  # the same batches for every variant
     epochs = []
-    wall0, cpu0 = time.perf_counter(), time.process_time()
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         perm = torch.randperm(len(x_train), generator=order_gen)
-        total, correct, seen = 0.0, 0, 0
-        for start in range(0, len(perm), cfg.batch_size):
-            idx = perm[start : start + cfg.batch_size]
-            x = x_train[idx].contiguous(memory_format=fmt)
-            y = y_train[idx]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(idx)
-        epochs.append({"epoch": epoch, "train_loss": total / seen, "train_acc": correct / seen})
-        log.info("se r=%s seed %d epoch %d: %s", reduction, seed, epoch, epochs[-1])
-    train_wall, train_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        tally.update(total=0.0, correct=0, seen=0)
+        loop.run(_batches(x_train, y_train, perm, cfg, fmt), loss_fn)
+        seen = tally["seen"]
+        epochs.append({"epoch": epoch, "train_loss": tally["total"] / seen,
+                       "train_acc": tally["correct"] / seen})  # fmt: skip
+        log.info("se %s seed %d epoch %d: %s", label, seed, epoch, epochs[-1])
+    return epochs
 
-    wall0 = time.perf_counter()
+
+def _test(cfg: Config, model: SEResNet, x_test: Tensor, y_test: Tensor, fmt):
+    """Test accuracy and every block's excitations (N, C) on the test set."""
     model.eval()
     correct, exc_parts = 0, {}
     with torch.no_grad():
@@ -220,11 +233,27 @@ def _train_one(cfg: Config, reduction: int | None, seed: int, data) -> dict[str,
             for name, s in exc.items():
                 exc_parts.setdefault(name, []).append(s)
     excitations = {name: torch.cat(parts) for name, parts in exc_parts.items()}  # (N, C) each
+    return correct / len(x_test), excitations
+
+
+def _train_one(cfg: Config, reduction: int | None, seed: int, data) -> dict[str, Any]:
+    x_train, y_train, x_test, y_test = data
+    torch.manual_seed(seed)
+    model = SEResNet(SEResNetConfig(se_reduction=reduction, shortcut=cfg.shortcut))
+    params = sum(p.numel() for p in model.parameters())
+    macs = count_macs(model, x_test[:1])
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    epochs = _fit(cfg, model, x_train, y_train, seed, fmt, f"r={reduction}")
+    train_wall, train_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    wall0 = time.perf_counter()
+    test_acc, excitations = _test(cfg, model, x_test, y_test, fmt)
     return {
         "variant": "plain" if reduction is None else f"SE r={reduction}",
         "reduction": reduction,
         "seed": seed,
-        "test_acc": correct / len(x_test),
+        "test_acc": test_acc,
         "final_train_loss": epochs[-1]["train_loss"],
         "params": params,
         "macs": macs,
@@ -239,31 +268,6 @@ def _train_one(cfg: Config, reduction: int | None, seed: int, data) -> dict[str,
 
 
 # -- excitation analysis ------------------------------------------------------------------------
-
-
-def class_means(s: Tensor, labels: Tensor, num_classes: int) -> Tensor:
-    """Mean excitation per class and channel: (K, C) from s (N, C) and labels (N,)."""
-    sums = torch.zeros(num_classes, s.shape[1], dtype=s.dtype).index_add_(0, labels, s)
-    counts = torch.bincount(labels, minlength=num_classes).clamp(min=1)
-    return sums / counts[:, None].to(s.dtype)
-
-
-def class_specificity(s: Tensor, labels: Tensor, num_classes: int) -> float:
-    """η² averaged over channels: between-class variance of s over its total variance.
-
-    0 when every class has the same mean excitation (class-agnostic), 1 when the excitation
-    is a function of the class alone. Channels with (numerically) constant s are skipped.
-    """
-    s = s.double()
-    means = class_means(s, labels, num_classes)  # (K, C)
-    counts = torch.bincount(labels, minlength=num_classes).double()  # (K,)
-    grand = s.mean(0)  # (C,)
-    between = (counts[:, None] * (means - grand) ** 2).sum(0) / len(s)  # (C,)
-    total = s.var(0, unbiased=False)  # (C,)
-    keep = total > 1e-12
-    if not bool(keep.any()):
-        return 0.0
-    return float((between[keep] / total[keep]).mean())
 
 
 def _excitation_analysis(run: dict, y_test: Tensor) -> list[dict]:
@@ -286,24 +290,12 @@ def _excitation_analysis(run: dict, y_test: Tensor) -> list[dict]:
 # -- run ----------------------------------------------------------------------------------------
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    mean = statistics.fmean(values)
-    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
-    """Train every variant, evaluate on the test set, analyse the excitations, plot.
-
-    Returns:
-        ``table`` (one row per variant: accuracy mean ± std, paired difference to the plain
-        ResNet, parameters, MACs, times and their overheads), ``specificity`` (one row per SE
-        run and block), ``runs``, ``skipped``, ``metrics`` (training loss per epoch),
-        ``figures``, ``seconds`` and ``cpu_seconds``.
-    """
-    out_dir = Path(out_dir)
-    started, cpu_started = time.perf_counter(), time.process_time()
-    seeds = [cfg.seed + k for k in range(cfg.seeds)]
-    jobs = [(r, s) for s in seeds for r in (None, *cfg.reductions)]
+def _train_jobs(cfg: Config, progress: Progress) -> tuple[list[dict], list[dict], Tensor]:
+    """Every (reduction, seed) job, most important first, skipping those that would end past
+    the wall-clock budget; returns the runs, the skipped jobs and the test labels."""
+    started = time.perf_counter()
+    run_seeds = seeds(cfg.seed, cfg.seeds)
+    jobs = [(r, s) for s in run_seeds for r in (None, *cfg.reductions)]
     jobs += [(r, cfg.seed) for r in cfg.extra_reductions if r not in cfg.reductions]
     data_cache: dict[int, tuple] = {}
     runs, skipped = [], []
@@ -319,49 +311,69 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             data_cache = {seed: _load(cfg, seed)}  # one seed's subset in memory at a time
         runs.append(_train_one(cfg, reduction, seed, data_cache[seed]))
     y_test = next(iter(data_cache.values()))[3]  # the test set is the same for every seed
+    return runs, skipped, y_test
 
+
+def _variant_rows(cfg: Config, runs: list[dict]) -> list[dict]:
+    """One row per variant: accuracy mean ± std, the paired difference to the plain ResNet
+    (same seed), cost and its overhead over the plain ResNet."""
     plain = [r for r in runs if r["reduction"] is None]
     base_params, base_macs = plain[0]["params"], plain[0]["macs"]
     base_wall = statistics.fmean(r["train_wall_s"] for r in plain)
     base_cpu = statistics.fmean(r["train_cpu_s"] for r in plain)
     table = []
-    for reduction in [None, *cfg.reductions, *cfg.extra_reductions]:
+    for reduction in dict.fromkeys([None, *cfg.reductions, *cfg.extra_reductions]):
         group = [r for r in runs if r["reduction"] == reduction]
-        if not group or any(row["reduction"] == reduction for row in table):
+        if not group:
             continue
-        acc_mean, acc_std = _mean_std([r["test_acc"] for r in group])
+        acc_mean, acc_std = mean_std(r["test_acc"] for r in group)
         paired = [
             r["test_acc"] - p["test_acc"] for r in group for p in plain if p["seed"] == r["seed"]
         ]
-        # a seed whose plain run was skipped (budget) has no pair
-        d_mean, d_std = _mean_std(paired) if reduction is not None and paired else (0.0, 0.0)
-        if reduction is not None and not paired:
-            d_mean = d_std = math.nan
+        d_mean, d_std = (0.0, 0.0) if reduction is None else (math.nan, math.nan)
+        if reduction is not None and paired:  # a seed whose plain run was skipped has no pair
+            d_mean, d_std = mean_std(paired)
         wall = statistics.fmean(r["train_wall_s"] for r in group)
         cpu = statistics.fmean(r["train_cpu_s"] for r in group)
+        first = group[0]
         table.append({
-            "variant": group[0]["variant"],
+            "variant": first["variant"],
             "reduction": reduction,
             "seeds": len(group),
             "test_acc_mean": acc_mean,
             "test_acc_std": acc_std,
             "diff_vs_plain_mean": d_mean,
             "diff_vs_plain_std": d_std,
-            "params": group[0]["params"],
-            "param_overhead_pct": 100 * (group[0]["params"] - base_params) / base_params,
-            "macs": group[0]["macs"],
-            "mac_overhead_pct": 100 * (group[0]["macs"] - base_macs) / base_macs,
-            "se_elementwise_ops": group[0]["se_elementwise_ops"],
+            "params": first["params"],
+            "param_overhead_pct": 100 * (first["params"] - base_params) / base_params,
+            "macs": first["macs"],
+            "mac_overhead_pct": 100 * (first["macs"] - base_macs) / base_macs,
+            "se_elementwise_ops": first["se_elementwise_ops"],
             "train_wall_s": wall,
             "train_cpu_s": cpu,
             "time_overhead_pct": 100 * (wall - base_wall) / base_wall,
             "cpu_overhead_pct": 100 * (cpu - base_cpu) / base_cpu,
         })  # fmt: skip
+    return table
 
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    """Train every variant, evaluate on the test set, analyse the excitations, plot.
+
+    Returns:
+        ``table`` (one row per variant: accuracy mean ± std, paired difference to the plain
+        ResNet, parameters, MACs, times and their overheads), ``specificity`` (one row per SE
+        run and block), ``runs``, ``skipped``, ``metrics`` (training loss per epoch),
+        ``figures``, ``seconds`` and ``cpu_seconds``.
+    """
+    out_dir = Path(out_dir)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    runs, skipped, y_test = _train_jobs(cfg, progress)
+    table = _variant_rows(cfg, runs)
     specificity = [
         row for r in runs if r["_excitations"] for row in _excitation_analysis(r, y_test)
     ]
-    figures = _plots(cfg, runs, y_test, specificity, out_dir)
+    figures = plots(cfg, runs, y_test, specificity, out_dir)
     metrics = [
         {"run": f"{r['variant']}/seed{r['seed']}", "step": e["epoch"], **e}
         for r in runs
@@ -388,134 +400,70 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     }
 
 
-def _plots(cfg: Config, runs: list[dict], y_test: Tensor, spec: list[dict], out_dir: Path):
-    import matplotlib
+def _acc(r: dict) -> str:
+    return f"{100 * r['test_acc_mean']:.2f} ± {100 * r['test_acc_std']:.2f}"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from seqattn.io import atomic_write
+def _diff(r: dict) -> str:
+    if r["reduction"] is None:
+        return "—"
+    return f"{100 * r['diff_vs_plain_mean']:+.2f} ± {100 * r['diff_vs_plain_std']:.2f}"
 
-    def save(fig, name: str) -> str:
-        path = atomic_write(out_dir / name, lambda f: fig.savefig(f, format="png", dpi=110))
-        plt.close(fig)
-        return str(path)
 
-    figures = []
-    # Fig. 6 analogue: the first seed of the first main reduction ratio
-    main = next((r for r in runs if r["reduction"] is not None and r["seed"] == cfg.seed), None)
-    if main is not None and "_excitations" in main:  # absent when re-plotting a results.json
-        blocks = [b for b in cfg.plot_blocks if b in main["_excitations"]]
-        cols = 3
-        rows_n = math.ceil(len(blocks) / cols)
-        fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, 3.2 * rows_n), squeeze=False)
-        colours = plt.get_cmap("tab10")
-        for ax, block in zip(axes.flat, blocks, strict=False):
-            s = main["_excitations"][block]
-            means = class_means(s, y_test, 10)  # (K, C)
-            channels = range(s.shape[1])
-            for k in range(10):
-                ax.plot(channels, means[k], lw=1, color=colours(k), label=FASHION_MNIST_CLASSES[k])
-            ax.plot(channels, s.mean(0), "k--", lw=1.4, label="all")
-            eta = class_specificity(s, y_test, 10)
-            ax.set_title(f"{block} (η² = {eta:.2f})", fontsize=10)
-            ax.set_ylim(-0.02, 1.02)
-            ax.set_xlabel("channel")
-        for ax in axes.flat[len(blocks) :]:
-            ax.axis("off")
-        for ax in axes[:, 0]:
-            ax.set_ylabel("mean excitation")
-        axes.flat[0].legend(fontsize=6, ncol=2, loc="lower left")
-        fig.suptitle(
-            f"Per-class mean excitation, {main['variant']}, seed {main['seed']} "
-            f"({len(y_test)} test images)"
-        )
-        fig.tight_layout()
-        figures.append(save(fig, "excitations_by_class.png"))
+def _specificity_table(spec: list[dict]) -> Table:
+    """Blocks by SE variant: η² and the std over classes of the class means, mean over runs."""
+    variants = sorted({r["variant"] for r in spec})
+    rows = []
+    for block in dict.fromkeys(r["block"] for r in spec):
+        row: dict[str, Any] = {"block": block}
+        for v in variants:
+            vals = [r for r in spec if (r["block"], r["variant"]) == (block, v)]
+            if vals:
+                row[v] = statistics.fmean(r["class_specificity"] for r in vals)
+                row[f"{v} spread"] = statistics.fmean(r["class_mean_spread"] for r in vals)
+        rows.append(row)
 
-    if spec:
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
-        names = sorted({(r["variant"], r["seed"]) for r in spec}, key=str)
-        for variant, seed in names:
-            rows = [r for r in spec if (r["variant"], r["seed"]) == (variant, seed)]
-            depth = [r["depth"] for r in rows]
-            kw = {"marker": "o", "lw": 1.2, "label": f"{variant}, seed {seed}"}
-            ax.plot(depth, [r["class_specificity"] for r in rows], **kw)
-            ax2.plot(depth, [r["class_mean_spread"] for r in rows], **kw)
-        ticks = [r for r in spec if (r["variant"], r["seed"]) == names[0]]
-        for a in (ax, ax2):
-            a.set_xticks([r["depth"] for r in ticks], [r["block"] for r in ticks], rotation=30)
-            a.grid(alpha=0.3)
-        ax.set_ylabel("η² (class share of the excitation variance)")
-        ax2.set_ylabel("std over classes of the class-mean excitation")
-        ax2.set_yscale("log")
-        ax.legend(fontsize=7)
-        fig.suptitle("How class-specific the excitations are, by depth")
-        fig.tight_layout()
-        figures.append(save(fig, "class_specificity.png"))
+    def cell(v: str) -> Any:
+        return lambda row: f"{row[v]:.2f} ({row[f'{v} spread']:.4f})" if v in row else "—"
 
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    for r in runs:
-        ax.plot([e["epoch"] for e in r["epochs"]], [e["train_loss"] for e in r["epochs"]],
-                lw=1.2, ls="-" if r["reduction"] is None else "--",
-                label=f"{r['variant']}, seed {r['seed']}")  # fmt: skip
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    figures.append(save(fig, "train_loss.png"))
-    return figures
+    title = (
+        "Class specificity of the excitations by block, mean over runs: η² (the class's share "
+        "of the variance) and, in brackets, the std over classes of the class-mean excitation:"
+    )
+    columns = [Column("block"), *(Column(v, fmt=cell(v), align="right") for v in variants)]
+    return Table(columns, rows, title=title, name="specificity")
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """The variants (accuracy, paired difference, cost and overheads; skipped jobs as notes)
+    and, when there are SE runs, the class specificity by block."""
+    columns = [
+        Column("variant"),
+        Column("seeds"),
+        Column("test_acc_mean", "test acc %", _acc),
+        Column("diff_vs_plain_mean", "SE − plain (paired)", _diff),
+        Column("params", fmt=","),
+        Column("param_overhead_pct", "+params", "{:+.1f} %"),
+        Column("macs", "MACs", lambda r: f"{r['macs'] / 1e6:.2f} M"),
+        Column("mac_overhead_pct", "+MACs", "{:+.2f} %"),
+        Column("train_wall_s", "train wall s", ".0f"),
+        Column("time_overhead_pct", "+time", "{:+.0f} %"),
+        Column("train_cpu_s", "train CPU s", ".0f"),
+    ]
+    notes = [
+        f"Skipped (over the wall-clock budget): r={job['reduction']}, seed {job['seed']}"
+        for job in results.get("skipped", [])
+    ]
+    out = [Table(columns, results["table"], title=f"Task: {results['task']}", notes=notes,
+                 name="table")]  # fmt: skip
+    if results.get("specificity"):
+        out.append(_specificity_table(results["specificity"]))
+    return out
 
 
 def table_text(results: dict[str, Any]) -> str:
-    lines = [
-        f"Task: {results['task']}",
-        "",
-        "| variant | seeds | test acc % | SE − plain (paired) | params | +params | MACs "
-        "| +MACs | train wall s | +time | train CPU s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results["table"]:
-        diff = (
-            "—"
-            if r["reduction"] is None
-            else f"{100 * r['diff_vs_plain_mean']:+.2f} ± {100 * r['diff_vs_plain_std']:.2f}"
-        )
-        lines.append(
-            f"| {r['variant']} | {r['seeds']} | {100 * r['test_acc_mean']:.2f} ± "
-            f"{100 * r['test_acc_std']:.2f} | {diff} | {r['params']:,} "
-            f"| {r['param_overhead_pct']:+.1f} % | {r['macs'] / 1e6:.2f} M "
-            f"| {r['mac_overhead_pct']:+.2f} % | {r['train_wall_s']:.0f} "
-            f"| {r['time_overhead_pct']:+.0f} % | {r['train_cpu_s']:.0f} |"
-        )
-    for job in results.get("skipped", []):
-        lines.append(
-            f"\nSkipped (over the wall-clock budget): r={job['reduction']}, seed {job['seed']}"
-        )
-    spec = results.get("specificity", [])
-    if spec:
-        lines += [
-            "",
-            "Class specificity of the excitations by block, mean over runs: η² (the "
-            "class's share of the variance) and, in brackets, the std over classes of the "
-            "class-mean excitation:",
-            "",
-        ]
-        variants = sorted({r["variant"] for r in spec})
-        blocks = list(dict.fromkeys(r["block"] for r in spec))
-        lines.append("| block | " + " | ".join(variants) + " |")
-        lines.append("|---|" + "---:|" * len(variants))
-        for block in blocks:
-            cells = []
-            for v in variants:
-                vals = [r for r in spec if (r["block"], r["variant"]) == (block, v)]
-                eta = statistics.fmean(r["class_specificity"] for r in vals) if vals else 0
-                spread = statistics.fmean(r["class_mean_spread"] for r in vals) if vals else 0
-                cells.append(f"{eta:.2f} ({spread:.4f})" if vals else "—")
-            lines.append(f"| {block} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -524,5 +472,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
