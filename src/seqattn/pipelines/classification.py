@@ -14,9 +14,10 @@ an interrupted run resumes). With a validation set it keeps the weights of the b
 accuracy and stops after ``patience`` epochs without improvement; without one it keeps the last
 weights.
 
-The model directory::
+The model directory (the shared format of :mod:`seqattn.pipelines.model_dir`)::
 
-    config.json          format, model config, tokenizer options, labels, sha256 of the files
+    manifest.json        format tag, version, kind "text-classifier", sha256 of every file
+    config.json          model config, tokenizer options, labels, the training config
     model.safetensors    the weights (the best on validation when there was a validation set)
     vocab.json           the vocabulary (seqattn.vocab/1)
     tokenizer.json       the tokenizer options
@@ -24,9 +25,10 @@ The model directory::
     train_summary.json   data sizes, accuracies, epochs, timing, embedding coverage
     checkpoints/         the trainer's checkpoints (resume); best.safetensors (the trainer's)
 
-Every file is written atomically and ``config.json`` is written last with the sha256 of the
-weight, vocabulary and tokenizer files, so :meth:`ClassifierBundle.load` detects a directory
-whose files do not belong together (an interrupted save) and names the file.
+Every file is written atomically and ``manifest.json`` last, so :meth:`ClassifierBundle.load`
+detects a directory whose files do not belong together (an interrupted save) and names the
+file. Directories of the older layout (``config.json`` of format ``seqattn.text-classifier/1``
+holding the sha256) still load.
 
 Bad input is an error naming where it is, never a silent guess: an empty text (no token after
 tokenisation) is a ``ValueError`` naming the example (``data.csv:17``), at training time as at
@@ -41,7 +43,6 @@ model saw).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -50,24 +51,18 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import safetensors.torch
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqattn.config import (
-    check_unchanged,
-    config_from_dict,
-    config_to_dict,
-    flat_kwargs,
-    moved_to,
-)
 from seqattn.data import PadCollate, Vocab, WordTokenizer, load_tokenizer, pad_sequences
 from seqattn.data.datasets.text_classification import TextExample
-from seqattn.io import atomic_write, atomic_write_json, atomic_write_text, sha256_file
-from seqattn.models import ClassifierConfig, SequenceClassifier
+from seqattn.io import atomic_write_json, atomic_write_text
+from seqattn.models import ENCODERS, HEADS, ClassifierConfig, SequenceClassifier
+from seqattn.pipelines.model_dir import WEIGHTS, LegacyFormat, open_model_dir, write_model_dir
 from seqattn.training import Trainer, TrainerConfig, seed_everything
 
 __all__ = [
@@ -80,38 +75,24 @@ __all__ = [
 
 log = logging.getLogger("seqattn.pipelines")
 
-FORMAT = "seqattn.text-classifier/1"
+FORMAT = "seqattn.text-classifier/1"  # config.json's tag before the shared model-dir format
+KIND = "text-classifier"  # the kind in manifest.json (seqattn.pipelines.model_dir)
 SPECIALS = ("<pad>", "<unk>")
-_HASHED = ("model.safetensors", "vocab.json", "tokenizer.json")
+_FILES = ("vocab.json", "tokenizer.json")
+_RESERVED = ("format", "model", "labels", "files")  # config.json keys that info cannot take
 
 
 # -- config -----------------------------------------------------------------------------------
-#: The model fields the data decides; :func:`fit_text_classifier` fills them in, a config keeps
-#: them at the placeholders of :func:`default_model` (embed_dim too is replaced with embeddings).
-DATA_FIELDS = ("vocab_size", "num_classes", "pad_id")
-#: The model keys of the flat config (before ``model`` was nested), read as ``model.<key>``.
-_FLAT_MODEL_KEYS = ("encoder", "head", "embed_dim", "hidden_size", "num_layers", "dropout",
-                    "max_length", "num_heads", "ffn_size", "kernel_size",
-                    "freeze_embeddings")  # fmt: skip
-
-
-def default_model() -> ClassifierConfig:
-    """The pipeline's model defaults; vocab_size, num_classes and pad_id are placeholders."""
-    return ClassifierConfig(vocab_size=1, num_classes=2, embed_dim=100, hidden_size=128,
-                            encoder="bilstm", head="attention", dropout=0.2)  # fmt: skip
-
-
-@flat_kwargs
 @dataclass(frozen=True)
 class TextClassifierConfig:
     """Everything :func:`fit_text_classifier` needs besides the data.
 
     Args:
-        model: the :class:`~seqattn.models.ClassifierConfig` (encoder, head, embed_dim E,
-            hidden_size, num_layers, dropout, num_heads, ffn_size, kernel_size,
-            freeze_embeddings; max_length: inputs are truncated to this many tokens, and it is
-            the concat head's N). Its :data:`DATA_FIELDS` stay at :func:`default_model`'s
-            placeholders: training fills them in from the data (and E from ``embeddings``).
+        encoder, head: see :data:`seqattn.models.ENCODERS` and :data:`seqattn.models.HEADS`.
+        embed_dim: E (ignored with ``embeddings``: the vectors' dimension is used).
+        hidden_size, num_layers, dropout, num_heads, ffn_size, kernel_size: passed to
+            :class:`~seqattn.models.ClassifierConfig`.
+        max_length: inputs are truncated to this many tokens (and it is the concat head's N).
         lowercase: lowercase texts before tokenising.
         min_freq: drop training words seen fewer times (they become ``<unk>``).
         max_vocab: keep at most this many entries, specials included (None: all).
@@ -121,25 +102,28 @@ class TextClassifierConfig:
         clip_norm: clip the gradient norm (None: off).
         seed: seeds the initialisation and the data order.
         embeddings: a GloVe / word2vec / fastText file for the embedding table (None: random).
-
-    The flat keys of older versions (``hidden_size`` for ``model.hidden_size``...) still work
-    in :meth:`from_dict`, in the constructor and as attributes, deprecated.
+        freeze_embeddings: keep the embedding table fixed.
 
     Example:
-        >>> from seqattn.config import replace_config
-        >>> cfg = replace_config(TextClassifierConfig(), {"model.encoder": "gru", "epochs": 3})
-        >>> cfg.model.encoder, TextClassifierConfig.from_dict(cfg.to_dict()) == cfg
-        ('gru', True)
-        >>> TextClassifierConfig.from_dict({"hidden_size": 64}).model.hidden_size  # flat, old
-        64
-        >>> replace_config(cfg, {"model.head": "pool"})
+        >>> cfg = TextClassifierConfig(encoder="gru", head="mean", epochs=3)
+        >>> TextClassifierConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        >>> TextClassifierConfig(head="pool")
         Traceback (most recent call last):
         ...
-        seqattn.config.ConfigError: model: expected head in ('last', 'concat', 'mean', 'max', \
-'attention'), got 'pool'
+        ValueError: expected head in ('last', 'concat', 'mean', 'max', 'attention'), got 'pool'
     """
 
-    model: ClassifierConfig = field(default_factory=default_model)
+    encoder: str = "bilstm"
+    head: str = "attention"
+    embed_dim: int = 100
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.2
+    max_length: int = 400
+    num_heads: int = 4
+    ffn_size: int = 256
+    kernel_size: int = 3
     lowercase: bool = True
     min_freq: int = 1
     max_vocab: int | None = None
@@ -150,12 +134,9 @@ class TextClassifierConfig:
     clip_norm: float | None = 5.0
     seed: int = 0
     embeddings: str | None = None
-
-    config_aliases: ClassVar[dict[str, str]] = moved_to("model", _FLAT_MODEL_KEYS)
+    freeze_embeddings: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, ClassifierConfig):
-            raise TypeError(f"expected model to be a ClassifierConfig, got {type(self.model)}")
         for name in ("epochs", "batch_size", "min_freq"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -172,26 +153,36 @@ class TextClassifierConfig:
             raise ValueError(f"expected lr > 0, got {self.lr!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"expected clip_norm > 0 or None, got {self.clip_norm!r}")
-        check_unchanged(self.model, default_model(), DATA_FIELDS, "model",
-                        "training fills it in from the data")  # fmt: skip
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"expected encoder in {ENCODERS}, got {self.encoder!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"expected head in {HEADS}, got {self.head!r}")
+        self.classifier_config(vocab_size=len(SPECIALS) + 1, num_classes=2)  # checks the rest
 
     def classifier_config(
         self, vocab_size: int, num_classes: int, embed_dim: int | None = None
     ) -> ClassifierConfig:
-        """``model`` with the data's fields filled in (and E, given pretrained vectors)."""
-        embed_dim = self.model.embed_dim if embed_dim is None else embed_dim
-        return dataclasses.replace(self.model, vocab_size=vocab_size, num_classes=num_classes,
-                                   embed_dim=embed_dim, pad_id=0)  # fmt: skip
+        """The :class:`~seqattn.models.ClassifierConfig` of these settings."""
+        return ClassifierConfig(
+            vocab_size=vocab_size, num_classes=num_classes,
+            embed_dim=self.embed_dim if embed_dim is None else embed_dim,
+            hidden_size=self.hidden_size, encoder=self.encoder, head=self.head,
+            num_layers=self.num_layers, dropout=self.dropout, max_length=self.max_length,
+            num_heads=self.num_heads, ffn_size=self.ffn_size, kernel_size=self.kernel_size,
+            pad_id=0, freeze_embeddings=self.freeze_embeddings,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """A nested, JSON-ready dict (``model`` a mapping)."""
-        return config_to_dict(self)
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TextClassifierConfig:
-        """The config of :meth:`to_dict`'s output, or of an older version's flat dict (its
-        model keys at the top level). Unknown keys and ill-typed values raise ConfigError."""
-        return config_from_dict(cls, data)
+        """The config from :meth:`to_dict`'s output; unknown keys are errors."""
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"expected keys among {sorted(valid)}, got unknown key(s) {unknown}")
+        return cls(**data)
 
 
 # -- predictions ------------------------------------------------------------------------------
@@ -227,17 +218,6 @@ def _where(ex: TextExample, i: int, what: str) -> str:
     if ex.id and ":" in ex.id:
         return ex.id
     return f"{what} example {i + 1}" + (f" (id {ex.id})" if ex.id else "")
-
-
-def _read_json(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"expected {path.name} ({what}) in the model directory {path.parent}, got no such file"
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"expected valid JSON in {path} ({what}), got: {err}") from None
 
 
 # -- the bundle -------------------------------------------------------------------------------
@@ -483,80 +463,46 @@ class ClassifierBundle:
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, out_dir: str | os.PathLike) -> Path:
-        """Write ``model.safetensors``, ``vocab.json``, ``tokenizer.json`` and, last,
-        ``config.json`` (with their sha256) into ``out_dir``, each atomically."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-        blob = safetensors.torch.save(state)
-        atomic_write(out_dir / "model.safetensors", lambda f: f.write(blob))
-        self.vocab.save(out_dir / "vocab.json")
-        self.tokenizer.save(out_dir / "tokenizer.json")
+        """Write the model directory (:func:`~seqattn.pipelines.model_dir.write_model_dir`):
+        ``model.safetensors``, ``vocab.json``, ``tokenizer.json``, ``config.json`` and, last,
+        ``manifest.json`` with their sha256, into ``out_dir`` (its other files are kept)."""
         config = {
-            "format": FORMAT,
             "model": self.model.config.to_dict(),
             "tokenizer": self.tokenizer.to_dict(),
             "labels": list(self.labels),
-            "files": {name: sha256_file(out_dir / name) for name in _HASHED},
-            **{k: v for k, v in self.info.items() if k not in ("format", "model", "labels")},
+            **{k: v for k, v in self.info.items() if k not in _RESERVED},
         }
-        atomic_write_json(out_dir / "config.json", config)
-        self.path = out_dir
-        return out_dir
+        files = {"vocab.json": self.vocab.save, "tokenizer.json": self.tokenizer.save}
+        self.path = write_model_dir(out_dir, KIND, config, self.model, files)
+        return self.path
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> ClassifierBundle:
-        """Load a model directory written by :meth:`save` (or ``seqattn train classify``).
+        """Load a model directory written by :meth:`save` (or ``seqattn train classify``), or
+        by a version before the shared format (``config.json`` of format :data:`FORMAT`).
 
         Raises:
-            FileNotFoundError: no such directory, or a missing file (named).
+            FileNotFoundError: no such directory, or a missing file (named); also a ValueError.
             ValueError: a corrupt or mismatched file (named), or a directory of another format.
         """
-        model_dir = Path(model_dir)
-        if not model_dir.is_dir():
-            raise FileNotFoundError(f"expected a model directory, got no directory at {model_dir}")
-        cfg_path, weights = model_dir / "config.json", model_dir / "model.safetensors"
-        config = _read_json(cfg_path, "the model description")
-        if not isinstance(config, dict) or config.get("format") != FORMAT:
-            got = config.get("format") if isinstance(config, dict) else type(config).__name__
-            raise ValueError(f"expected format {FORMAT!r} in {cfg_path}, got {got!r}")
-        for key in ("model", "labels", "files"):
+        md = open_model_dir(model_dir, KIND, _FILES, LegacyFormat(FORMAT, (WEIGHTS, *_FILES)))
+        cfg_path, config = md.file("config.json"), md.config
+        for key in ("model", "labels"):
             if key not in config:
                 raise ValueError(f"expected a {key!r} entry in {cfg_path}, got none")
-        for name in _HASHED:
-            path = model_dir / name
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"expected {name} in the model directory {model_dir}, got no such file"
-                )
-            if sha256_file(path) != config["files"].get(name):
-                raise ValueError(
-                    f"expected {path} to match the sha256 recorded in config.json, got a "
-                    f"different file (an interrupted save, or files from another model)"
-                )
         try:
             model_config = ClassifierConfig.from_dict(config["model"])
         except (TypeError, ValueError) as err:
             raise ValueError(f"expected a valid model config in {cfg_path}, got: {err}") from None
-        vocab = Vocab.load(model_dir / "vocab.json")
-        tokenizer = load_tokenizer(model_dir / "tokenizer.json")
+        vocab = Vocab.load(md.file("vocab.json"))
+        tokenizer = load_tokenizer(md.file("tokenizer.json"))
         if not isinstance(tokenizer, WordTokenizer):
             raise ValueError(
-                f"expected a word tokenizer in {model_dir / 'tokenizer.json'}, got {tokenizer!r}"
+                f"expected a word tokenizer in {md.file('tokenizer.json')}, got {tokenizer!r}"
             )
-        try:
-            state = safetensors.torch.load_file(str(weights))
-        except Exception as err:  # safetensors raises its own error types
-            raise ValueError(f"expected safetensors weights in {weights}, got: {err}") from None
-        model = SequenceClassifier(model_config)
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            msg = f"expected weights matching {cfg_path} in {weights}, got: {err}"
-            raise ValueError(msg) from None
-        skip = ("format", "model", "labels", "files", "tokenizer")
-        info = {k: v for k, v in config.items() if k not in skip}
-        return cls(model, tokenizer, vocab, [str(x) for x in config["labels"]], model_dir, info)
+        model = md.load_weights(SequenceClassifier(model_config))
+        info = {k: v for k, v in config.items() if k not in (*_RESERVED, "tokenizer")}
+        return cls(model, tokenizer, vocab, [str(x) for x in config["labels"]], md.path, info)
 
 
 def _scores(preds: Sequence[Prediction], targets: Sequence[int], labels: Sequence[str]) -> dict:
@@ -626,162 +572,6 @@ def _evaluate_ids(
     return {"acc": correct / n, "loss": loss / n}
 
 
-@dataclass
-class _Data:
-    """The encoded training data: tokenizer, label names, vocabulary, id examples."""
-
-    tokenizer: WordTokenizer
-    labels: list[str]
-    vocab: Vocab
-    train_set: list[dict[str, Any]]
-    valid_set: list[dict[str, Any]]
-
-
-def _encode_data(
-    train: Sequence[TextExample], valid: Sequence[TextExample] | None, config: TextClassifierConfig
-) -> _Data:
-    """Tokenise, check the labels, build the vocabulary on ``train``, encode both sets."""
-    tokenizer = WordTokenizer(lowercase=config.lowercase)
-    max_length = config.model.max_length
-    train_tokens = _prepare(train, tokenizer, max_length, "train")
-    if not train_tokens:
-        raise ValueError("expected at least one training example, got none")
-    labels = _label_names([ex.label for ex in train])
-    if len(labels) < 2:
-        raise ValueError(f"expected at least 2 distinct labels in the training data, got {labels}")
-    index = {name: i for i, name in enumerate(labels)}
-    valid_tokens = _prepare(valid, tokenizer, max_length, "valid") if valid else []
-    for i, ex in enumerate(valid or ()):
-        if str(ex.label).strip() not in index:
-            raise ValueError(
-                f"expected a validation label among the training labels {labels} at "
-                f"{_where(ex, i, 'valid')}, got {str(ex.label).strip()!r}"
-            )
-    vocab = Vocab.build(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab,
-                        specials=SPECIALS)  # fmt: skip
-
-    def encode(examples, token_lists):
-        return [{"tokens": vocab.encode(t), "label": index[str(ex.label).strip()]}
-                for ex, t in zip(examples, token_lists, strict=True)]  # fmt: skip
-
-    train_set = encode(train, train_tokens)
-    valid_set = encode(valid, valid_tokens) if valid else []
-    return _Data(tokenizer, labels, vocab, train_set, valid_set)
-
-
-def _build_model(
-    config: TextClassifierConfig, data: _Data
-) -> tuple[SequenceClassifier, torch.optim.Optimizer, Any]:
-    """Seed, then the model (pretrained embeddings if any) and its Adam; and the coverage."""
-    seed_everything(config.seed)
-    embedding, coverage = None, None
-    if config.embeddings:
-        from seqattn.data import pretrained_embedding
-
-        embedding, report = pretrained_embedding(
-            data.vocab, config.embeddings, freeze=config.model.freeze_embeddings, seed=config.seed
-        )
-        coverage = report.summary()
-        log.info("embeddings: %s", coverage)
-    model_cfg = config.classifier_config(
-        len(data.vocab), len(data.labels), embed_dim=embedding.embedding_dim if embedding else None
-    )
-    model = SequenceClassifier(model_cfg, embedding)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    return model, optimizer, coverage
-
-
-def _prepare_out_dir(out_dir: Path, data: _Data, resume: bool) -> Path:
-    """Create ``out_dir``; on resume check the vocabulary, else drop stale checkpoints; write
-    the vocabulary and the tokenizer."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if resume and (out_dir / "vocab.json").is_file():
-        if Vocab.load(out_dir / "vocab.json") != data.vocab:
-            raise ValueError(
-                f"expected the training data to give the vocabulary saved in "
-                f"{out_dir / 'vocab.json'} to resume, got a different one (changed data or "
-                f"options: train again without resume)"
-            )
-    elif not resume:
-        for stale in (out_dir / "checkpoints", out_dir / "best.safetensors"):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            elif stale.exists():
-                stale.unlink()
-    data.vocab.save(out_dir / "vocab.json")
-    data.tokenizer.save(out_dir / "tokenizer.json")
-    return out_dir
-
-
-def _train(
-    model: SequenceClassifier,
-    optimizer: torch.optim.Optimizer,
-    config: TextClassifierConfig,
-    data: _Data,
-    out_dir: Path,
-    callbacks: Sequence[Any],
-    resume: bool,
-) -> dict[str, Any]:
-    """Train in the :class:`~seqattn.training.Trainer`; the best validation weights are kept."""
-    train_set, valid_set, pad_id = data.train_set, data.valid_set, data.vocab.pad_id
-    patience = None
-    if valid_set:
-        patience = config.patience if config.patience is not None else config.epochs + 1
-    trainer_cfg = TrainerConfig(
-        max_epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-        clip_norm=config.clip_norm, monitor="val_acc", mode="max", patience=patience,
-        log_every=max(1, min(10, -(-len(train_set) // config.batch_size))),
-    )  # fmt: skip
-
-    def val_fn(m: nn.Module) -> dict[str, float]:
-        scores = _evaluate_ids(m, valid_set, pad_id, config.batch_size)
-        return {"val_acc": scores["acc"], "val_loss": scores["loss"]}
-
-    extra_state = {"pipeline": config.to_dict(), "labels": data.labels}
-    trainer = Trainer(
-        model, optimizer, _loss_fn, train_set, trainer_cfg, out_dir,
-        collate_fn=PadCollate(pad_value=pad_id), val_fn=val_fn if valid_set else None,
-        callbacks=callbacks, extra_state=extra_state,
-    )  # fmt: skip
-    result = trainer.fit(resume=resume)
-    best = out_dir / "best.safetensors"
-    if valid_set and best.is_file():
-        model.load_state_dict(safetensors.torch.load_file(str(best)), strict=True)
-    model.eval()
-    return result
-
-
-def _summary(
-    model: SequenceClassifier,
-    config: TextClassifierConfig,
-    data: _Data,
-    result: dict[str, Any],
-    coverage: Any,
-    started: float,
-) -> dict[str, Any]:
-    """train_summary.json: data sizes, accuracies, epochs, timing, embedding coverage."""
-    train_set, valid_set, pad_id = data.train_set, data.valid_set, data.vocab.pad_id
-    return {
-        "labels": data.labels,
-        "label_counts": {name: sum(d["label"] == k for d in train_set)
-                         for k, name in enumerate(data.labels)},
-        "num_train": len(train_set),
-        "num_valid": len(valid_set),
-        "vocab_size": len(data.vocab),
-        "num_parameters": model.num_parameters(),
-        "trainable_parameters": model.num_parameters(trainable_only=True),
-        "epochs_run": result["epoch"],
-        "steps": result["step"],
-        "best_val_acc": result["best"],
-        "train": _evaluate_ids(model, train_set, pad_id, config.batch_size),
-        "valid": _evaluate_ids(model, valid_set, pad_id, config.batch_size)
-        if valid_set else None,
-        "embedding_coverage": coverage,
-        "seconds": time.time() - started,
-        "config": config.to_dict(),
-    }  # fmt: skip
-
-
 def fit_text_classifier(
     train: Sequence[TextExample],
     valid: Sequence[TextExample] | None = None,
@@ -815,9 +605,8 @@ def fit_text_classifier(
         >>> import tempfile
         >>> train = [TextExample(f"{w} film {i}", "pos" if w == "good" else "neg")
         ...          for i in range(20) for w in ("good", "bad")]
-        >>> model = ClassifierConfig(vocab_size=1, encoder="gru", head="mean", embed_dim=8,
-        ...                          hidden_size=8)
-        >>> cfg = TextClassifierConfig(model=model, epochs=8, lr=0.02)
+        >>> cfg = TextClassifierConfig(encoder="gru", head="mean", embed_dim=8, hidden_size=8,
+        ...                            epochs=8, lr=0.02)
         >>> with tempfile.TemporaryDirectory() as out:
         ...     bundle = fit_text_classifier(train, None, cfg, out)
         ...     [p.label for p in ClassifierBundle.load(out).predict(["good film", "bad film"])]
@@ -827,13 +616,110 @@ def fit_text_classifier(
     if not isinstance(config, TextClassifierConfig):
         raise TypeError(f"expected a TextClassifierConfig, got {type(config).__name__}")
     started = time.time()
-    data = _encode_data(train, valid, config)
-    model, optimizer, coverage = _build_model(config, data)
-    out_dir = _prepare_out_dir(Path(out_dir), data, resume)
-    result = _train(model, optimizer, config, data, out_dir, callbacks, resume)
-    summary = _summary(model, config, data, result, coverage, started)
+    tokenizer = WordTokenizer(lowercase=config.lowercase)
+    train_tokens = _prepare(train, tokenizer, config.max_length, "train")
+    if not train_tokens:
+        raise ValueError("expected at least one training example, got none")
+    labels = _label_names([ex.label for ex in train])
+    if len(labels) < 2:
+        raise ValueError(f"expected at least 2 distinct labels in the training data, got {labels}")
+    index = {name: i for i, name in enumerate(labels)}
+    valid_tokens = _prepare(valid, tokenizer, config.max_length, "valid") if valid else []
+    for i, ex in enumerate(valid or ()):
+        if str(ex.label).strip() not in index:
+            raise ValueError(
+                f"expected a validation label among the training labels {labels} at "
+                f"{_where(ex, i, 'valid')}, got {str(ex.label).strip()!r}"
+            )
+    vocab = Vocab.build(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab,
+                        specials=SPECIALS)  # fmt: skip
+
+    def encode(examples, token_lists):
+        return [{"tokens": vocab.encode(t), "label": index[str(ex.label).strip()]}
+                for ex, t in zip(examples, token_lists, strict=True)]  # fmt: skip
+
+    train_set = encode(train, train_tokens)
+    valid_set = encode(valid, valid_tokens) if valid else []
+
+    seed_everything(config.seed)
+    embedding, coverage = None, None
+    if config.embeddings:
+        from seqattn.data import pretrained_embedding
+
+        embedding, report = pretrained_embedding(
+            vocab, config.embeddings, freeze=config.freeze_embeddings, seed=config.seed
+        )
+        coverage = report.summary()
+        log.info("embeddings: %s", coverage)
+    model_cfg = config.classifier_config(
+        len(vocab), len(labels), embed_dim=embedding.embedding_dim if embedding else None
+    )
+    model = SequenceClassifier(model_cfg, embedding)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if resume and (out_dir / "vocab.json").is_file():
+        if Vocab.load(out_dir / "vocab.json") != vocab:
+            raise ValueError(
+                f"expected the training data to give the vocabulary saved in "
+                f"{out_dir / 'vocab.json'} to resume, got a different one (changed data or "
+                f"options: train again without resume)"
+            )
+    elif not resume:
+        for stale in (out_dir / "checkpoints", out_dir / "best.safetensors"):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
+    vocab.save(out_dir / "vocab.json")
+    tokenizer.save(out_dir / "tokenizer.json")
+
+    patience = None
+    if valid_set:
+        patience = config.patience if config.patience is not None else config.epochs + 1
+    trainer_cfg = TrainerConfig(
+        max_epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
+        clip_norm=config.clip_norm, monitor="val_acc", mode="max", patience=patience,
+        log_every=max(1, min(10, -(-len(train_set) // config.batch_size))),
+    )  # fmt: skip
+
+    def val_fn(m: nn.Module) -> dict[str, float]:
+        scores = _evaluate_ids(m, valid_set, vocab.pad_id, config.batch_size)
+        return {"val_acc": scores["acc"], "val_loss": scores["loss"]}
+
+    trainer = Trainer(
+        model, optimizer, _loss_fn, train_set, trainer_cfg, out_dir,
+        collate_fn=PadCollate(pad_value=vocab.pad_id), val_fn=val_fn if valid_set else None,
+        callbacks=callbacks, extra_state={"pipeline": config.to_dict(), "labels": labels},
+    )  # fmt: skip
+    result = trainer.fit(resume=resume)
+    best = out_dir / "best.safetensors"
+    if valid_set and best.is_file():
+        model.load_state_dict(safetensors.torch.load_file(str(best)), strict=True)
+    model.eval()
+
+    summary = {
+        "labels": labels,
+        "label_counts": {name: sum(d["label"] == k for d in train_set)
+                         for k, name in enumerate(labels)},
+        "num_train": len(train_set),
+        "num_valid": len(valid_set),
+        "vocab_size": len(vocab),
+        "num_parameters": model.num_parameters(),
+        "trainable_parameters": model.num_parameters(trainable_only=True),
+        "epochs_run": result["epoch"],
+        "steps": result["step"],
+        "best_val_acc": result["best"],
+        "train": _evaluate_ids(model, train_set, vocab.pad_id, config.batch_size),
+        "valid": _evaluate_ids(model, valid_set, vocab.pad_id, config.batch_size)
+        if valid_set else None,
+        "embedding_coverage": coverage,
+        "seconds": time.time() - started,
+        "config": config.to_dict(),
+    }  # fmt: skip
     atomic_write_json(out_dir / "train_summary.json", summary)
-    bundle = ClassifierBundle(model, data.tokenizer, data.vocab, data.labels,
+    bundle = ClassifierBundle(model, tokenizer, vocab, labels,
                               info={"train_config": config.to_dict()})  # fmt: skip
     bundle.save(out_dir)
     log.info("saved the classifier to %s (train acc %.3f)", out_dir, summary["train"]["acc"])

@@ -1,10 +1,11 @@
 """Translation: read parallel files, train a :class:`~seqattn.models.Seq2Seq`, save a model
 directory, translate (greedy or beam) and score with sacreBLEU.
 
-A model directory holds ``model.safetensors``, ``config.json`` (model + data options),
-``src_tokenizer.json`` / ``tgt_tokenizer.json`` and ``src_vocab.json`` / ``tgt_vocab.json``;
-loading never unpickles anything. Training writes resumable checkpoints under
-``<dir>/checkpoints`` through :class:`seqattn.training.Trainer`.
+A model directory (:mod:`seqattn.pipelines.model_dir`, kind ``translation``) holds
+``model.safetensors``, ``config.json`` (model + data options), ``src_tokenizer.json`` /
+``tgt_tokenizer.json``, ``src_vocab.json`` / ``tgt_vocab.json`` and ``manifest.json`` (their
+sha256); loading checks them and never unpickles anything. Training writes resumable
+checkpoints under ``<dir>/checkpoints`` through :class:`seqattn.training.Trainer`.
 
 Text in and out: with ``subword="bpe"`` the tokenisers are BPE models (Sennrich et al. 2016)
 whose decoder restores the spacing exactly, so BLEU is computed on detokenised text as
@@ -14,7 +15,6 @@ detokeniser (spaces before closing punctuation removed), which is only approxima
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -32,8 +32,8 @@ from seqattn.data.batching import BucketBatchSampler
 from seqattn.data.datasets.parallel import SentencePair, load_parallel_files
 from seqattn.data.tokenize import BPETokenizer, WordTokenizer, load_tokenizer
 from seqattn.data.vocab import Vocab
-from seqattn.io import atomic_write, atomic_write_json
 from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
+from seqattn.pipelines.model_dir import LegacyFormat, open_model_dir, write_model_dir
 
 __all__ = [
     "TranslationConfig",
@@ -48,6 +48,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("seqattn.pipelines.translation")
+
+KIND = "translation"  # the kind in manifest.json (seqattn.pipelines.model_dir)
+LEGACY_FORMAT = "seqattn.translation/1"  # config.json's tag before the shared format
+_FILES = ("src_tokenizer.json", "src_vocab.json", "tgt_tokenizer.json", "tgt_vocab.json")
 
 
 #: The Seq2SeqConfig fields the data decides; :func:`fit_translation` fills them in, a config
@@ -233,40 +237,38 @@ class TranslationModel:
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        sd = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-        blob = safetensors.torch.save(sd)
-        atomic_write(path / "model.safetensors", lambda f: f.write(blob))
-        atomic_write_json(path / "config.json", {
-            "format": "seqattn.translation/1", "config": asdict(self.config),
-            "model": self.model.config.to_dict(), "info": self.info,
-        })  # fmt: skip
+        """Write the model directory (:func:`~seqattn.pipelines.model_dir.write_model_dir`):
+        weights, config.json, both sides' tokenizer and vocabulary, manifest.json last."""
+        config = {"config": asdict(self.config), "model": self.model.config.to_dict(),
+                  "info": self.info}  # fmt: skip
+        files = {}
         for name, side in (("src", self.src), ("tgt", self.tgt)):
-            side.tokenizer.save(path / f"{name}_tokenizer.json")
-            side.vocab.save(path / f"{name}_vocab.json")
-        return path
+            files[f"{name}_tokenizer.json"] = side.tokenizer.save
+            files[f"{name}_vocab.json"] = side.vocab.save
+        return write_model_dir(path, KIND, config, self.model, files)
 
     @classmethod
     def load(cls, path: str | Path) -> TranslationModel:
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise ValueError(f"expected a translation model directory, got {path} (no config.json)")
-        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        if meta.get("format") != "seqattn.translation/1":
-            raise ValueError(f"expected format seqattn.translation/1 in {path / 'config.json'}, "
-                             f"got {meta.get('format')!r}")  # fmt: skip
-        model = Seq2Seq(Seq2SeqConfig(**meta["model"]))
-        sd = safetensors.torch.load_file(str(path / "model.safetensors"))
-        model.load_state_dict(sd, strict=True)
-        model.eval()
+        """Load a directory of :meth:`save`, or of a version before the shared format
+        (``config.json`` of format ``seqattn.translation/1``, no sha256)."""
+        md = open_model_dir(path, KIND, _FILES, LegacyFormat(LEGACY_FORMAT, _FILES, hashed=False))
+        meta, cfg_path = md.config, md.file("config.json")
+        for key in ("config", "model"):
+            if not isinstance(meta.get(key), dict):
+                raise ValueError(f"expected a {key!r} mapping in {cfg_path}, got none")
+        try:
+            model_config = Seq2SeqConfig(**meta["model"])
+            from_dict = getattr(TranslationConfig, "from_dict", None)
+            config = from_dict(meta["config"]) if from_dict else TranslationConfig(**meta["config"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"expected a valid model config in {cfg_path}, got: {err}") from None
+        model = md.load_weights(Seq2Seq(model_config)).eval()
         sides = [
-            _Side(
-                load_tokenizer(path / f"{n}_tokenizer.json"), Vocab.load(path / f"{n}_vocab.json")
-            )
+            _Side(load_tokenizer(md.file(f"{n}_tokenizer.json")),
+                  Vocab.load(md.file(f"{n}_vocab.json")))
             for n in ("src", "tgt")
-        ]
-        return cls(model, TranslationConfig(**meta["config"]), *sides, info=meta.get("info", {}))
+        ]  # fmt: skip
+        return cls(model, config, *sides, info=meta.get("info", {}))
 
     # -- translation ---------------------------------------------------------------------------
     def encode_sources(self, texts: Sequence[str], where: Sequence[str] | None = None):
