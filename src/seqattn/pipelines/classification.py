@@ -51,17 +51,24 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import safetensors.torch
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqattn.config import (
+    check_unchanged,
+    config_from_dict,
+    config_to_dict,
+    flat_kwargs,
+    moved_to,
+)
 from seqattn.data import PadCollate, Vocab, WordTokenizer, load_tokenizer, pad_sequences
 from seqattn.data.datasets.text_classification import TextExample
 from seqattn.io import atomic_write_json, atomic_write_text
-from seqattn.models import ENCODERS, HEADS, ClassifierConfig, SequenceClassifier
+from seqattn.models import ClassifierConfig, SequenceClassifier
 from seqattn.pipelines.model_dir import WEIGHTS, LegacyFormat, open_model_dir, write_model_dir
 from seqattn.training import Trainer, TrainerConfig, seed_everything
 
@@ -83,16 +90,32 @@ _RESERVED = ("format", "model", "labels", "files")  # config.json keys that info
 
 
 # -- config -----------------------------------------------------------------------------------
+#: The model fields the data decides; :func:`fit_text_classifier` fills them in, a config keeps
+#: them at the placeholders of :func:`default_model` (embed_dim too is replaced with embeddings).
+DATA_FIELDS = ("vocab_size", "num_classes", "pad_id")
+#: The model keys of the flat config (before ``model`` was nested), read as ``model.<key>``.
+_FLAT_MODEL_KEYS = ("encoder", "head", "embed_dim", "hidden_size", "num_layers", "dropout",
+                    "max_length", "num_heads", "ffn_size", "kernel_size",
+                    "freeze_embeddings")  # fmt: skip
+
+
+def default_model() -> ClassifierConfig:
+    """The pipeline's model defaults; vocab_size, num_classes and pad_id are placeholders."""
+    return ClassifierConfig(vocab_size=1, num_classes=2, embed_dim=100, hidden_size=128,
+                            encoder="bilstm", head="attention", dropout=0.2)  # fmt: skip
+
+
+@flat_kwargs
 @dataclass(frozen=True)
 class TextClassifierConfig:
     """Everything :func:`fit_text_classifier` needs besides the data.
 
     Args:
-        encoder, head: see :data:`seqattn.models.ENCODERS` and :data:`seqattn.models.HEADS`.
-        embed_dim: E (ignored with ``embeddings``: the vectors' dimension is used).
-        hidden_size, num_layers, dropout, num_heads, ffn_size, kernel_size: passed to
-            :class:`~seqattn.models.ClassifierConfig`.
-        max_length: inputs are truncated to this many tokens (and it is the concat head's N).
+        model: the :class:`~seqattn.models.ClassifierConfig` (encoder, head, embed_dim E,
+            hidden_size, num_layers, dropout, num_heads, ffn_size, kernel_size,
+            freeze_embeddings; max_length: inputs are truncated to this many tokens, and it is
+            the concat head's N). Its :data:`DATA_FIELDS` stay at :func:`default_model`'s
+            placeholders: training fills them in from the data (and E from ``embeddings``).
         lowercase: lowercase texts before tokenising.
         min_freq: drop training words seen fewer times (they become ``<unk>``).
         max_vocab: keep at most this many entries, specials included (None: all).
@@ -102,28 +125,25 @@ class TextClassifierConfig:
         clip_norm: clip the gradient norm (None: off).
         seed: seeds the initialisation and the data order.
         embeddings: a GloVe / word2vec / fastText file for the embedding table (None: random).
-        freeze_embeddings: keep the embedding table fixed.
+
+    The flat keys of older versions (``hidden_size`` for ``model.hidden_size``...) still work
+    in :meth:`from_dict`, in the constructor and as attributes, deprecated.
 
     Example:
-        >>> cfg = TextClassifierConfig(encoder="gru", head="mean", epochs=3)
-        >>> TextClassifierConfig.from_dict(cfg.to_dict()) == cfg
-        True
-        >>> TextClassifierConfig(head="pool")
+        >>> from seqattn.config import replace_config
+        >>> cfg = replace_config(TextClassifierConfig(), {"model.encoder": "gru", "epochs": 3})
+        >>> cfg.model.encoder, TextClassifierConfig.from_dict(cfg.to_dict()) == cfg
+        ('gru', True)
+        >>> TextClassifierConfig.from_dict({"hidden_size": 64}).model.hidden_size  # flat, old
+        64
+        >>> replace_config(cfg, {"model.head": "pool"})
         Traceback (most recent call last):
         ...
-        ValueError: expected head in ('last', 'concat', 'mean', 'max', 'attention'), got 'pool'
+        seqattn.config.ConfigError: model: expected head in ('last', 'concat', 'mean', 'max', \
+'attention'), got 'pool'
     """
 
-    encoder: str = "bilstm"
-    head: str = "attention"
-    embed_dim: int = 100
-    hidden_size: int = 128
-    num_layers: int = 1
-    dropout: float = 0.2
-    max_length: int = 400
-    num_heads: int = 4
-    ffn_size: int = 256
-    kernel_size: int = 3
+    model: ClassifierConfig = field(default_factory=default_model)
     lowercase: bool = True
     min_freq: int = 1
     max_vocab: int | None = None
@@ -134,9 +154,12 @@ class TextClassifierConfig:
     clip_norm: float | None = 5.0
     seed: int = 0
     embeddings: str | None = None
-    freeze_embeddings: bool = False
+
+    config_aliases: ClassVar[dict[str, str]] = moved_to("model", _FLAT_MODEL_KEYS)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model, ClassifierConfig):
+            raise TypeError(f"expected model to be a ClassifierConfig, got {type(self.model)}")
         for name in ("epochs", "batch_size", "min_freq"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -153,36 +176,26 @@ class TextClassifierConfig:
             raise ValueError(f"expected lr > 0, got {self.lr!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"expected clip_norm > 0 or None, got {self.clip_norm!r}")
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"expected encoder in {ENCODERS}, got {self.encoder!r}")
-        if self.head not in HEADS:
-            raise ValueError(f"expected head in {HEADS}, got {self.head!r}")
-        self.classifier_config(vocab_size=len(SPECIALS) + 1, num_classes=2)  # checks the rest
+        check_unchanged(self.model, default_model(), DATA_FIELDS, "model",
+                        "training fills it in from the data")  # fmt: skip
 
     def classifier_config(
         self, vocab_size: int, num_classes: int, embed_dim: int | None = None
     ) -> ClassifierConfig:
-        """The :class:`~seqattn.models.ClassifierConfig` of these settings."""
-        return ClassifierConfig(
-            vocab_size=vocab_size, num_classes=num_classes,
-            embed_dim=self.embed_dim if embed_dim is None else embed_dim,
-            hidden_size=self.hidden_size, encoder=self.encoder, head=self.head,
-            num_layers=self.num_layers, dropout=self.dropout, max_length=self.max_length,
-            num_heads=self.num_heads, ffn_size=self.ffn_size, kernel_size=self.kernel_size,
-            pad_id=0, freeze_embeddings=self.freeze_embeddings,
-        )  # fmt: skip
+        """``model`` with the data's fields filled in (and E, given pretrained vectors)."""
+        embed_dim = self.model.embed_dim if embed_dim is None else embed_dim
+        return dataclasses.replace(self.model, vocab_size=vocab_size, num_classes=num_classes,
+                                   embed_dim=embed_dim, pad_id=0)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """A nested, JSON-ready dict (``model`` a mapping)."""
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TextClassifierConfig:
-        """The config from :meth:`to_dict`'s output; unknown keys are errors."""
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise ValueError(f"expected keys among {sorted(valid)}, got unknown key(s) {unknown}")
-        return cls(**data)
+        """The config of :meth:`to_dict`'s output, or of an older version's flat dict (its
+        model keys at the top level). Unknown keys and ill-typed values raise ConfigError."""
+        return config_from_dict(cls, data)
 
 
 # -- predictions ------------------------------------------------------------------------------
@@ -572,6 +585,162 @@ def _evaluate_ids(
     return {"acc": correct / n, "loss": loss / n}
 
 
+@dataclass
+class _Data:
+    """The encoded training data: tokenizer, label names, vocabulary, id examples."""
+
+    tokenizer: WordTokenizer
+    labels: list[str]
+    vocab: Vocab
+    train_set: list[dict[str, Any]]
+    valid_set: list[dict[str, Any]]
+
+
+def _encode_data(
+    train: Sequence[TextExample], valid: Sequence[TextExample] | None, config: TextClassifierConfig
+) -> _Data:
+    """Tokenise, check the labels, build the vocabulary on ``train``, encode both sets."""
+    tokenizer = WordTokenizer(lowercase=config.lowercase)
+    max_length = config.model.max_length
+    train_tokens = _prepare(train, tokenizer, max_length, "train")
+    if not train_tokens:
+        raise ValueError("expected at least one training example, got none")
+    labels = _label_names([ex.label for ex in train])
+    if len(labels) < 2:
+        raise ValueError(f"expected at least 2 distinct labels in the training data, got {labels}")
+    index = {name: i for i, name in enumerate(labels)}
+    valid_tokens = _prepare(valid, tokenizer, max_length, "valid") if valid else []
+    for i, ex in enumerate(valid or ()):
+        if str(ex.label).strip() not in index:
+            raise ValueError(
+                f"expected a validation label among the training labels {labels} at "
+                f"{_where(ex, i, 'valid')}, got {str(ex.label).strip()!r}"
+            )
+    vocab = Vocab.build(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab,
+                        specials=SPECIALS)  # fmt: skip
+
+    def encode(examples, token_lists):
+        return [{"tokens": vocab.encode(t), "label": index[str(ex.label).strip()]}
+                for ex, t in zip(examples, token_lists, strict=True)]  # fmt: skip
+
+    train_set = encode(train, train_tokens)
+    valid_set = encode(valid, valid_tokens) if valid else []
+    return _Data(tokenizer, labels, vocab, train_set, valid_set)
+
+
+def _build_model(
+    config: TextClassifierConfig, data: _Data
+) -> tuple[SequenceClassifier, torch.optim.Optimizer, Any]:
+    """Seed, then the model (pretrained embeddings if any) and its Adam; and the coverage."""
+    seed_everything(config.seed)
+    embedding, coverage = None, None
+    if config.embeddings:
+        from seqattn.data import pretrained_embedding
+
+        embedding, report = pretrained_embedding(
+            data.vocab, config.embeddings, freeze=config.model.freeze_embeddings, seed=config.seed
+        )
+        coverage = report.summary()
+        log.info("embeddings: %s", coverage)
+    model_cfg = config.classifier_config(
+        len(data.vocab), len(data.labels), embed_dim=embedding.embedding_dim if embedding else None
+    )
+    model = SequenceClassifier(model_cfg, embedding)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    return model, optimizer, coverage
+
+
+def _prepare_out_dir(out_dir: Path, data: _Data, resume: bool) -> Path:
+    """Create ``out_dir``; on resume check the vocabulary, else drop stale checkpoints; write
+    the vocabulary and the tokenizer."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if resume and (out_dir / "vocab.json").is_file():
+        if Vocab.load(out_dir / "vocab.json") != data.vocab:
+            raise ValueError(
+                f"expected the training data to give the vocabulary saved in "
+                f"{out_dir / 'vocab.json'} to resume, got a different one (changed data or "
+                f"options: train again without resume)"
+            )
+    elif not resume:
+        for stale in (out_dir / "checkpoints", out_dir / "best.safetensors"):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
+    data.vocab.save(out_dir / "vocab.json")
+    data.tokenizer.save(out_dir / "tokenizer.json")
+    return out_dir
+
+
+def _train(
+    model: SequenceClassifier,
+    optimizer: torch.optim.Optimizer,
+    config: TextClassifierConfig,
+    data: _Data,
+    out_dir: Path,
+    callbacks: Sequence[Any],
+    resume: bool,
+) -> dict[str, Any]:
+    """Train in the :class:`~seqattn.training.Trainer`; the best validation weights are kept."""
+    train_set, valid_set, pad_id = data.train_set, data.valid_set, data.vocab.pad_id
+    patience = None
+    if valid_set:
+        patience = config.patience if config.patience is not None else config.epochs + 1
+    trainer_cfg = TrainerConfig(
+        max_epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
+        clip_norm=config.clip_norm, monitor="val_acc", mode="max", patience=patience,
+        log_every=max(1, min(10, -(-len(train_set) // config.batch_size))),
+    )  # fmt: skip
+
+    def val_fn(m: nn.Module) -> dict[str, float]:
+        scores = _evaluate_ids(m, valid_set, pad_id, config.batch_size)
+        return {"val_acc": scores["acc"], "val_loss": scores["loss"]}
+
+    extra_state = {"pipeline": config.to_dict(), "labels": data.labels}
+    trainer = Trainer(
+        model, optimizer, _loss_fn, train_set, trainer_cfg, out_dir,
+        collate_fn=PadCollate(pad_value=pad_id), val_fn=val_fn if valid_set else None,
+        callbacks=callbacks, extra_state=extra_state,
+    )  # fmt: skip
+    result = trainer.fit(resume=resume)
+    best = out_dir / "best.safetensors"
+    if valid_set and best.is_file():
+        model.load_state_dict(safetensors.torch.load_file(str(best)), strict=True)
+    model.eval()
+    return result
+
+
+def _summary(
+    model: SequenceClassifier,
+    config: TextClassifierConfig,
+    data: _Data,
+    result: dict[str, Any],
+    coverage: Any,
+    started: float,
+) -> dict[str, Any]:
+    """train_summary.json: data sizes, accuracies, epochs, timing, embedding coverage."""
+    train_set, valid_set, pad_id = data.train_set, data.valid_set, data.vocab.pad_id
+    return {
+        "labels": data.labels,
+        "label_counts": {name: sum(d["label"] == k for d in train_set)
+                         for k, name in enumerate(data.labels)},
+        "num_train": len(train_set),
+        "num_valid": len(valid_set),
+        "vocab_size": len(data.vocab),
+        "num_parameters": model.num_parameters(),
+        "trainable_parameters": model.num_parameters(trainable_only=True),
+        "epochs_run": result["epoch"],
+        "steps": result["step"],
+        "best_val_acc": result["best"],
+        "train": _evaluate_ids(model, train_set, pad_id, config.batch_size),
+        "valid": _evaluate_ids(model, valid_set, pad_id, config.batch_size)
+        if valid_set else None,
+        "embedding_coverage": coverage,
+        "seconds": time.time() - started,
+        "config": config.to_dict(),
+    }  # fmt: skip
+
+
 def fit_text_classifier(
     train: Sequence[TextExample],
     valid: Sequence[TextExample] | None = None,
@@ -605,8 +774,9 @@ def fit_text_classifier(
         >>> import tempfile
         >>> train = [TextExample(f"{w} film {i}", "pos" if w == "good" else "neg")
         ...          for i in range(20) for w in ("good", "bad")]
-        >>> cfg = TextClassifierConfig(encoder="gru", head="mean", embed_dim=8, hidden_size=8,
-        ...                            epochs=8, lr=0.02)
+        >>> model = ClassifierConfig(vocab_size=1, encoder="gru", head="mean", embed_dim=8,
+        ...                          hidden_size=8)
+        >>> cfg = TextClassifierConfig(model=model, epochs=8, lr=0.02)
         >>> with tempfile.TemporaryDirectory() as out:
         ...     bundle = fit_text_classifier(train, None, cfg, out)
         ...     [p.label for p in ClassifierBundle.load(out).predict(["good film", "bad film"])]
@@ -616,110 +786,13 @@ def fit_text_classifier(
     if not isinstance(config, TextClassifierConfig):
         raise TypeError(f"expected a TextClassifierConfig, got {type(config).__name__}")
     started = time.time()
-    tokenizer = WordTokenizer(lowercase=config.lowercase)
-    train_tokens = _prepare(train, tokenizer, config.max_length, "train")
-    if not train_tokens:
-        raise ValueError("expected at least one training example, got none")
-    labels = _label_names([ex.label for ex in train])
-    if len(labels) < 2:
-        raise ValueError(f"expected at least 2 distinct labels in the training data, got {labels}")
-    index = {name: i for i, name in enumerate(labels)}
-    valid_tokens = _prepare(valid, tokenizer, config.max_length, "valid") if valid else []
-    for i, ex in enumerate(valid or ()):
-        if str(ex.label).strip() not in index:
-            raise ValueError(
-                f"expected a validation label among the training labels {labels} at "
-                f"{_where(ex, i, 'valid')}, got {str(ex.label).strip()!r}"
-            )
-    vocab = Vocab.build(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab,
-                        specials=SPECIALS)  # fmt: skip
-
-    def encode(examples, token_lists):
-        return [{"tokens": vocab.encode(t), "label": index[str(ex.label).strip()]}
-                for ex, t in zip(examples, token_lists, strict=True)]  # fmt: skip
-
-    train_set = encode(train, train_tokens)
-    valid_set = encode(valid, valid_tokens) if valid else []
-
-    seed_everything(config.seed)
-    embedding, coverage = None, None
-    if config.embeddings:
-        from seqattn.data import pretrained_embedding
-
-        embedding, report = pretrained_embedding(
-            vocab, config.embeddings, freeze=config.freeze_embeddings, seed=config.seed
-        )
-        coverage = report.summary()
-        log.info("embeddings: %s", coverage)
-    model_cfg = config.classifier_config(
-        len(vocab), len(labels), embed_dim=embedding.embedding_dim if embedding else None
-    )
-    model = SequenceClassifier(model_cfg, embedding)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if resume and (out_dir / "vocab.json").is_file():
-        if Vocab.load(out_dir / "vocab.json") != vocab:
-            raise ValueError(
-                f"expected the training data to give the vocabulary saved in "
-                f"{out_dir / 'vocab.json'} to resume, got a different one (changed data or "
-                f"options: train again without resume)"
-            )
-    elif not resume:
-        for stale in (out_dir / "checkpoints", out_dir / "best.safetensors"):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            elif stale.exists():
-                stale.unlink()
-    vocab.save(out_dir / "vocab.json")
-    tokenizer.save(out_dir / "tokenizer.json")
-
-    patience = None
-    if valid_set:
-        patience = config.patience if config.patience is not None else config.epochs + 1
-    trainer_cfg = TrainerConfig(
-        max_epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-        clip_norm=config.clip_norm, monitor="val_acc", mode="max", patience=patience,
-        log_every=max(1, min(10, -(-len(train_set) // config.batch_size))),
-    )  # fmt: skip
-
-    def val_fn(m: nn.Module) -> dict[str, float]:
-        scores = _evaluate_ids(m, valid_set, vocab.pad_id, config.batch_size)
-        return {"val_acc": scores["acc"], "val_loss": scores["loss"]}
-
-    trainer = Trainer(
-        model, optimizer, _loss_fn, train_set, trainer_cfg, out_dir,
-        collate_fn=PadCollate(pad_value=vocab.pad_id), val_fn=val_fn if valid_set else None,
-        callbacks=callbacks, extra_state={"pipeline": config.to_dict(), "labels": labels},
-    )  # fmt: skip
-    result = trainer.fit(resume=resume)
-    best = out_dir / "best.safetensors"
-    if valid_set and best.is_file():
-        model.load_state_dict(safetensors.torch.load_file(str(best)), strict=True)
-    model.eval()
-
-    summary = {
-        "labels": labels,
-        "label_counts": {name: sum(d["label"] == k for d in train_set)
-                         for k, name in enumerate(labels)},
-        "num_train": len(train_set),
-        "num_valid": len(valid_set),
-        "vocab_size": len(vocab),
-        "num_parameters": model.num_parameters(),
-        "trainable_parameters": model.num_parameters(trainable_only=True),
-        "epochs_run": result["epoch"],
-        "steps": result["step"],
-        "best_val_acc": result["best"],
-        "train": _evaluate_ids(model, train_set, vocab.pad_id, config.batch_size),
-        "valid": _evaluate_ids(model, valid_set, vocab.pad_id, config.batch_size)
-        if valid_set else None,
-        "embedding_coverage": coverage,
-        "seconds": time.time() - started,
-        "config": config.to_dict(),
-    }  # fmt: skip
+    data = _encode_data(train, valid, config)
+    model, optimizer, coverage = _build_model(config, data)
+    out_dir = _prepare_out_dir(Path(out_dir), data, resume)
+    result = _train(model, optimizer, config, data, out_dir, callbacks, resume)
+    summary = _summary(model, config, data, result, coverage, started)
     atomic_write_json(out_dir / "train_summary.json", summary)
-    bundle = ClassifierBundle(model, tokenizer, vocab, labels,
+    bundle = ClassifierBundle(model, data.tokenizer, data.vocab, data.labels,
                               info={"train_config": config.to_dict()})  # fmt: skip
     bundle.save(out_dir)
     log.info("saved the classifier to %s (train acc %.3f)", out_dir, summary["train"]["acc"])
