@@ -231,6 +231,32 @@ def test_bad_input_messages():
     assert set(DECODERS) == {"plain", "context", "bahdanau", "luong", "transformer"}
 
 
+def test_a_registered_decoder_needs_no_other_change():
+    """One class with a registration: the config accepts the name, the model builds it,
+    forward and step run, and every other decoder is untouched."""
+    from seqattn.models.seq2seq_decoders import PlainDecoder
+
+    @DECODERS.register("plain-twice")
+    class Twice(PlainDecoder):
+        @classmethod
+        def check_config(cls, cfg):
+            if cfg.decoder_layers != 1:
+                raise ValueError(f"expected decoder_layers 1, got {cfg.decoder_layers}")
+
+    try:
+        assert "plain-twice" in DECODERS and DECODERS.names()[-1] == "plain-twice"
+        model = _model("plain-twice", {})
+        assert type(model.decoder) is Twice
+        src, lengths, tgt = _batch()
+        assert model(src, lengths, tgt).logits.shape == (3, 5, 11)
+        with pytest.raises(ValueError, match="expected decoder_layers 1, got 2"):
+            Seq2SeqConfig(src_vocab=5, tgt_vocab=5, decoder="plain-twice", decoder_layers=2)
+    finally:
+        DECODERS.unregister("plain-twice")
+    with pytest.raises(ValueError, match="expected decoder in"):
+        Seq2SeqConfig(src_vocab=5, tgt_vocab=5, decoder="plain-twice")
+
+
 def _reverse_batch(n, g, vocab=8, lo=3, hi=8):
     """Reverse task with ids shifted past pad/bos/eos; lengths lo..hi-1."""
     lengths = torch.randint(lo, hi, (n,), generator=g)

@@ -20,43 +20,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from seqattn.functional.rows import Shared, group_rows
+
+__all__ = ["Hypotheses", "Shared", "State", "StepFn", "group_rows", "repeat_rows", "select_rows"]
+
 State = Any
 StepFn = Callable[[Tensor, State], tuple[Tensor, State, Tensor | None]]
 Reorder = Callable[[State, Tensor], State]
-
-
-class Shared(dict):
-    """A dict of per-input tensors that all hypotheses of one input share.
-
-    Row i of every leaf belongs to input i. A state with ``k`` hypotheses per input has ``k``
-    times as many rows in its other leaves as in a Shared one, grouped by input: rows
-    ``i*k .. i*k+k-1`` belong to input i (a step reads the group size as
-    ``rows // shared_rows``; see :func:`group_rows`). The searches' default row selection
-    leaves Shared leaves alone when hypotheses are reordered within their inputs, and selects
-    their rows only when inputs leave the search. With one row per input (greedy search,
-    training) it behaves exactly like a dict.
-
-    Example:
-        >>> s = {"h": torch.zeros(4, 2), "src": Shared(memory=torch.ones(2, 3, 2))}
-        >>> tuple(repeat_rows(s, 3)["src"]["memory"].shape)  # one row per input still
-        (2, 3, 2)
-    """
-
-
-def group_rows(x: Tensor, shared: Tensor) -> Tensor:
-    """View per-hypothesis rows (N*k, ...) as (N, k, ...) against a (N, ...) shared leaf.
-
-    Example:
-        >>> group_rows(torch.zeros(6, 4), torch.zeros(2, 5, 4)).shape
-        torch.Size([2, 3, 4])
-    """
-    n = shared.shape[0]
-    if n == 0 or x.shape[0] % n:
-        raise ValueError(
-            f"expected a multiple of the {n} shared rows (k hypotheses per input), got "
-            f"{x.shape[0]} rows"
-        )
-    return x.view(n, x.shape[0] // n, *x.shape[1:])
 
 
 def _keep(t: Tensor) -> Tensor:

@@ -1,10 +1,11 @@
-"""An RNN encoder-decoder with the classic decoders: plain, context, Bahdanau, Luong, Transformer.
+"""An RNN encoder-decoder with the classic decoders (plain, context, Bahdanau, Luong, ...).
 
 Encoder: embedding -> (bi)directional, stacked LSTM/GRU (:mod:`seqattn.nn.recurrent`) over the
 padded source with its lengths, so padding never reaches a state. A bridge maps the encoder's
 final state to the decoder's initial state: per decoder layer, the concatenated final forward
 and backward states through ``tanh(W [h_fwd; h_bwd] + b)`` (an identity for a unidirectional
-encoder of the decoder's size). The decoders live in :mod:`seqattn.models.seq2seq_decoders`.
+encoder of the decoder's size). The decoders live in :mod:`seqattn.models.seq2seq_decoders`,
+registered in :data:`DECODERS` (plain, context, bahdanau, luong, transformer).
 
 Decoding is model-agnostic (:mod:`seqattn.decoding`): :meth:`Seq2Seq.decode_state` gives the
 state before the first token (a dict of batch-first tensors, dim 0 = row) and
@@ -31,38 +32,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqattn.models.seq2seq_decoders import (
-    LUONG_ATTENTION,
-    BahdanauDecoder,
-    ContextDecoder,
-    LuongDecoder,
-    PlainDecoder,
-    TransformerDecoder,
-)
+from seqattn.models.seq2seq_decoders import DECODERS, LUONG_ATTENTION
 from seqattn.nn.attention import LUONG_MODES
 from seqattn.nn.recurrent import GRU, LSTM
 
 __all__ = ["Seq2SeqConfig", "Seq2Seq", "Seq2SeqOutput", "DECODERS", "sequence_loss"]
 
-DECODERS = ("plain", "context", "bahdanau", "luong", "transformer")
-
 
 @dataclass(frozen=True)
 class Seq2SeqConfig:
     """Args:
-    src_vocab / tgt_vocab: vocabulary sizes. pad_id: the padding id of both vocabularies.
-    embed_dim: E. hidden_size: H of the encoder (per direction) and the decoder.
+    src_vocab / tgt_vocab: vocabulary sizes V. pad_id: the padding id of both vocabularies.
+    embed_dim: embedding size. hidden_size: of the encoder (per direction) and the decoder.
     cell: ``"gru"`` or ``"lstm"`` (encoder and recurrent decoders).
     encoder_layers / decoder_layers: stacked layers. bidirectional: a bidirectional encoder.
-    decoder: one of :data:`DECODERS`.
-    attention_dim: size of the additive / concat attention layer (default H).
-    luong_score: ``"dot"`` (needs C == H, i.e. a unidirectional encoder), ``"general"``,
-        ``"concat"``. luong_attention: ``"global"``, ``"local-m"``, ``"local-p"``.
-    local_window: D of local attention. input_feeding: Luong's input feeding.
-    num_heads / ff_dim: Transformer decoder heads and feed-forward width (default 4 H).
+    decoder: a name registered in :data:`DECODERS` (its class checks its own options).
+    attention_dim: size of the additive / concat attention layer (default hidden_size).
+    luong_score: ``"dot"`` (needs context_dim == hidden_size, i.e. a unidirectional encoder),
+        ``"general"``, ``"concat"``. luong_attention: ``"global"``, ``"local-m"``,
+        ``"local-p"``. local_window: the half-width of local attention's window.
+    input_feeding: Luong's input feeding.
+    num_heads / ff_dim: Transformer decoder heads H and feed-forward width (default
+        4 hidden_size).
     dropout: on embeddings, between stacked layers and before the output layer.
     tie_embeddings: the output layer shares the target embedding matrix (Press & Wolf 2017;
-        a projection to E is added when the decoder's features are not E wide).
+        a projection to embed_dim is added when the decoder's features are not that wide).
     """
 
     src_vocab: int
@@ -93,29 +87,14 @@ class Seq2SeqConfig:
                 raise ValueError(f"expected {name} to be a positive int, got {value!r}")
         if self.cell not in ("gru", "lstm"):
             raise ValueError(f"expected cell 'gru' or 'lstm', got {self.cell!r}")
-        if self.decoder not in DECODERS:
-            raise ValueError(f"expected decoder in {DECODERS}, got {self.decoder!r}")
+        DECODERS.check(self.decoder)
         if self.luong_score not in LUONG_MODES:
             raise ValueError(f"expected luong_score in {LUONG_MODES}, got {self.luong_score!r}")
         if self.luong_attention not in LUONG_ATTENTION:
             raise ValueError(
                 f"expected luong_attention in {LUONG_ATTENTION}, got {self.luong_attention!r}"
             )
-        if (
-            self.decoder == "luong"
-            and self.luong_score == "dot"
-            and self.context_dim != (self.hidden_size)
-        ):
-            raise ValueError(
-                f"expected a unidirectional encoder for luong_score='dot' (keys of size "
-                f"{self.context_dim} vs queries of size {self.hidden_size}), got bidirectional; "
-                "use 'general'"
-            )
-        if self.decoder == "transformer" and self.hidden_size % self.num_heads:
-            raise ValueError(
-                f"expected num_heads to divide hidden_size, got {self.num_heads} and "
-                f"{self.hidden_size}"
-            )
+        DECODERS[self.decoder].check_config(self)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"expected dropout in [0, 1), got {self.dropout}")
         if not 0 <= self.pad_id < min(self.src_vocab, self.tgt_vocab):
@@ -123,7 +102,7 @@ class Seq2SeqConfig:
 
     @property
     def context_dim(self) -> int:
-        """C: the encoder's output features (2 H when bidirectional)."""
+        """The encoder's output features: num_directions * hidden_size."""
         return self.hidden_size * (2 if self.bidirectional else 1)
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,44 +130,27 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
         cfg = self.config = config
-        E, H, C = cfg.embed_dim, cfg.hidden_size, cfg.context_dim  # noqa: N806
-        self.src_embedding = nn.Embedding(cfg.src_vocab, E, padding_idx=cfg.pad_id)
-        self.tgt_embedding = nn.Embedding(cfg.tgt_vocab, E, padding_idx=cfg.pad_id)
-        if cfg.decoder == "transformer":
-            # the Transformer decoder multiplies its input embeddings by sqrt(E) (Vaswani et al.
-            # 2017, §3.4), which presumes embeddings of scale E^-1/2: with torch's N(0, 1) init
-            # the residual stream starts at norm ~sqrt(E) per position, the sub-layers' updates
-            # are drowned and training crawls (Multi30k val loss 4.35 after 6 epochs vs 2.6)
-            nn.init.normal_(self.tgt_embedding.weight, std=E**-0.5)
-            with torch.no_grad():
-                self.tgt_embedding.weight[cfg.pad_id].zero_()
+        embed, hidden, context = cfg.embed_dim, cfg.hidden_size, cfg.context_dim
+        decoder_cls = DECODERS[cfg.decoder]
+        self.src_embedding = nn.Embedding(cfg.src_vocab, embed, padding_idx=cfg.pad_id)
+        self.tgt_embedding = nn.Embedding(cfg.tgt_vocab, embed, padding_idx=cfg.pad_id)
+        decoder_cls.init_target_embedding(self.tgt_embedding, cfg)
         rnn_cls = {"gru": GRU, "lstm": LSTM}[cfg.cell]
-        self.encoder = rnn_cls(E, H, cfg.encoder_layers, batch_first=True,
+        self.encoder = rnn_cls(embed, hidden, cfg.encoder_layers, batch_first=True,
                                dropout=cfg.dropout if cfg.encoder_layers > 1 else 0.0,
                                bidirectional=cfg.bidirectional)  # fmt: skip
-        needs_bridge = cfg.bidirectional and cfg.decoder != "transformer"
-        self.bridge = nn.Linear(C, H) if needs_bridge else None
-        self.bridge_cell = nn.Linear(C, H) if needs_bridge and cfg.cell == "lstm" else None
+        needs_bridge = cfg.bidirectional and decoder_cls.uses_encoder_state
+        self.bridge = nn.Linear(context, hidden) if needs_bridge else None
+        self.bridge_cell = (
+            nn.Linear(context, hidden) if needs_bridge and cfg.cell == "lstm" else None
+        )
         self.dropout = nn.Dropout(cfg.dropout)
-        common = (E, H, cfg.decoder_layers, cfg.dropout, C)
-        attn_dim = cfg.attention_dim or H
-        if cfg.decoder == "plain":
-            self.decoder = PlainDecoder(cfg.cell, *common)
-        elif cfg.decoder == "context":
-            self.decoder = ContextDecoder(cfg.cell, *common)
-        elif cfg.decoder == "bahdanau":
-            self.decoder = BahdanauDecoder(cfg.cell, *common, attn_dim)
-        elif cfg.decoder == "luong":
-            self.decoder = LuongDecoder(cfg.cell, *common, attn_dim, cfg.luong_score,
-                                        cfg.luong_attention, cfg.local_window,
-                                        cfg.input_feeding)  # fmt: skip
-        else:
-            self.decoder = TransformerDecoder(*common, heads=cfg.num_heads, ff_dim=cfg.ff_dim)
+        self.decoder = decoder_cls.from_config(cfg)
         feat = self.decoder.feature_dim
         if cfg.tie_embeddings:
             # logits = E_tgt · proj(features) + b: the embedding matrix itself, not a second
             # Parameter aliasing it, so state dicts (and safetensors files) hold it once
-            self.pre_output = nn.Linear(feat, E) if feat != E else nn.Identity()
+            self.pre_output = nn.Linear(feat, embed) if feat != embed else nn.Identity()
             self.output = None
             self.output_bias = nn.Parameter(torch.zeros(cfg.tgt_vocab))
         else:
@@ -212,15 +174,16 @@ class Seq2Seq(nn.Module):
         return lengths
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
-        """Run the encoder; returns memory (B, S, C), src_mask (B, S) (True = real token),
-        the decoder's initial hidden (B, L, H) (and cell for LSTM) and the summary (B, C)."""
+        """Run the encoder; returns memory (B, S, context_dim), src_mask (B, S) (True = real
+        token), the decoder's initial hidden (B, decoder_layers, hidden_size) (and cell for
+        LSTM) and the summary (B, context_dim)."""
         lengths = self._check_source(src, src_lengths)
         cfg = self.config
-        emb = self.dropout(self.src_embedding(src))  # (B, S, E)
-        memory, final = self.encoder(emb, lengths=lengths)  # (B, S, C); (L*D, B, H)
+        emb = self.dropout(self.src_embedding(src))  # (B, S, embed_dim)
+        memory, final = self.encoder(emb, lengths=lengths)  # (B, S, context_dim); final states
         h, c = final if cfg.cell == "lstm" else (final, None)
         src_mask = torch.arange(src.shape[1], device=src.device) < lengths.unsqueeze(1)
-        h_layers = self._per_layer(h)  # (B, L_enc, C): both directions of each layer
+        h_layers = self._per_layer(h)  # (B, encoder_layers, context_dim): both directions
         summary = h_layers[:, -1]  # the top layer's final state(s), Cho et al.'s c
         hidden = self._bridge(h_layers, self.bridge)
         cell = None
@@ -230,16 +193,19 @@ class Seq2Seq(nn.Module):
                 "summary": summary}  # fmt: skip
 
     def _per_layer(self, h: Tensor) -> Tensor:
-        """(L*D, B, H) final states -> (B, L, D*H), directions concatenated per layer."""
-        D = 2 if self.config.bidirectional else 1  # noqa: N806
-        L, B, H = self.config.encoder_layers, h.shape[1], h.shape[2]  # noqa: N806
-        return h.view(L, D, B, H).permute(2, 0, 1, 3).reshape(B, L, D * H)
+        """(layers * num_directions, B, hidden_size) final states -> (B, layers, context_dim),
+        directions concatenated per layer."""
+        num_directions = 2 if self.config.bidirectional else 1
+        layers, batch, hidden = self.config.encoder_layers, h.shape[1], h.shape[2]
+        h = h.view(layers, num_directions, batch, hidden).permute(2, 0, 1, 3)
+        return h.reshape(batch, layers, num_directions * hidden)
 
     def _bridge(self, h: Tensor, proj: nn.Linear | None, tanh: bool = True) -> Tensor:
-        """Initial decoder state (B, L_dec, H): the top L_dec encoder layers (the top layer
-        repeated when the decoder is deeper), projected for a bidirectional encoder."""
-        L = self.config.decoder_layers  # noqa: N806
-        h = h[:, -L:] if h.shape[1] >= L else h[:, -1:].expand(-1, L, -1)
+        """Initial decoder state (B, decoder_layers, hidden_size): the top decoder_layers
+        encoder layers (the top layer repeated when the decoder is deeper), projected for a
+        bidirectional encoder."""
+        layers = self.config.decoder_layers
+        h = h[:, -layers:] if h.shape[1] >= layers else h[:, -1:].expand(-1, layers, -1)
         if proj is None:
             return h.contiguous()
         out = proj(h)
@@ -254,7 +220,7 @@ class Seq2Seq(nn.Module):
 
     @property
     def output_weight(self) -> Tensor:
-        """The (V, F or E) output matrix: the target embedding when embeddings are tied."""
+        """The (V, feature_dim or embed_dim) output matrix: the target embedding when tied."""
         return self.tgt_embedding.weight if self.output is None else self.output.weight
 
     def _logits(self, features: Tensor) -> Tensor:

@@ -1,4 +1,13 @@
-"""The decoders of :class:`~seqattn.models.seq2seq.Seq2Seq`, one class per paper.
+"""The decoders of :class:`~seqattn.models.seq2seq.Seq2Seq`, one class per paper, registered.
+
+Every decoder is a :class:`Seq2SeqDecoder` registered in :data:`DECODERS` under the name
+``Seq2SeqConfig.decoder`` takes; the model, its config checks, the CLI's ``--decoder`` choices
+and the ``bottleneck`` experiment read that registry, so a new decoder is one class here::
+
+    @DECODERS.register("mine")
+    class MyDecoder(_RecurrentDecoder):
+        @classmethod
+        def from_config(cls, cfg): ...
 
 Every decoder has the same three methods, so the model, teacher forcing and the step function
 of :mod:`seqattn.decoding` treat them alike:
@@ -6,30 +15,41 @@ of :mod:`seqattn.decoding` treat them alike:
 * ``init_state(memory, src_mask, hidden, cell, summary) -> dict`` the state before the first
   target token: batch-first tensors, dim 0 = row, which beam search reorders, and the
   per-sentence constants (encoder memory, key projection, source mask) in a
-  :class:`~seqattn.decoding.Shared` dict under ``"source"``, one row per sentence, which it
-  does not (a step with k hypotheses per sentence groups its rows by sentence);
+  :class:`~seqattn.functional.rows.Shared` dict under ``"source"``, one row per sentence, which
+  it does not (a step with k hypotheses per sentence groups its rows by sentence);
 * ``step(emb, state) -> (features (B, F), new_state, attention (B, S) or None)``;
 * ``forward(emb, state) -> (features (B, T, F), attention (B, T, S) or None)``, teacher forced.
   Decoders whose recurrence does not depend on attention run the whole target at once; the
   others loop over :meth:`step`, so forward and step are the same computation.
 
 ``features`` go to the model's output layer (the logits are not the decoder's business, so
-output embeddings can be tied there). Shapes: B batch, T target steps, S source length, E
-embedding, H decoder hidden, C encoder feature size (D * H_enc), L decoder layers.
+output embeddings can be tied there).
+
+Shape glossary: B batch, T target steps, S source length, F the decoder's ``feature_dim``;
+``embed_dim`` (target embeddings), ``hidden_size`` (decoder state), ``context_dim`` (encoder
+features, ``num_directions * hidden_size``), ``num_layers`` (decoder layers).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
-from seqattn.decoding import Shared, group_rows
+from seqattn._registry import Registry
+from seqattn.functional.rows import Shared, group_rows
 from seqattn.nn.attention import AdditiveAttention, LocalAttention, LuongAttention
 from seqattn.nn.attention.multihead import MultiHeadAttention
 from seqattn.nn.embeddings import SinusoidalPositionalEncoding
 from seqattn.nn.recurrent import GRU, LSTM
 
+if TYPE_CHECKING:
+    from seqattn.models.seq2seq import Seq2SeqConfig
+
 __all__ = [
+    "DECODERS",
+    "Seq2SeqDecoder",
     "PlainDecoder",
     "ContextDecoder",
     "BahdanauDecoder",
@@ -40,9 +60,48 @@ __all__ = [
 
 LUONG_ATTENTION = ("global", "local-m", "local-p")
 
+#: name -> decoder class (``Seq2SeqConfig.decoder``), in registration order.
+DECODERS: Registry[type[Seq2SeqDecoder]] = Registry("decoder")
 
-class _RecurrentDecoder(nn.Module):
-    """An LSTM/GRU stack whose state lives batch-first in the state dict: hidden (B, L, H)."""
+
+def _common(cfg: Seq2SeqConfig) -> tuple[int, int, int, float, int]:
+    """The arguments every decoder takes first: embed_dim, hidden_size, num_layers, dropout,
+    context_dim."""
+    return cfg.embed_dim, cfg.hidden_size, cfg.decoder_layers, cfg.dropout, cfg.context_dim
+
+
+class Seq2SeqDecoder(nn.Module):
+    """The decoder interface of :class:`~seqattn.models.seq2seq.Seq2Seq` (see the module
+    docstring) and what the model asks of a registered decoder class.
+
+    Class attributes: ``recurrent`` (an LSTM/GRU decoder: the ``bottleneck`` experiment
+    trains every recurrent decoder), ``uses_encoder_state`` (the model builds the bridge from
+    the encoder's final state to ``hidden``).
+    """
+
+    recurrent = False
+    uses_encoder_state = True
+    feature_dim: int
+
+    @classmethod
+    def from_config(cls, cfg: Seq2SeqConfig) -> Seq2SeqDecoder:
+        """The decoder of ``cfg`` (called by the model after its encoder and bridge)."""
+        raise NotImplementedError
+
+    @classmethod
+    def check_config(cls, cfg: Seq2SeqConfig) -> None:
+        """Raise ValueError for options this decoder cannot use (called by the config)."""
+
+    @classmethod
+    def init_target_embedding(cls, embedding: nn.Embedding, cfg: Seq2SeqConfig) -> None:
+        """Re-initialise the model's target embedding in place (default: torch's init)."""
+
+
+class _RecurrentDecoder(Seq2SeqDecoder):
+    """An LSTM/GRU stack whose state lives batch-first in the state dict: hidden
+    (B, num_layers, hidden_size)."""
+
+    recurrent = True
 
     def __init__(self, cell: str, input_size: int, hidden: int, layers: int, dropout: float):
         super().__init__()
@@ -52,19 +111,20 @@ class _RecurrentDecoder(nn.Module):
                            dropout=dropout if layers > 1 else 0.0)  # fmt: skip
 
     def _hx(self, state: dict) -> Tensor | tuple[Tensor, Tensor]:
-        h = state["hidden"].transpose(0, 1).contiguous()  # (L, B, H), torch's layout
+        h = state["hidden"].transpose(0, 1).contiguous()  # (num_layers, B, hidden_size): torch's
         if self.cell == "lstm":
             return h, state["cell"].transpose(0, 1).contiguous()
         return h
 
     def _run(self, x: Tensor, state: dict) -> tuple[Tensor, dict]:
-        """Run the stack over x (B, T, I) from the state; return outputs (B, T, H), new state."""
+        """Run the stack over x (B, T, input_size) from the state; return outputs
+        (B, T, hidden_size) and the new state."""
         out, hn = self.rnn(x, self._hx(state))
         new = dict(state)
         if self.cell == "lstm":
             new["hidden"], new["cell"] = hn[0].transpose(0, 1), hn[1].transpose(0, 1)
         else:
-            new["hidden"] = hn.transpose(0, 1)  # (B, L, H)
+            new["hidden"] = hn.transpose(0, 1)  # (B, num_layers, hidden_size)
         return out, new
 
     def _base_state(self, hidden: Tensor, cell: Tensor | None) -> dict:
@@ -84,6 +144,7 @@ class _RecurrentDecoder(nn.Module):
         return torch.stack(feats, 1), attn
 
 
+@DECODERS.register("plain")
 class PlainDecoder(_RecurrentDecoder):
     """Sutskever, Vinyals & Le (2014): the source summary only initialises the decoder.
 
@@ -93,6 +154,10 @@ class PlainDecoder(_RecurrentDecoder):
     def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim):
         super().__init__(cell, embed_dim, hidden, layers, dropout)
         self.feature_dim = hidden
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.cell, *_common(cfg))
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
         return self._base_state(hidden, cell)
@@ -106,6 +171,7 @@ class PlainDecoder(_RecurrentDecoder):
         return out[:, 0], state, None
 
 
+@DECODERS.register("context")
 class ContextDecoder(_RecurrentDecoder):
     """Cho et al. (2014), eq. in §2.2: the summary c is fed at every step.
 
@@ -115,6 +181,10 @@ class ContextDecoder(_RecurrentDecoder):
     def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim):
         super().__init__(cell, embed_dim + context_dim, hidden, layers, dropout)
         self.feature_dim = hidden + embed_dim + context_dim
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.cell, *_common(cfg))
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
         return {**self._base_state(hidden, cell), "summary": summary}
@@ -130,6 +200,7 @@ class ContextDecoder(_RecurrentDecoder):
         return torch.cat([out[:, 0], emb, c], -1), state, None
 
 
+@DECODERS.register("bahdanau")
 class BahdanauDecoder(_RecurrentDecoder):
     """Bahdanau, Cho & Bengio (2015), appendix A.1.2: attention on the previous state.
 
@@ -142,41 +213,42 @@ class BahdanauDecoder(_RecurrentDecoder):
         self.attention = AdditiveAttention(hidden, context_dim, attn_dim)
         self.feature_dim = hidden + context_dim + embed_dim
 
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.cell, *_common(cfg), cfg.attention_dim or cfg.hidden_size)
+
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
-        kp = self.attention.project_keys(memory)  # once per source, (B, S, A)
+        kp = self.attention.project_keys(memory)  # once per source, (B, S, attn_dim)
         source = Shared(memory=memory, key_proj=kp, src_mask=src_mask)
         return {**self._base_state(hidden, cell), "source": source}
 
     def step(self, emb, state):
         src = state["source"]
-        query = group_rows(state["hidden"][:, -1], src["memory"])  # s_{t-1}, (B, k, H)
+        query = group_rows(state["hidden"][:, -1], src["memory"])  # s_{t-1}, (B, k, hidden)
         ctx, w = self.attention(query, src["memory"], mask=src["src_mask"],
                                 key_proj=src["key_proj"])  # fmt: skip
-        ctx, w = ctx.flatten(0, 1), w.flatten(0, 1)  # (B*k, C), (B*k, S)
+        ctx, w = ctx.flatten(0, 1), w.flatten(0, 1)  # (B*k, context_dim), (B*k, S)
         out, state = self._run(torch.cat([emb, ctx], -1).unsqueeze(1), state)
         return torch.cat([out[:, 0], ctx, emb], -1), state, w
 
 
-class LuongDecoder(_RecurrentDecoder):
-    """Luong, Pham & Manning (2015): attention on the current state, then h̃_t.
+class _AttentionalDecoder(_RecurrentDecoder):
+    """Luong, Pham & Manning (2015)'s decoder over any attention on the current state.
 
     h_t = RNN([y_{t-1}; h̃_{t-1}], h_{t-1}) (input feeding, §3.3) or RNN(y_{t-1}, h_{t-1});
-    a_t = align(h_t, h̄_s) (dot / general / concat, global or local-m / local-p);
-    h̃_t = tanh(W_c [c_t; h_t]) (eq. 5); features h̃_t.
+    (c_t, a_t) = attention(h_t, h̄); h̃_t = tanh(W_c [c_t; h_t]) (eq. 5); features h̃_t.
+
+    ``make_attention()`` builds the attention module after the recurrent stack (parameters are
+    created, and drawn from the RNG, in the order stack, attention, W_c); ``kind`` is
+    ``"local-m"`` when the attention takes the target step as ``position``.
     """
 
-    def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim, attn_dim,
-                 score="general", attention="global", window=10, input_feeding=True):  # fmt: skip
+    def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim, make_attention,
+                 kind="global", input_feeding=True):  # fmt: skip
         feed = hidden if input_feeding else 0
         super().__init__(cell, embed_dim + feed, hidden, layers, dropout)
-        if attention not in LUONG_ATTENTION:
-            raise ValueError(f"expected luong attention in {LUONG_ATTENTION}, got {attention!r}")
-        self.kind, self.input_feeding = attention, input_feeding
-        if attention == "global":
-            self.attention = LuongAttention(score, hidden, context_dim, attn_dim)
-        else:
-            self.attention = LocalAttention(hidden, context_dim, window, attention, score,
-                                            attn_dim)  # fmt: skip
+        self.kind, self.input_feeding = kind, input_feeding
+        self.attention = make_attention()
         self.combine = nn.Linear(context_dim + hidden, hidden, bias=False)  # W_c
         self.feature_dim = hidden
 
@@ -190,7 +262,8 @@ class LuongDecoder(_RecurrentDecoder):
         return state
 
     def _attend(self, h: Tensor, state: dict, position: Tensor | None):
-        """h (B, T, H) queries, position (B, T) (local-m) -> h̃ (B, T, H), weights (B, T, S)."""
+        """h (B, T, hidden_size) queries, position (B, T) (local-m) -> h̃ (B, T, hidden_size),
+        weights (B, T, S)."""
         src = state["source"]
         kwargs = {"position": position} if self.kind == "local-m" else {}
         ctx, w = self.attention(h, src["memory"], mask=src["src_mask"],
@@ -209,7 +282,7 @@ class LuongDecoder(_RecurrentDecoder):
         x = torch.cat([emb, state["feed"]], -1) if self.input_feeding else emb
         out, state = self._run(x.unsqueeze(1), state)
         memory = state["source"]["memory"]  # k hypotheses per sentence: k queries each
-        h = group_rows(out[:, 0], memory)  # (B, k, H)
+        h = group_rows(out[:, 0], memory)  # (B, k, hidden_size)
         position = group_rows(state["t"].to(emb.dtype), memory)  # (B, k)
         h_tilde, w = self._attend(h, state, position)
         h_tilde, w = h_tilde.flatten(0, 1), w.flatten(0, 1)
@@ -217,6 +290,44 @@ class LuongDecoder(_RecurrentDecoder):
         if self.input_feeding:
             state["feed"] = h_tilde
         return h_tilde, state, w
+
+
+@DECODERS.register("luong")
+class LuongDecoder(_AttentionalDecoder):
+    """Luong, Pham & Manning (2015): attention on the current state, then h̃_t.
+
+    h_t = RNN([y_{t-1}; h̃_{t-1}], h_{t-1}) (input feeding, §3.3) or RNN(y_{t-1}, h_{t-1});
+    a_t = align(h_t, h̄_s) (dot / general / concat, global or local-m / local-p);
+    h̃_t = tanh(W_c [c_t; h_t]) (eq. 5); features h̃_t.
+    """
+
+    def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim, attn_dim,
+                 score="general", attention="global", window=10, input_feeding=True):  # fmt: skip
+        if attention not in LUONG_ATTENTION:
+            raise ValueError(f"expected luong attention in {LUONG_ATTENTION}, got {attention!r}")
+
+        def make_attention():
+            if attention == "global":
+                return LuongAttention(score, hidden, context_dim, attn_dim)
+            return LocalAttention(hidden, context_dim, window, attention, score, attn_dim)
+
+        super().__init__(cell, embed_dim, hidden, layers, dropout, context_dim, make_attention,
+                         attention, input_feeding)  # fmt: skip
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.cell, *_common(cfg), cfg.attention_dim or cfg.hidden_size,
+                   cfg.luong_score, cfg.luong_attention, cfg.local_window,
+                   cfg.input_feeding)  # fmt: skip
+
+    @classmethod
+    def check_config(cls, cfg):
+        if cfg.luong_score == "dot" and cfg.context_dim != cfg.hidden_size:
+            raise ValueError(
+                f"expected a unidirectional encoder for luong_score='dot' (keys of size "
+                f"{cfg.context_dim} vs queries of size {cfg.hidden_size}), got bidirectional; "
+                "use 'general'"
+            )
 
 
 class _TransformerDecoderLayer(nn.Module):
@@ -255,7 +366,8 @@ class _TransformerDecoderLayer(nn.Module):
         return x + self.drop(self.ff(self.norm3(x))), w
 
 
-class TransformerDecoder(nn.Module):
+@DECODERS.register("transformer")
+class TransformerDecoder(Seq2SeqDecoder):
     """A Transformer decoder (causal self-attention + cross-attention) over the RNN encoder.
 
     Incremental decoding keeps, per layer, that layer's inputs at the positions decoded so far
@@ -264,8 +376,10 @@ class TransformerDecoder(nn.Module):
     and values are re-projected from those inputs at every step (O(t) per step, not a true
     K/V cache), which is exact and keeps the state a plain reorderable tensor per layer.
 
-    Features: the final LayerNorm of the top layer's output (D = decoder hidden size).
+    Features: the final LayerNorm of the top layer's output (D = decoder hidden_size).
     """
+
+    uses_encoder_state = False  # its state is the prefix, the encoder is read by attention
 
     def __init__(self, embed_dim, hidden, layers, dropout, context_dim, heads=4, ff_dim=None):
         super().__init__()
@@ -278,6 +392,28 @@ class TransformerDecoder(nn.Module):
             for _ in range(layers)
         )
         self.norm = nn.LayerNorm(hidden)
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(*_common(cfg), heads=cfg.num_heads, ff_dim=cfg.ff_dim)
+
+    @classmethod
+    def check_config(cls, cfg):
+        if cfg.hidden_size % cfg.num_heads:
+            raise ValueError(
+                f"expected num_heads to divide hidden_size, got {cfg.num_heads} and "
+                f"{cfg.hidden_size}"
+            )
+
+    @classmethod
+    def init_target_embedding(cls, embedding, cfg):
+        # the Transformer decoder multiplies its input embeddings by sqrt(E) (Vaswani et al.
+        # 2017, §3.4), which presumes embeddings of scale E^-1/2: with torch's N(0, 1) init
+        # the residual stream starts at norm ~sqrt(E) per position, the sub-layers' updates
+        # are drowned and training crawls (Multi30k val loss 4.35 after 6 epochs vs 2.6)
+        nn.init.normal_(embedding.weight, std=cfg.embed_dim**-0.5)
+        with torch.no_grad():
+            embedding.weight[cfg.pad_id].zero_()
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
         state = {"source": Shared(memory=self.memory_proj(memory), src_mask=src_mask)}

@@ -1,10 +1,15 @@
-"""Attention modules: pooling, additive, Luong (global and local), multi-head."""
+"""Attention modules: pooling, additive, Luong (global, local), multi-head.
+
+Additive, Luong and local attention are :class:`ScoredAttention` subclasses: they give
+their score, the base class owns the forward.
+"""
 
 from seqattn.nn.attention.additive import AdditiveAttention
 from seqattn.nn.attention.local import LocalAttention
 from seqattn.nn.attention.multihead import MultiHeadAttention
 from seqattn.nn.attention.multiplicative import LUONG_MODES, LuongAttention
 from seqattn.nn.attention.pooling import AttentionPooling
+from seqattn.nn.attention.scored import ScoredAttention
 from seqattn.nn.attention.transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "LuongAttention",
     "LUONG_MODES",
     "LocalAttention",
+    "ScoredAttention",
     "MultiHeadAttention",
     "TransformerEncoderLayer",
     "TransformerEncoder",
