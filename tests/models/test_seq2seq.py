@@ -28,9 +28,11 @@ VARIANTS = [
     ("luong", {"luong_attention": "local-p", "local_window": 2, "input_feeding": False}),
     ("luong", {"luong_attention": "local-m", "local_window": 1, "input_feeding": False}),
     ("transformer", {"decoder_layers": 2}),
+    ("location", {}),
+    ("location", {"cell": "lstm", "input_feeding": False, "decoder_layers": 2}),
 ]
 IDS = [f"{d}-{'-'.join(f'{k}={v}' for k, v in e.items())}" for d, e in VARIANTS]
-ATTENTIVE = ("bahdanau", "luong", "transformer")
+ATTENTIVE = ("bahdanau", "luong", "transformer", "location")
 
 
 def _model(decoder, extra, dtype=torch.float64, **kw):
@@ -228,7 +230,12 @@ def test_bad_input_messages():
         Seq2SeqConfig(src_vocab=5, tgt_vocab=5, decoder="nope")
     with pytest.raises(ValueError, match="unidirectional"):
         Seq2SeqConfig(src_vocab=5, tgt_vocab=5, decoder="luong", luong_score="dot")
-    assert set(DECODERS) == {"plain", "context", "bahdanau", "luong", "transformer"}
+    assert set(DECODERS) == {"plain", "context", "bahdanau", "luong", "transformer", "location"}
+    with pytest.raises(ValueError, match="expected max_source_len"):
+        Seq2SeqConfig(src_vocab=5, tgt_vocab=5, decoder="location", max_source_len=0)
+    short = _model("location", {}, max_source_len=4)
+    with pytest.raises(ValueError, match="at most max_source_len=4 positions, got 6"):
+        short(src, lengths, tgt)
 
 
 def test_a_registered_decoder_needs_no_other_change():

@@ -9,6 +9,7 @@ import torch
 
 import seqattn.functional as sf
 import seqattn.nn as snn
+from seqattn.nn.attention import LocationAttention
 
 B, T, S, DQ, DK = 2, 3, 7, 6, 5
 
@@ -57,6 +58,52 @@ def test_luong_equals_equations(mode):
     kp = att.project_keys(k)
     c1, w1 = att(q[:, 1], k, key_proj=kp)
     torch.testing.assert_close(w1, w[:, 1])
+
+
+def test_location_equals_equation_and_masks_padding():
+    """Luong et al. (2015) §3.1: a_t = softmax(W_a h_t) over the real source positions."""
+    torch.manual_seed(0)
+    att = LocationAttention(DQ, DK, max_source_len=S + 3).double()
+    q, k, v = _inputs(seed=2)
+    mask = sf.padding_mask([S, 4])
+    ctx, w = att(q, k, v, mask=mask)
+    assert ctx.shape == (B, T, 4) and w.shape == (B, T, S)
+    scores = q @ att.weight[:S].T  # (B, T, S): one row of W_a per source position
+    ref = sf.masked_softmax(scores, mask.unsqueeze(1))
+    torch.testing.assert_close(w, ref)
+    torch.testing.assert_close(ctx, ref @ v)
+    torch.testing.assert_close(w.sum(-1), torch.ones(B, T, dtype=torch.double))
+    assert float(w[1, :, 4:].detach().abs().max()) == 0.0
+    ref1 = torch.softmax(scores[1, :, :4], -1)  # padding masked = the softmax of 4 positions
+    torch.testing.assert_close(w[1, :, :4], ref1)
+    k2 = k.clone()
+    k2[1, 4:] = 99.0  # keys never reach the weights, padded values never reach the context
+    v2 = v.clone()
+    v2[1, 4:] = 99.0
+    c2, w2 = att(q, k2, v2, mask=mask)
+    torch.testing.assert_close(w2, w, rtol=0, atol=0)
+    torch.testing.assert_close(c2, ctx)
+    for t in range(T):  # one decoder step equals the sequence
+        c_t, w_t = att(q[:, t], k, v, mask=mask, key_proj=att.project_keys(k))
+        torch.testing.assert_close(w_t, w[:, t])
+        torch.testing.assert_close(c_t, ctx[:, t])
+    with pytest.raises(ValueError, match="at most max_source_len=4 positions, got 7"):
+        LocationAttention(DQ, DK, max_source_len=4).double()(q, k)
+
+
+def test_location_gradcheck():
+    torch.manual_seed(0)
+    att = LocationAttention(3, 2, max_source_len=6).double()
+    gen = torch.Generator().manual_seed(3)
+    q = torch.randn(2, 2, 3, dtype=torch.double, generator=gen, requires_grad=True)
+    v = torch.randn(2, 5, 2, dtype=torch.double, generator=gen, requires_grad=True)
+    mask = sf.padding_mask([5, 3])
+
+    def fn(q, v, weight):  # W_a as an input, so gradcheck checks its gradient too
+        return torch.func.functional_call(att, {"weight": weight}, (q, v), {"mask": mask})
+
+    w0 = att.weight.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(fn, (q, v, w0))
 
 
 def test_local_m_window_and_local_p_gaussian():
@@ -160,6 +207,8 @@ def _fully_masked_cases():
         "local_m_beyond": lambda: snn.LocalAttention(DQ, DK, window=1, mode="local-m").double()(
             q[:, 0], k, v, position=torch.tensor([20, 0])),
         "local_p": lambda: snn.LocalAttention(DQ, DK, window=2, mode="local-p").double()(
+            q, k, v, mask=mask),
+        "location": lambda: LocationAttention(DQ, DK, max_source_len=S).double()(
             q, k, v, mask=mask),
         "multihead": lambda: mha(x, x, x, key_padding_mask=kpm, average_attn_weights=False),
         "encoder_layer": lambda: enc(x, src_key_padding_mask=kpm, need_weights=True),

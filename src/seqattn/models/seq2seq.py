@@ -5,7 +5,7 @@ padded source with its lengths, so padding never reaches a state. A bridge maps 
 final state to the decoder's initial state: per decoder layer, the concatenated final forward
 and backward states through ``tanh(W [h_fwd; h_bwd] + b)`` (an identity for a unidirectional
 encoder of the decoder's size). The decoders live in :mod:`seqattn.models.seq2seq_decoders`,
-registered in :data:`DECODERS` (plain, context, bahdanau, luong, transformer).
+registered in :data:`DECODERS` (plain, context, bahdanau, luong, transformer, location).
 
 Decoding is model-agnostic (:mod:`seqattn.decoding`): :meth:`Seq2Seq.decode_state` gives the
 state before the first token (a dict of batch-first tensors, dim 0 = row) and
@@ -51,7 +51,8 @@ class Seq2SeqConfig:
     luong_score: ``"dot"`` (needs context_dim == hidden_size, i.e. a unidirectional encoder),
         ``"general"``, ``"concat"``. luong_attention: ``"global"``, ``"local-m"``,
         ``"local-p"``. local_window: the half-width of local attention's window.
-    input_feeding: Luong's input feeding.
+    input_feeding: Luong's input feeding (``luong`` and ``location`` decoders).
+    max_source_len: the ``location`` decoder's S_max (its score has one row per position).
     num_heads / ff_dim: Transformer decoder heads H and feed-forward width (default
         4 hidden_size).
     dropout: on embeddings, between stacked layers and before the output layer.
@@ -76,12 +77,13 @@ class Seq2SeqConfig:
     input_feeding: bool = True
     num_heads: int = 4
     ff_dim: int | None = None
+    max_source_len: int = 128
     dropout: float = 0.1
     tie_embeddings: bool = False
 
     def __post_init__(self) -> None:
         for name in ("src_vocab", "tgt_vocab", "embed_dim", "hidden_size", "encoder_layers",
-                     "decoder_layers", "num_heads"):  # fmt: skip
+                     "decoder_layers", "num_heads", "max_source_len"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"expected {name} to be a positive int, got {value!r}")

@@ -39,7 +39,12 @@ from torch import Tensor, nn
 
 from seqattn._registry import Registry
 from seqattn.functional.rows import Shared, group_rows
-from seqattn.nn.attention import AdditiveAttention, LocalAttention, LuongAttention
+from seqattn.nn.attention import (
+    AdditiveAttention,
+    LocalAttention,
+    LocationAttention,
+    LuongAttention,
+)
 from seqattn.nn.attention.multihead import MultiHeadAttention
 from seqattn.nn.embeddings import SinusoidalPositionalEncoding
 from seqattn.nn.recurrent import GRU, LSTM
@@ -55,6 +60,7 @@ __all__ = [
     "BahdanauDecoder",
     "LuongDecoder",
     "TransformerDecoder",
+    "LocationDecoder",
     "LUONG_ATTENTION",
 ]
 
@@ -440,3 +446,24 @@ class TransformerDecoder(Seq2SeqDecoder):
             new[f"prefix_{i}"] = prefix
             x, w = layer(x, src["memory"], pad, prefix=prefix)
         return self.norm(x[:, 0]), new, w[:, 0]
+
+
+@DECODERS.register("location")
+class LocationDecoder(_AttentionalDecoder):
+    """Luong, Pham & Manning (2015), §3.1: location-based attention, then h̃_t.
+
+    h_t = RNN([y_{t-1}; h̃_{t-1}], h_{t-1}) (input feeding) or RNN(y_{t-1}, h_{t-1});
+    a_t = softmax(W_a h_t) over the real source positions (W_a: max_source_len rows,
+    :class:`~seqattn.nn.attention.LocationAttention`); c_t = Σ_s a_t(s) h̄_s;
+    h̃_t = tanh(W_c [c_t; h_t]); features h̃_t.
+    """
+
+    def __init__(self, cell, embed_dim, hidden, layers, dropout, context_dim,
+                 max_source_len=128, input_feeding=True):  # fmt: skip
+        super().__init__(cell, embed_dim, hidden, layers, dropout, context_dim,
+                         lambda: LocationAttention(hidden, context_dim, max_source_len),
+                         "global", input_feeding)  # fmt: skip
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.cell, *_common(cfg), cfg.max_source_len, cfg.input_feeding)

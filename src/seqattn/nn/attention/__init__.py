@@ -1,11 +1,12 @@
-"""Attention modules: pooling, additive, Luong (global, local), multi-head.
+"""Attention modules: pooling, additive, Luong (global, local, location), multi-head.
 
-Additive, Luong and local attention are :class:`ScoredAttention` subclasses: they give
+Additive, Luong, local and location attention are :class:`ScoredAttention` subclasses: they give
 their score, the base class owns the forward.
 """
 
 from seqattn.nn.attention.additive import AdditiveAttention
 from seqattn.nn.attention.local import LocalAttention
+from seqattn.nn.attention.location import LocationAttention
 from seqattn.nn.attention.multihead import MultiHeadAttention
 from seqattn.nn.attention.multiplicative import LUONG_MODES, LuongAttention
 from seqattn.nn.attention.pooling import AttentionPooling
@@ -18,6 +19,7 @@ __all__ = [
     "LuongAttention",
     "LUONG_MODES",
     "LocalAttention",
+    "LocationAttention",
     "ScoredAttention",
     "MultiHeadAttention",
     "TransformerEncoderLayer",
