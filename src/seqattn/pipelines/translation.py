@@ -20,7 +20,7 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -239,7 +239,7 @@ class TranslationModel:
     def save(self, path: str | Path) -> Path:
         """Write the model directory (:func:`~seqattn.pipelines.model_dir.write_model_dir`):
         weights, config.json, both sides' tokenizer and vocabulary, manifest.json last."""
-        config = {"config": asdict(self.config), "model": self.model.config.to_dict(),
+        config = {"config": self.config.to_dict(), "model": self.model.config.to_dict(),
                   "info": self.info}  # fmt: skip
         files = {}
         for name, side in (("src", self.src), ("tgt", self.tgt)):
@@ -258,8 +258,7 @@ class TranslationModel:
                 raise ValueError(f"expected a {key!r} mapping in {cfg_path}, got none")
         try:
             model_config = Seq2SeqConfig(**meta["model"])
-            from_dict = getattr(TranslationConfig, "from_dict", None)
-            config = from_dict(meta["config"]) if from_dict else TranslationConfig(**meta["config"])
+            config = TranslationConfig.from_dict(meta["config"])  # also the old flat dicts
         except (TypeError, ValueError) as err:
             raise ValueError(f"expected a valid model config in {cfg_path}, got: {err}") from None
         model = md.load_weights(Seq2Seq(model_config)).eval()
