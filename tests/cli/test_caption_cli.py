@@ -58,9 +58,13 @@ def test_train_writes_a_model_directory_and_caption_prints(captioned, capsys):
     printed = capsys.readouterr().out
     assert "9 images 8x16x3, 18 captions" in printed and f"model: {out}" in printed
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "vocab.json",
-                                               "tokenizer.json"}  # fmt: skip
+                                               "tokenizer.json", "manifest.json"}  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["format"], manifest["version"], manifest["kind"]) == (
+        "seqattn.model-dir", 1, "captioner")  # fmt: skip
+    assert sorted(manifest["files"]) == ["config.json", "model.safetensors", "tokenizer.json",
+                                         "vocab.json"]  # fmt: skip
     config = json.loads((out / "config.json").read_text())
-    assert config["format"] == "seqattn-captioner/1"
     assert config["image"] == {"height": 8, "width": 16, "channels": 3}
     assert "then" in (out / "vocab.json").read_text()
     assert main(["caption", "--model", str(out), str(images / "im1.png"), str(images / "im5.png"),

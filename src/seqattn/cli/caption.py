@@ -1,7 +1,7 @@
 """``seqattn train caption`` and ``seqattn caption``: show-attend-tell on your own images.
 
-Thin wrappers over :mod:`seqattn.data.datasets.captions` and the captioner helpers of
-:mod:`seqattn.experiments.show_attend_tell`; the library raises, this module prints. Bad input
+Thin wrappers over :mod:`seqattn.data.datasets.captions` and the captioning pipeline
+(:mod:`seqattn.pipelines.captioning`); the library raises, this module prints. Bad input
 (a missing image named in the captions file, an empty caption, an image of the wrong size or
 channel count) ends with ``seqattn <command>: <message>`` on stderr and exit code 2, and no
 model directory. torch is imported only when a command runs.
@@ -59,12 +59,10 @@ def _size(text: str) -> tuple[int, int]:
 
 def _cmd_train_caption(args: argparse.Namespace) -> int:
     import dataclasses
-    import os
-    import tempfile
     from pathlib import Path
 
     from seqattn.data.datasets.captions import load_caption_images
-    from seqattn.experiments.show_attend_tell import CaptionTrainConfig, train_captioner
+    from seqattn.pipelines.captioning import CaptionTrainConfig, train_captioner
 
     overrides = {f: getattr(args, f) for f, _, _ in _TRAIN_OPTIONS.values()
                  if getattr(args, f) is not None}  # fmt: skip
@@ -75,24 +73,11 @@ def _cmd_train_caption(args: argparse.Namespace) -> int:
                                resize=args.size is not None)  # fmt: skip
     print(f"{len(data.names)} images {data.images.shape[2]}x{data.images.shape[3]}x"
           f"{data.images.shape[1]}, {len(data)} captions")  # fmt: skip
-    progress = _progress if args.progress else None
-    captioner = train_captioner(data, cfg, **({"progress": progress} if progress else {}))
+    captioner = train_captioner(data, cfg, progress=_progress if args.progress else None)
     out = Path(args.out)
-    # write beside the target, then rename: an interrupted save leaves no half directory
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    captioner.save(tmp)
-    if out.exists():
-        if not (out / "config.json").is_file():
-            raise FileExistsError(f"expected --out to be new or a model directory, got {out}")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        import shutil
-
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out)
+    if out.exists() and not any((out / n).is_file() for n in ("manifest.json", "config.json")):
+        raise FileExistsError(f"expected --out to be new or a model directory, got {out}")
+    captioner.save(out)  # written beside the target, then renamed (pipelines.model_dir)
     t = captioner.info["train"]
     print(
         f"{t['epochs']} epochs: final NLL per word {t['final_nll']:.3f}, training images "
@@ -115,7 +100,8 @@ def _cmd_caption(args: argparse.Namespace) -> int:
     import torch
 
     from seqattn.data.datasets.captions import read_image
-    from seqattn.experiments.show_attend_tell import Captioner, plot_word_attention
+    from seqattn.pipelines.captioning import Captioner
+    from seqattn.pipelines.captioning_eval import plot_word_attention
 
     if args.beam < 1:
         raise ValueError(f"expected --beam >= 1, got {args.beam}")
@@ -157,7 +143,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train a show-attend-tell captioner (CNN from scratch, LSTM with soft "
         "attention) on a folder of images and a Flickr8k-style captions file "
         "(`image.jpg#0<TAB>caption` lines, or a CSV with the header `image,caption`). Writes "
-        "a model directory: model.safetensors, config.json, vocab.json, tokenizer.json. See "
+        "a model directory: model.safetensors, config.json, vocab.json, tokenizer.json, "
+        "manifest.json. See "
         "docs/show_attend_tell.md.",
     )
     tr.add_argument("--images", required=True, metavar="DIR", help="folder of the images")

@@ -1,9 +1,12 @@
-"""Practitioner pipelines: train, save, load, predict, explain and export text classifiers.
+"""Practitioner pipelines: train, save, load and use text classifiers, translators, captioners.
 
-``pipelines`` sits above ``models``, ``data``, ``training`` and ``viz`` and below ``cli``; the
-``seqattn train classify`` / ``predict`` / ``export`` commands are thin wrappers over it.
+``pipelines`` sits above ``models``, ``data``, ``decoding``, ``training``, ``evaluation`` and
+``viz`` and below ``cli`` (never importing ``experiments`` or ``cli``); the ``seqattn train``,
+``predict``, ``translate``, ``caption`` and ``export`` commands are thin wrappers over it. Every
+saved model is a directory of one format (:mod:`seqattn.pipelines.model_dir`).
 """
 
+from seqattn.pipelines.captioning import Captioner, CaptionTrainConfig, train_captioner
 from seqattn.pipelines.classification import (
     ClassifierBundle,
     Prediction,
@@ -11,6 +14,7 @@ from seqattn.pipelines.classification import (
     fit_text_classifier,
 )
 from seqattn.pipelines.export import EXPORT_FORMATS, ExportableClassifier, export_classifier
+from seqattn.pipelines.model_dir import open_model_dir, write_model_dir
 from seqattn.pipelines.tables import Table, read_table, read_text_examples, write_csv
 
 __all__ = [
@@ -25,4 +29,9 @@ __all__ = [
     "read_table",
     "read_text_examples",
     "write_csv",
+    "CaptionTrainConfig",
+    "Captioner",
+    "train_captioner",
+    "open_model_dir",
+    "write_model_dir",
 ]
