@@ -27,7 +27,14 @@ def test_clipping_bounds_the_identity_rnns_explosion(tmp_path):
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) >= 4 and "test_mse" in json.loads(lines[0])
     assert (tmp_path / "test_mse.png").exists() and (tmp_path / "grad_norms.png").exists()
-    assert "| relu | identity | yes |" in clipping.table_text(res)
+    (table,) = clipping.tables(res)
+    assert table.title == f"Task: {res['task']}" and table.name == "table"
+    headers = [c.header for c in table.columns]
+    assert headers[:3] == ["nonlinearity", "init", "clipping"] and headers[6] == "diverged"
+    cells = {tuple(row[:3]): row for row in table.cells()}
+    assert cells[("relu", "identity", "yes")][6] == "0/1"
+    assert set(cells) == {("relu", i, c) for i in ("identity", "default") for c in ("yes", "no")}
+    assert clipping.table_text(res) == clipping.EXPERIMENT.table(res)
 
 
 def test_tbptt_window_must_cover_the_delay(tmp_path):
@@ -44,6 +51,10 @@ def test_tbptt_window_must_cover_the_delay(tmp_path):
     assert 3 < ratio < 4.5
     assert rows[3]["updates"] == 30 * 40 and rows[12]["updates"] == 30 * 10
     assert (tmp_path / "tbptt_tradeoff.png").exists()
+    (table,) = tbptt_window.tables(res)
+    assert table.title.startswith("Task: streaming delayed recall: alphabet 4, delay d=4")
+    assert [row[:2] for row in table.cells()] == [["3", "3"], ["12", "12"]]
+    assert table.cells()[1][2] == f"{rows[12]['accuracy_mean']:.3f}"
 
 
 def test_config_errors():

@@ -28,10 +28,13 @@ from torch import nn
 
 from seqattn.data.synthetic import adding_problem
 from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.toolkit import mean_std, seeds
 from seqattn.io import atomic_write_text
 from seqattn.nn import RNN
 from seqattn.nn.init import init_recurrent
+from seqattn.training.loop import LoopState, TrainLoop
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 INITS = ("default", "orthogonal", "identity")
 BASELINE_MSE = 1 / 6  # predicting 1.0 always: Var(U1 + U2) = 2/12
@@ -93,36 +96,38 @@ class AddingRNN(nn.Module):
 
 
 def _train_one(cfg: Config, nonlin: str, init: str, clip: bool, seed: int, test) -> dict:
+    """One run through TrainLoop: the held-out MSE every ``eval_every`` steps (a callback that
+    stops the run when it is not finite); a non-finite loss or gradient norm ends the run
+    before its update."""
     torch.manual_seed(seed)
     model = AddingRNN(cfg.hidden_size, nonlin, init)
     lr = cfg.lr_tanh if nonlin == "tanh" else cfg.lr_relu
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum)
     data_gen = torch.Generator().manual_seed(10_000 + seed)
     x_test, y_test = test
-    grad_norms, train_loss, eval_steps, test_mse = [], [], [], []
-    diverged_at = None
-    limit = cfg.clip_norm if clip else math.inf
-    for step in range(1, cfg.steps + 1):
-        x, y = adding_problem(cfg.batch_size, cfg.length, seed=data_gen)
-        loss = ((model(x) - y) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), limit))
-        grad_norms.append(norm)
-        train_loss.append(float(loss.detach()))
-        if not (math.isfinite(norm) and math.isfinite(train_loss[-1])):
-            diverged_at = step
-            break
-        opt.step()
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            with torch.no_grad():
-                mse = float(((model(x_test) - y_test) ** 2).mean())
-            eval_steps.append(step)
-            test_mse.append(mse)
-            if not math.isfinite(mse):
-                diverged_at = step
-                break
-    finite = [g for g in grad_norms if math.isfinite(g)]
+    eval_steps, test_mse = [], []
+
+    def evaluate(state: LoopState, _batch) -> None:
+        if state.step % cfg.eval_every and state.step != cfg.steps:
+            return
+        with torch.no_grad():
+            mse = float(((model(x_test) - y_test) ** 2).mean())
+        eval_steps.append(state.step)
+        test_mse.append(mse)
+        state.stop = not math.isfinite(mse)
+
+    def batches():
+        while True:
+            yield adding_problem(cfg.batch_size, cfg.length, seed=data_gen)
+
+    loop = TrainLoop(
+        model.parameters(), opt, clip_norm=cfg.clip_norm if clip else math.inf,
+        max_steps=cfg.steps, stop_on_nonfinite=True, after_step=[evaluate],
+    )  # fmt: skip
+    state = loop.run(batches(), lambda batch: ((model(batch[0]) - batch[1]) ** 2).mean())
+    # a non-finite step is not counted in state.step; a non-finite evaluation follows one
+    diverged_at = {"nonfinite": state.step + 1, "callback": state.step}.get(state.stopped_by)
+    finite = [g for g in state.grad_norms if math.isfinite(g)]
     return {
         "nonlinearity": nonlin,
         "init": init,
@@ -136,8 +141,8 @@ def _train_one(cfg: Config, nonlin: str, init: str, clip: bool, seed: int, test)
         "median_grad_norm": float(torch.tensor(finite).median()) if finite else math.nan,
         "eval_steps": eval_steps,
         "test_mse": test_mse,
-        "grad_norms": grad_norms,
-        "train_loss": train_loss,
+        "grad_norms": state.grad_norms,
+        "train_loss": state.losses,
     }
 
 
@@ -151,19 +156,8 @@ def _smooth(values: list[float], window: int) -> tuple[list[int], list[float]]:
     return xs, ys
 
 
-def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
-    out_dir = Path(out_dir)
-    started = time.perf_counter()
-    test = adding_problem(cfg.test_size, cfg.length, seed=123_456)
-    jobs = [
-        (nl, init, clip, cfg.seed + s)
-        for nl in cfg.nonlinearities
-        for init in cfg.inits
-        for clip in (False, True)
-        for s in range(cfg.seeds)
-    ]
-    runs = [_train_one(cfg, *job, test) for job in progress(jobs, "clipping", len(jobs))]
-
+def _write_metrics(runs: list[dict], out_dir: Path) -> None:
+    """metrics.jsonl: one record per evaluation of every run."""
     lines = []
     for r in runs:
         name = f"{r['nonlinearity']}/{r['init']}/{'clip' if r['clip'] else 'noclip'}/{r['seed']}"
@@ -171,27 +165,37 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             lines.append(json.dumps({"run": name, "step": step, "test_mse": mse}))
     atomic_write_text(out_dir / "metrics.jsonl", "".join(ln + "\n" for ln in lines))
 
-    table = []
-    for nl in cfg.nonlinearities:
-        for init in cfg.inits:
-            for clip in (False, True):
-                group = [
-                    r for r in runs if (r["nonlinearity"], r["init"], r["clip"]) == (nl, init, clip)
-                ]
-                finals = [r["final_test_mse"] for r in group]
-                ok = [f for f in finals if math.isfinite(f)]
-                table.append({
-                    "nonlinearity": nl,
-                    "init": init,
-                    "clip": clip,
-                    "lr": group[0]["lr"],
-                    "final_test_mse_mean": sum(ok) / len(ok) if ok else math.nan,
-                    "best_test_mse_mean": sum(r["best_test_mse"] for r in group) / len(group),
-                    "diverged": sum(r["diverged_at"] is not None for r in group),
-                    "runs": len(group),
-                    "max_grad_norm": max(r["max_grad_norm"] for r in group),
-                    "median_grad_norm": sum(r["median_grad_norm"] for r in group) / len(group),
-                })  # fmt: skip
+
+def _summary_row(group: list[dict]) -> dict[str, Any]:
+    """The seeds of one (nonlinearity, init, clip) setting, summarised; the final MSE's mean is
+    over the runs that did not diverge."""
+    first = group[0]
+    ok = [r["final_test_mse"] for r in group if math.isfinite(r["final_test_mse"])]
+    return {
+        "nonlinearity": first["nonlinearity"],
+        "init": first["init"],
+        "clip": first["clip"],
+        "lr": first["lr"],
+        "final_test_mse_mean": mean_std(ok)[0] if ok else math.nan,
+        "best_test_mse_mean": mean_std(r["best_test_mse"] for r in group)[0],
+        "diverged": sum(r["diverged_at"] is not None for r in group),
+        "runs": len(group),
+        "max_grad_norm": max(r["max_grad_norm"] for r in group),
+        "median_grad_norm": mean_std(r["median_grad_norm"] for r in group)[0],
+    }
+
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    test = adding_problem(cfg.test_size, cfg.length, seed=123_456)
+    settings = [(nl, init, clip) for nl in cfg.nonlinearities for init in cfg.inits
+                for clip in (False, True)]  # fmt: skip
+    jobs = [(*setting, s) for setting in settings for s in seeds(cfg.seed, cfg.seeds)]
+    runs = [_train_one(cfg, *job, test) for job in progress(jobs, "clipping", len(jobs))]
+    _write_metrics(runs, out_dir)
+    key = lambda r: (r["nonlinearity"], r["init"], r["clip"])  # noqa: E731
+    table = [_summary_row([r for r in runs if key(r) == setting]) for setting in settings]
     figures = _plots(cfg, runs, out_dir)
     for r in runs:  # the per-step series live in the figures and metrics.jsonl, not results.json
         del r["grad_norms"], r["train_loss"]
@@ -242,22 +246,25 @@ def _plots(cfg: Config, runs: list[dict], out_dir: Path) -> list[str]:
     return [str(f) for f in files]
 
 
-def table_text(results: dict[str, Any]) -> str:
-    lines = [
-        f"Task: {results['task']}",
-        "",
-        "| nonlinearity | init | clipping | lr | final test MSE | best test MSE | diverged "
-        "| median ‖g‖ | max ‖g‖ |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+def tables(results: dict[str, Any]) -> list[Table | str]:
+    """One row per (nonlinearity, init, clipping), under the task line."""
+    columns = [
+        Column("nonlinearity"),
+        Column("init"),
+        Column("clip", "clipping", lambda r: "yes" if r["clip"] else "no"),
+        Column("lr", fmt="g"),
+        Column("final_test_mse_mean", "final test MSE", ".4f"),
+        Column("best_test_mse_mean", "best test MSE", ".4f"),
+        Column("diverged", fmt=lambda r: f"{r['diverged']}/{r['runs']}"),
+        Column("median_grad_norm", "median ‖g‖", ".3g"),
+        Column("max_grad_norm", "max ‖g‖", ".3g"),
     ]
-    for r in results["table"]:
-        lines.append(
-            f"| {r['nonlinearity']} | {r['init']} | {'yes' if r['clip'] else 'no'} | {r['lr']:g} "
-            f"| {r['final_test_mse_mean']:.4f} | {r['best_test_mse_mean']:.4f} "
-            f"| {r['diverged']}/{r['runs']} | {r['median_grad_norm']:.3g} "
-            f"| {r['max_grad_norm']:.3g} |"
-        )
-    return "\n".join(lines)
+    return [Table(columns, results["table"], title=f"Task: {results['task']}", name="table")]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -266,5 +273,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
