@@ -30,8 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.toolkit import mean_std, seeds
 from seqattn.nn import AdditiveAttention, LuongAttention
+from seqattn.training.loop import LoopState, TrainLoop
 from seqattn.viz import AttentionView, plot_panels, save_attention
+from seqattn.viz.table import Column, Table, render_markdown
 
 SCORE_NAMES = ("dot", "scaled_dot", "general", "additive", "concat")
 
@@ -107,16 +110,20 @@ def _train_one(score: str, cfg: Config, seed: int) -> dict[str, Any]:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(1000 + seed)
     curve = []
-    started = time.perf_counter()
-    for step in range(cfg.steps):
-        keys, values, query, answer, _ = make_batch(cfg, cfg.batch, gen)
+    every = max(1, cfg.steps // 20)
+
+    def record(state: LoopState, _batch) -> None:  # the curve's steps count from 0
+        if (state.step - 1) % every == 0 or state.step == cfg.steps:
+            curve.append((state.step - 1, state.last_loss))
+
+    def loss_fn(batch: tuple[Tensor, ...]) -> Tensor:
+        keys, values, query, answer, _ = batch
         logits, _ = model(keys, values, query)
-        loss = F.cross_entropy(logits, answer)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % max(1, cfg.steps // 20) == 0 or step == cfg.steps - 1:
-            curve.append((step, float(loss.detach())))
+        return F.cross_entropy(logits, answer)
+
+    started = time.perf_counter()
+    batches = (make_batch(cfg, cfg.batch, gen) for _ in range(cfg.steps))
+    TrainLoop(model.parameters(), opt, after_step=[record]).run(batches, loss_fn)
     train_s = time.perf_counter() - started
     model.eval()
     test_gen = torch.Generator().manual_seed(999_999)  # the same test set for every model
@@ -145,25 +152,27 @@ def _train_one(score: str, cfg: Config, seed: int) -> dict[str, Any]:
     }
 
 
+def _summary_row(mine: list[dict[str, Any]]) -> dict[str, Any]:
+    """One score's seeds: accuracy mean ± std, the other figures averaged."""
+    accuracy_mean, accuracy_std = mean_std(r["accuracy"] for r in mine)
+    return {
+        "score": mine[0]["score"],
+        "accuracy_mean": accuracy_mean,
+        "accuracy_std": accuracy_std,
+        "weight_on_answer": sum(r["weight_on_answer"] for r in mine) / len(mine),
+        "ms_per_step": sum(r["ms_per_step"] for r in mine) / len(mine),
+        "score_params": mine[0]["score_params"],
+        "total_params": mine[0]["total_params"],
+    }
+
+
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
-    jobs = [(s, seed) for s in cfg.scores for seed in seeds]
+    repeats = seeds(cfg.seed, cfg.seeds)
+    jobs = [(s, seed) for s in cfg.scores for seed in repeats]
     runs = [_train_one(s, cfg, seed) for s, seed in progress(jobs, "attention-scores", len(jobs))]
-    table = []
-    for score in cfg.scores:
-        mine = [r for r in runs if r["score"] == score]
-        accs = torch.tensor([r["accuracy"] for r in mine])
-        table.append({
-            "score": score,
-            "accuracy_mean": float(accs.mean()),
-            "accuracy_std": float(accs.std()) if len(accs) > 1 else 0.0,
-            "weight_on_answer": sum(r["weight_on_answer"] for r in mine) / len(mine),
-            "ms_per_step": sum(r["ms_per_step"] for r in mine) / len(mine),
-            "score_params": mine[0]["score_params"],
-            "total_params": mine[0]["total_params"],
-        })  # fmt: skip
+    table = [_summary_row([r for r in runs if r["score"] == score]) for score in cfg.scores]
     curves = {"training loss": {}}
     for score in cfg.scores:
         first = next(r for r in runs if r["score"] == score)
@@ -185,7 +194,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         "experiment": "attention-scores",
         "task": f"key-value retrieval, {cfg.pairs} pairs, {cfg.num_keys} keys, "
         f"{cfg.num_values} values, dim {cfg.dim}",
-        "seeds": seeds,
+        "seeds": repeats,
         "table": table,
         "runs": [{k: v for k, v in r.items() if k != "example"} for r in runs],
         "figures": figures,
@@ -194,18 +203,23 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     }
 
 
+def tables(results: dict[str, Any]) -> list[Table | str]:
+    """One row per score function."""
+    columns = [
+        Column("score"),
+        Column("accuracy_mean", "accuracy",
+               lambda r: f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}"),
+        Column("weight_on_answer", "weight on answer", ".3f"),
+        Column("ms_per_step", "ms/step", ".2f"),
+        Column("score_params", "score params"),
+        Column("total_params", "total params"),
+    ]  # fmt: skip
+    return [Table(columns, results["table"], name="table")]
+
+
 def table_text(results: dict[str, Any]) -> str:
-    lines = [
-        "| score | accuracy | weight on answer | ms/step | score params | total params |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in results["table"]:
-        lines.append(
-            f"| {r['score']} | {r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f} | "
-            f"{r['weight_on_answer']:.3f} | {r['ms_per_step']:.2f} | {r['score_params']} | "
-            f"{r['total_params']} |"
-        )
-    return "\n".join(lines)
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -214,5 +228,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
