@@ -31,10 +31,13 @@ import torch
 from torch import nn
 
 from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.toolkit import mean_std, seeds
 from seqattn.io import atomic_write_text
 from seqattn.nn import GRU
 from seqattn.training import tbptt
+from seqattn.training.loop import clip_gradients
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ def _train_one(cfg: Config, k2: int, seed: int, eval_data) -> dict[str, Any]:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(50_000 + seed)
     k1 = cfg.k1 or k2
+    params = list(model.parameters())
     updates, curve = 0, []
     started = time.perf_counter()
     train_seconds = 0.0
@@ -142,7 +146,7 @@ def _train_one(cfg: Config, k2: int, seed: int, eval_data) -> dict[str, Any]:
         t0 = time.perf_counter()
         result = tbptt(
             model, x, y, _loss, k1=k1, k2=k2, optimizer=opt, time_dim=1,
-            after_backward=lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0),
+            after_backward=lambda: clip_gradients(params, clip_norm=1.0),
         )  # fmt: skip
         train_seconds += time.perf_counter() - t0
         updates += len(result.losses)
@@ -166,6 +170,21 @@ def _train_one(cfg: Config, k2: int, seed: int, eval_data) -> dict[str, Any]:
     }
 
 
+def _summary_row(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """One window's seeds: mean (and worst) accuracy, mean times, the update's memory."""
+    n = len(group)
+    return {
+        "k2": group[0]["k2"],
+        "k1": group[0]["k1"],
+        "accuracy_mean": mean_std(r["accuracy"] for r in group)[0],
+        "accuracy_min": min(r["accuracy"] for r in group),
+        "updates": group[0]["updates"],
+        "ms_per_update": sum(r["ms_per_update"] for r in group) / n,
+        "train_seconds": sum(r["train_seconds"] for r in group) / n,
+        "saved_mib_per_update": group[0]["saved_bytes_per_update"] / 2**20,
+    }
+
+
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
     out_dir = Path(out_dir)
     started = time.perf_counter()
@@ -173,7 +192,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         cfg.eval_streams, cfg.stream_length, cfg.alphabet, cfg.delay,
         torch.Generator().manual_seed(987_654),
     )  # fmt: skip
-    jobs = [(k, cfg.seed + s) for k in cfg.windows for s in range(cfg.seeds)]
+    jobs = [(k, s) for k in cfg.windows for s in seeds(cfg.seed, cfg.seeds)]
     runs = [_train_one(cfg, k, s, eval_data) for k, s in progress(jobs, "tbptt", len(jobs))]
     lines = [
         json.dumps({"run": f"k2={r['k2']}/seed={r['seed']}", "step": e + 1, "train_loss": v})
@@ -181,20 +200,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         for e, v in enumerate(r["loss_curve"])
     ]
     atomic_write_text(out_dir / "metrics.jsonl", "".join(ln + "\n" for ln in lines))
-    table = []
-    for k in cfg.windows:
-        group = [r for r in runs if r["k2"] == k]
-        n = len(group)
-        table.append({
-            "k2": k,
-            "k1": group[0]["k1"],
-            "accuracy_mean": sum(r["accuracy"] for r in group) / n,
-            "accuracy_min": min(r["accuracy"] for r in group),
-            "updates": group[0]["updates"],
-            "ms_per_update": sum(r["ms_per_update"] for r in group) / n,
-            "train_seconds": sum(r["train_seconds"] for r in group) / n,
-            "saved_mib_per_update": group[0]["saved_bytes_per_update"] / 2**20,
-        })  # fmt: skip
+    table = [_summary_row([r for r in runs if r["k2"] == k]) for k in cfg.windows]
     figures = _plots(cfg, table, runs, out_dir)
     return {
         "experiment": "tbptt",
@@ -246,20 +252,23 @@ def _plots(cfg: Config, table, runs, out_dir: Path) -> list[str]:
     return [str(acc), str(loss)]
 
 
-def table_text(results: dict[str, Any]) -> str:
-    lines = [
-        f"Task: {results['task']}",
-        "",
-        "| k2 | k1 | accuracy | updates | ms / update | train s | saved MiB / update |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+def tables(results: dict[str, Any]) -> list[Table | str]:
+    """One row per truncation window, under the task line."""
+    columns = [
+        Column("k2"),
+        Column("k1"),
+        Column("accuracy_mean", "accuracy", ".3f"),
+        Column("updates"),
+        Column("ms_per_update", "ms / update", ".2f"),
+        Column("train_seconds", "train s", ".1f"),
+        Column("saved_mib_per_update", "saved MiB / update", ".2f"),
     ]
-    for r in results["table"]:
-        lines.append(
-            f"| {r['k2']} | {r['k1']} | {r['accuracy_mean']:.3f} | {r['updates']} "
-            f"| {r['ms_per_update']:.2f} | {r['train_seconds']:.1f} "
-            f"| {r['saved_mib_per_update']:.2f} |"
-        )
-    return "\n".join(lines)
+    return [Table(columns, results["table"], title=f"Task: {results['task']}", name="table")]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -268,5 +277,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
