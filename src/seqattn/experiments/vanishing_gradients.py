@@ -30,6 +30,7 @@ from torch import nn
 
 from seqattn.diagnostics import gradient_flow, jacobian_products
 from seqattn.experiments.base import Experiment, Progress, no_progress
+from seqattn.experiments.toolkit import mean_std, seeds
 from seqattn.nn import (
     GRU,
     LSTM,
@@ -40,6 +41,7 @@ from seqattn.nn import (
 )
 from seqattn.nn.init import init_recurrent
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 #: name -> (layer class, LSTM forget-gate bias or None). "lstm_fb1" is the LSTM with the
 #: forget-gate bias set to 1 (Gers et al. 2000; Jozefowicz et al. 2015): an untrained LSTM's
@@ -153,12 +155,9 @@ def _geomean(rows: torch.Tensor) -> torch.Tensor:
     return rows.clamp_min(1e-300).log().mean(0).exp()
 
 
-def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
-    """Run the measurement; write figures into ``out_dir``; return the results."""
-    out_dir = Path(out_dir)
-    started = time.perf_counter()
-    seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
-    jobs = [(c, i, s) for i in cfg.inits for c in cfg.cells for s in seeds]
+def _measure(cfg: Config, repeats: list[int], progress: Progress) -> dict[tuple[str, str], dict]:
+    """Per (cell, init): the per-seed gradient norms per step and the Jacobian products."""
+    jobs = [(c, i, s) for i in cfg.inits for c in cfg.cells for s in repeats]
     per_run: dict[tuple[str, str], dict[str, list]] = {}
     for cell, init, seed in progress(jobs, "vanishing-gradients", len(jobs)):
         model = _model(cell, init, cfg, seed)
@@ -172,50 +171,66 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             jp = jacobian_products(model, x[:, 0], seed=seed)
             slot["jac"].append(jp.log10_spectral)
             slot["lyap"].append(jp.lyapunov)
+    return per_run
 
-    table, curves = [], {}
-    for (cell, init), slot in per_run.items():
-        xs, hs = torch.stack(slot["x"]), torch.stack(slot["h"])  # (seeds, T)
-        x_mean, h_mean = xs.mean(0), hs.mean(0)
-        row = {
-            "cell": cell,
-            "init": init,
-            "input_grad_step0": float(x_mean[0]),
-            "input_grad_last": float(x_mean[-1]),
-            "input_ratio_last_over_0": float(x_mean[-1] / x_mean[0]),
-            "input_ratio_geomean_over_seeds": float(_geomean(xs[:, -1] / xs[:, 0])),
-            "hidden_grad_step0": float(h_mean[0]),
-            "hidden_grad_last": float(h_mean[-1]),
-            "hidden_ratio_last_over_0": float(h_mean[-1] / h_mean[0]),
-        }
-        curve = {
-            "input_grad_mean": x_mean.tolist(),
-            "input_grad_geomean": _geomean(xs).tolist(),
-            "input_grad_min": xs.min(0).values.tolist(),
-            "input_grad_max": xs.max(0).values.tolist(),
-            "hidden_grad_mean": h_mean.tolist(),
-        }
-        if slot["jac"]:
-            jac = torch.stack(slot["jac"])
-            lyap = torch.tensor(slot["lyap"], dtype=torch.double)
-            row["lyapunov_mean"] = float(lyap.mean())
-            row["lyapunov_std"] = float(lyap.std()) if len(lyap) > 1 else 0.0
-            row["log10_jacobian_product_at_T"] = float(jac[:, -1].mean())
-            curve["log10_jacobian_spectral_mean"] = jac.mean(0).tolist()
-        table.append(row)
-        curves[f"{cell}/{init}"] = curve
 
-    position_rows, position_curves = [], {}
+def _cell_row(cell: str, init: str, slot: dict[str, list]) -> tuple[dict, dict]:
+    """One (cell, init): its table row (means over seeds) and its per-step curves."""
+    xs, hs = torch.stack(slot["x"]), torch.stack(slot["h"])  # (seeds, T)
+    x_mean, h_mean = xs.mean(0), hs.mean(0)
+    row = {
+        "cell": cell,
+        "init": init,
+        "input_grad_step0": float(x_mean[0]),
+        "input_grad_last": float(x_mean[-1]),
+        "input_ratio_last_over_0": float(x_mean[-1] / x_mean[0]),
+        "input_ratio_geomean_over_seeds": float(_geomean(xs[:, -1] / xs[:, 0])),
+        "hidden_grad_step0": float(h_mean[0]),
+        "hidden_grad_last": float(h_mean[-1]),
+        "hidden_ratio_last_over_0": float(h_mean[-1] / h_mean[0]),
+    }
+    curve = {
+        "input_grad_mean": x_mean.tolist(),
+        "input_grad_geomean": _geomean(xs).tolist(),
+        "input_grad_min": xs.min(0).values.tolist(),
+        "input_grad_max": xs.max(0).values.tolist(),
+        "hidden_grad_mean": h_mean.tolist(),
+    }
+    if slot["jac"]:
+        jac = torch.stack(slot["jac"])
+        row["lyapunov_mean"], row["lyapunov_std"] = mean_std(slot["lyap"])
+        row["log10_jacobian_product_at_T"] = float(jac[:, -1].mean())
+        curve["log10_jacobian_spectral_mean"] = jac.mean(0).tolist()
+    return row, curve
+
+
+def _positions(cfg: Config, repeats: list[int]) -> tuple[list[dict], dict[str, tuple]]:
+    """The gradient per input position of each position model: table rows and curves."""
+    rows, curves = [], {}
     for kind in cfg.position_models:
-        norms = torch.stack([_position_flow(kind, cfg, s) for s in seeds])  # (seeds, T)
+        norms = torch.stack([_position_flow(kind, cfg, s) for s in repeats])  # (seeds, T)
         mean = norms.mean(0)
-        position_rows.append({
+        rows.append({
             "model": kind,
             "grad_step0": float(mean[0]),
             "grad_last": float(mean[-1]),
             "ratio_last_over_0": float(mean[-1] / mean[0]),
         })  # fmt: skip
-        position_curves[POSITION_MODELS[kind]] = (list(range(cfg.length)), mean.tolist())
+        curves[POSITION_MODELS[kind]] = (list(range(cfg.length)), mean.tolist())
+    return rows, curves
+
+
+def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    """Run the measurement; write figures into ``out_dir``; return the results."""
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    repeats = seeds(cfg.seed, cfg.seeds)
+    per_run = _measure(cfg, repeats, progress)
+    table, curves = [], {}
+    for (cell, init), slot in per_run.items():
+        row, curves[f"{cell}/{init}"] = _cell_row(cell, init, slot)
+        table.append(row)
+    position_rows, position_curves = _positions(cfg, repeats)
     figures = _plots(cfg, per_run, out_dir)
     if position_curves:
         figures.append(str(plot_panels(
@@ -231,7 +246,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             "step): step 0 ≈ 2.3e-5, step 99 ≈ 8.3, ratio ≈ 3.6e5."
         ),
         "loss": "L = sum of the last step's output (hidden state) for 'last'",
-        "seeds": seeds,
+        "seeds": repeats,
         "table": table,
         "position_table": position_rows,
         "curves": curves,
@@ -282,27 +297,35 @@ def _plots(cfg: Config, per_run, out_dir: Path) -> list[str]:
     return [str(f) for f in files]
 
 
+def _lyapunov(row: dict[str, Any]) -> str:
+    lyap = row.get("lyapunov_mean")
+    return f"{lyap:+.3f} ± {row['lyapunov_std']:.3f}" if lyap is not None else "-"
+
+
+def tables(results: dict[str, Any]) -> list[Table | str]:
+    """The cells' table; then, if measured, the position models' table."""
+    cells = Table([
+        Column("cell", fmt=lambda r: LABELS[r["cell"]]),
+        Column("init"),
+        Column("input_grad_step0", "‖∂L/∂x_0‖", ".3g"),
+        Column("input_grad_last", "‖∂L/∂x_T-1‖", ".3g"),
+        Column("input_ratio_last_over_0", "ratio T-1/0", ".3g"),
+        Column("lyapunov_mean", "λ_max (per step)", _lyapunov, align="right"),
+    ], results["table"], name="table")  # fmt: skip
+    if not results.get("position_table"):
+        return [cells]
+    positions = Table([
+        Column("model", fmt=lambda r: POSITION_MODELS[r["model"]]),
+        Column("grad_step0", "‖∂L/∂x_0‖", ".3g"),
+        Column("grad_last", "‖∂L/∂x_T-1‖", ".3g"),
+        Column("ratio_last_over_0", "ratio T-1/0", ".3g"),
+    ], results["position_table"], name="position_table")  # fmt: skip
+    return [cells, positions]
+
+
 def table_text(results: dict[str, Any]) -> str:
-    """The results table as Markdown (the CLI prints it; docs/ record it)."""
-    lines = [
-        "| cell | init | ‖∂L/∂x_0‖ | ‖∂L/∂x_T-1‖ | ratio T-1/0 | λ_max (per step) |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
-    for r in results["table"]:
-        lyap = r.get("lyapunov_mean")
-        lyap_s = f"{lyap:+.3f} ± {r['lyapunov_std']:.3f}" if lyap is not None else "-"
-        lines.append(
-            f"| {LABELS[r['cell']]} | {r['init']} | {r['input_grad_step0']:.3g} | "
-            f"{r['input_grad_last']:.3g} | {r['input_ratio_last_over_0']:.3g} | {lyap_s} |"
-        )
-    if results.get("position_table"):
-        lines += ["", "| model | ‖∂L/∂x_0‖ | ‖∂L/∂x_T-1‖ | ratio T-1/0 |", "|---|---:|---:|---:|"]
-        for r in results["position_table"]:
-            lines.append(
-                f"| {POSITION_MODELS[r['model']]} | {r['grad_step0']:.3g} | "
-                f"{r['grad_last']:.3g} | {r['ratio_last_over_0']:.3g} |"
-            )
-    return "\n".join(lines)
+    """The results tables as Markdown (the CLI prints them; docs/ record them)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -311,5 +334,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
