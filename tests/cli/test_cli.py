@@ -84,6 +84,12 @@ def test_run_is_deterministic(tmp_path):
     a = run(cfg, tmp_path / "a")
     b = run(cfg, tmp_path / "b")
     assert a["table"] == b["table"] and a["position_table"] == b["position_table"]
+    from seqattn.experiments.vanishing_gradients import tables
+
+    cells, positions = tables(a)
+    assert cells.cells() == [["GRU", "default", *cells.cells()[0][2:5], "-"]]  # no Jacobian
+    assert cells.to_markdown().splitlines()[1] == "|---|---|---:|---:|---:|---:|"
+    assert positions.cells()[0][0] == "self-attention encoder, loss at position T-1"
 
 
 def test_attention_scores_tiny_run_learns(tmp_path):
@@ -100,6 +106,12 @@ def test_attention_scores_tiny_run_learns(tmp_path):
         assert r["accuracy_mean"] > 0.9, r
         assert r["weight_on_answer"] > 0.5, r
     assert (tmp_path / "attention_additive.png").exists()
+    from seqattn.experiments.attention_scores import tables
+
+    (table,) = tables(res)
+    row = table.cells()[1]
+    assert row[0] == "additive" and row[1] == f"{rows['additive']['accuracy_mean']:.3f} ± 0.000"
+    assert row[4:] == ["544", str(rows["additive"]["total_params"])]
 
 
 def test_attention_complexity_tiny_run(tmp_path):
@@ -114,6 +126,12 @@ def test_attention_complexity_tiny_run(tmp_path):
     assert mem[("naive", 2048)] > 3 * mem[("efficient", 2048)]
     assert res["structure"]["lstm"]["sequential_steps"] == "n"
     assert (tmp_path / "memory_vs_n.png").exists()
+    from seqattn.experiments.attention_complexity import tables
+
+    measured, slopes = tables(res)
+    assert [row[:2] for row in measured.cells()][:2] == [["naive", "256"], ["naive", "2048"]]
+    assert [row[0] for row in slopes.cells()] == ["naive", "efficient", "lstm"]
+    assert slopes.cells()[2][4:] == ["n", "n - 1"]  # sequential steps, max path of the LSTM
 
 
 def test_run_dataset_shortcut_and_a_bad_data_file_is_a_message(tmp_path, capsys):

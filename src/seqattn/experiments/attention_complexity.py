@@ -28,6 +28,7 @@ from seqattn.experiments.base import Experiment, Progress, no_progress
 from seqattn.experiments.measure import loglog_slope, median_time, peak_memory_child
 from seqattn.functional import efficient_attention, scaled_dot_product_attention
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 METHODS = ("naive", "efficient", "sdpa", "lstm")
 LABELS = {
@@ -195,28 +196,41 @@ def _plots(rows, slopes, cfg: Config, out_dir: Path) -> list[str]:
     return [str(f) for f in files]
 
 
+def _slope_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per method: its fitted slopes beside its structural costs."""
+    nan = math.nan
+    return [
+        {"method": m, "slope_forward_ms": s.get("forward_ms", nan),
+         "slope_train_ms": s.get("train_ms", nan),
+         "slope_train_peak_mib": s.get("train_peak_mib", nan), **results["structure"][m]}
+        for m, s in results["slopes"].items()
+    ]  # fmt: skip
+
+
+def tables(results: dict[str, Any]) -> list[Table | str]:
+    """The measurements (method x n), then the log-log slopes with the structural costs."""
+    measured = Table([
+        Column("method"),
+        Column("n"),
+        Column("forward_ms", "forward ms", ".1f"),
+        Column("train_ms", "fwd+bwd ms", ".1f"),
+        Column("forward_peak_mib", "fwd peak MiB", ".0f", align="right"),  # memory=False: empty
+        Column("train_peak_mib", "fwd+bwd peak MiB", ".0f", align="right"),
+    ], results["rows"], name="rows")  # fmt: skip
+    slopes = Table([
+        Column("method"),
+        Column("slope_forward_ms", "slope time fwd", ".2f"),
+        Column("slope_train_ms", "slope time fwd+bwd", ".2f"),
+        Column("slope_train_peak_mib", "slope memory fwd+bwd", ".2f"),
+        Column("sequential_steps", "sequential steps"),
+        Column("max_path_length", "max path"),
+    ], _slope_rows(results), name="slopes")  # fmt: skip
+    return [measured, slopes]
+
+
 def table_text(results: dict[str, Any]) -> str:
-    lines = [
-        "| method | n | forward ms | fwd+bwd ms | fwd peak MiB | fwd+bwd peak MiB |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in results["rows"]:
-        mem_f = r.get("forward_peak_mib", math.nan)
-        mem_t = r.get("train_peak_mib", math.nan)
-        lines.append(
-            f"| {r['method']} | {r['n']} | {r['forward_ms']:.1f} | {r['train_ms']:.1f} | "
-            f"{mem_f:.0f} | {mem_t:.0f} |"
-        )
-    lines += ["", "| method | slope time fwd | slope time fwd+bwd | slope memory fwd+bwd | "
-              "sequential steps | max path |", "|---|---:|---:|---:|---|---|"]  # fmt: skip
-    for m, s in results["slopes"].items():
-        st = results["structure"][m]
-        lines.append(
-            f"| {m} | {s.get('forward_ms', math.nan):.2f} | {s.get('train_ms', math.nan):.2f} | "
-            f"{s.get('train_peak_mib', math.nan):.2f} | {st['sequential_steps']} | "
-            f"{st['max_path_length']} |"
-        )
-    return "\n".join(lines)
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -225,5 +239,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
