@@ -119,24 +119,26 @@ def attention_view(
     *,
     keys: Sequence[Any] | None = None,
     queries: Sequence[Any] | None = None,
-    title: str = "",
+    title: str | None = None,
     head_names: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """An attention view for results.json and the report, checked by ``viz.AttentionView``.
 
     Shapes and labels are validated (weights (S,), (T, S) or (H, T, S), finite; one label per
-    key, query and head) and the view comes back as the JSON-ready dict that the report reads.
+    key, query and head) and the view comes back as the JSON-ready dict that the report reads,
+    with the labels that were given (the report fills in default labels for the others).
 
     >>> attention_view([[0.25, 0.75]], keys=["a", "b"], queries=["q"], title="t")["weights"]
     [[0.25, 0.75]]
     """
     from seqattn.viz import AttentionView
 
-    view = AttentionView(weights, keys=keys, queries=queries, title=title, head_names=head_names)
-    out: dict[str, Any] = {"weights": view.weights.tolist(), "keys": view.keys}
-    if view.weights.ndim >= 2:
-        out["queries"] = view.queries
-    if view.weights.ndim == 3:
-        out["head_names"] = view.head_names
-    out["title"] = view.title
+    view = AttentionView(weights, keys=keys, queries=queries, title=title or "",
+                         head_names=head_names)  # fmt: skip
+    # the labels the caller gave, checked; defaults are left to the reader (as AttentionView)
+    out: dict[str, Any] = {"weights": view.weights.tolist()}
+    given = {"keys": keys, "queries": queries, "head_names": head_names}
+    out.update({k: getattr(view, k) for k, v in given.items() if v is not None})
+    if title is not None:
+        out["title"] = view.title
     return out
