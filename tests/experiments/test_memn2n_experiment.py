@@ -100,7 +100,11 @@ def test_task1_learns_and_reports_attention(data_dir, tmp_path):
     assert view["keys"][total.index(max(total))].startswith("* ")
     for fig in res["figures"]:
         assert (tmp_path / fig.split("/")[-1]).exists()
-    assert "| 1 | single-supporting-fact |" in E.table_text(res)
+    (table,) = E.tables(res)
+    assert [cells[:2] for cells in table.cells()] == [["1", "single-supporting-fact"],
+                                                      ["**mean**", "failed (> 5%): 0"]]  # fmt: skip
+    assert table.cells()[-1][2:4] == [f"**{row['test_error']:.1f}**", "0.0 (failed 0)"]
+    assert "| 1 | single-supporting-fact |" in E.EXPERIMENT.table(res)
     assert len(load_babi(1, "test", root=data_dir)) == 1000
 
 

@@ -27,14 +27,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from seqattn.data.babi_tensors import Vectorized, build_vocab, noisy_time, tokenize, vectorize
 from seqattn.data.datasets import load_babi
 from seqattn.data.datasets.babi import BABI_TASKS, BabiExample
 from seqattn.experiments.base import Experiment, Progress, no_progress
-from seqattn.models.memn2n import MemN2N, MemN2NConfig
+from seqattn.experiments.memn2n_training import evaluate, train_ensemble
+from seqattn.experiments.toolkit import attention_view, worker_map
+from seqattn.models.memn2n import MemN2N
 from seqattn.nn.memory.memn2n import ENCODINGS
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
+
+__all__ = [
+    "EXPERIMENT", "Config", "Vectorized", "build_vocab", "evaluate", "noisy_time", "parse_tasks",
+    "quick", "run", "tables", "tokenize", "train_ensemble", "vectorize",
+]  # fmt: skip
 
 # Table 1 of Sukhbaatar et al. 2015 (arXiv:1503.08895v5), 1k training, column "PE LS RN"
 # (3 hops, per-task training, best of 10 runs): test error in %. Mean 13.9, 11 failed.
@@ -143,207 +151,7 @@ def quick(cfg: Config) -> Config:
                                ls_max_epochs=10)  # fmt: skip
 
 
-# -- data ---------------------------------------------------------------------------------------
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased words without punctuation: ``"Where is Mary?"`` -> where, is, mary."""
-    return re.findall(r"[a-z0-9']+", text.lower())
-
-
-@dataclass
-class Vectorized:
-    """Examples as tensors: stories (N, M, J), mask (N, M), query (N, Jq), answer (N,)."""
-
-    stories: torch.Tensor
-    mask: torch.Tensor
-    query: torch.Tensor
-    answer: torch.Tensor
-    task: torch.Tensor
-    examples: list[BabiExample]
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def take(self, idx: torch.Tensor | slice) -> Vectorized:
-        pick = idx.tolist() if isinstance(idx, torch.Tensor) else range(len(self))[idx]
-        return Vectorized(self.stories[idx], self.mask[idx], self.query[idx], self.answer[idx],
-                          self.task[idx], [self.examples[i] for i in pick])  # fmt: skip
-
-
-def build_vocab(examples: list[BabiExample]) -> dict[str, int]:
-    """Word -> id, 0 = the nil/padding word; an answer (``apple,football``) is one word.
-
-    Built from train and test files together as the authors' code does: a test-only word
-    keeps its random initial embedding, which is all an unseen word can have anyway.
-    """
-    words: set[str] = set()
-    for ex in examples:
-        for s in (*ex.story, ex.question):
-            words.update(tokenize(s))
-        words.add(ex.answer.lower())
-    return {w: i for i, w in enumerate(["<nil>", *sorted(words)])}
-
-
-def vectorize(
-    examples: list[BabiExample], vocab: dict[str, int], memory_size: int, sent_len: int,
-    query_len: int,
-) -> Vectorized:  # fmt: skip
-    """The last ``memory_size`` sentences of each story, oldest first, padded with id 0."""
-    n = len(examples)
-    stories = torch.zeros(n, memory_size, sent_len, dtype=torch.long)
-    query = torch.zeros(n, query_len, dtype=torch.long)
-    mask = torch.zeros(n, memory_size, dtype=torch.bool)
-    answer = torch.zeros(n, dtype=torch.long)
-    for i, ex in enumerate(examples):
-        story = ex.story[-memory_size:]
-        for s, sentence in enumerate(story):
-            ids = [vocab[w] for w in tokenize(sentence)][:sent_len]
-            stories[i, s, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        mask[i, : len(story)] = True
-        ids = [vocab[w] for w in tokenize(ex.question)][:query_len]
-        query[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        answer[i] = vocab[ex.answer.lower()]
-    task = torch.tensor([ex.task for ex in examples], dtype=torch.long)
-    return Vectorized(stories, mask, query, answer, task, list(examples))
-
-
-def noisy_time(
-    mask: torch.Tensor, noise: float, gen: torch.Generator, table: int | None = None
-) -> torch.Tensor:
-    """Temporal indices with random noise (RN): up to ``ceil(noise * n)`` empty memories.
-
-    For a story of n memories, ``nb ~ U{0..ceil(noise n)}`` blanks are mixed in: n distinct
-    indices are drawn from 0..n+nb-1, sorted, and the newest memory gets the smallest (the
-    authors' code, clipped to the table size - 1 like theirs). ``noise = 0`` gives the
-    plain ``n - 1 - i``.
-
-    Args:
-        mask: (..., M') bool, real memories first.
-        noise: the fraction of blanks (0.1 in the paper).
-        gen: the random generator.
-        table: rows of the temporal table (default M').
-
-    Shape:
-        Returns (..., M') int64.
-    """
-    m = mask.shape[-1]
-    top = (table or m) - 1
-    n = mask.sum(-1, keepdim=True)  # (..., 1)
-    slot = torch.arange(m)
-    if noise <= 0:
-        return (n - 1 - slot).clamp(min=0)
-    extra = math.ceil(noise * m)
-    blanks = (torch.rand(n.shape, generator=gen) * (torch.ceil(noise * n) + 1)).floor().long()
-    width = m + extra
-    keys = torch.rand(*mask.shape[:-1], width, generator=gen)
-    keys = keys.masked_fill(torch.arange(width) >= n + blanks, 2.0)  # past n + nb: never drawn
-    drawn = keys.argsort(-1)[..., :m]  # n distinct indices from 0..n+nb-1 come first
-    drawn = drawn.masked_fill(slot >= n, width).sort(-1).values  # ascending, the n first
-    newest_first = (n - 1 - slot).clamp(min=0)
-    return drawn.gather(-1, newest_first).clamp(max=top)
-
-
 # -- training -----------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def evaluate(model: MemN2N, data: Vectorized, linear: torch.Tensor | bool = False, chunk=500):
-    """Per-model mean loss (R,), error (R,) and predictions (R, N) on ``data``."""
-    losses, preds = [], []
-    for s in range(0, len(data), chunk):
-        sl = slice(s, s + chunk)
-        slots = int(data.mask[sl].sum(-1).max())
-        stories, mask = data.stories[sl, :slots], data.mask[sl, :slots]
-        out = model(stories, data.query[sl], mask, linear=linear)
-        target = data.answer[sl].expand(out.logits.shape[0], -1)
-        losses.append(F.cross_entropy(out.logits.transpose(1, 2), target, reduction="none"))
-        preds.append(out.logits.argmax(-1))
-    loss, pred = torch.cat(losses, 1), torch.cat(preds, 1)
-    return loss.mean(1), (pred != data.answer).float().mean(1), pred
-
-
-def train_ensemble(
-    cfg: Config, train: Vectorized, val: Vectorized, vocab_size: int, seed: int,
-    progress: Progress = no_progress, desc: str = "", deadline: float = math.inf,
-    pe_width: int = 0,
-) -> tuple[MemN2N, list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
-    """Train ``cfg.repeats`` independent models at once; returns the model, per-epoch
-    records and per-model facts (LS epochs, epochs trained, final validation loss and error).
-    The memory has as many slots as ``train.stories``; ``pe_width`` is J of the
-    ``"pe-authors"`` encoding (default: the longest sentence or question + 1). Training stops
-    early when ``time.time()`` passes ``deadline``."""
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    r, bsz = cfg.repeats, cfg.batch_size
-    slots = train.stories.shape[1]
-    pe_width = pe_width or max(train.stories.shape[-1], train.query.shape[-1]) + cfg.temporal
-    model = MemN2N(MemN2NConfig(
-        vocab_size=vocab_size, embed_dim=cfg.resolved("embed_dim"), hops=cfg.hops,
-        memory_size=slots, encoding=cfg.encoding, temporal=cfg.temporal, num_models=r,
-        pe_width=pe_width if cfg.encoding == "pe-authors" else 0,
-        attend_empty=cfg.attend_empty,
-    ))  # fmt: skip
-    params = [p for p in model.parameters()]
-    epochs, decay = cfg.resolved("epochs"), cfg.resolved("lr_decay_every")
-    base_lr = cfg.ls_lr if cfg.linear_start else cfg.lr
-    linear = torch.full((r,), cfg.linear_start)
-    ls_epochs = torch.zeros(r, dtype=torch.long)
-    soft_epochs = torch.zeros(r, dtype=torch.long)
-    best_ls = torch.full((r,), math.inf)
-    bad = torch.zeros(r, dtype=torch.long)
-    n_train = len(train)
-    steps = max(1, n_train // bsz)
-    records: list[dict[str, Any]] = []
-    total = epochs + (cfg.ls_max_epochs if cfg.linear_start else 0)
-    for epoch in progress(range(1, total + 1), desc, total):
-        done = soft_epochs >= epochs
-        if bool(done.all()) or time.time() > deadline:
-            break
-        ep = soft_epochs + 1  # 1-based epoch of the current phase
-        lr = torch.where(linear, cfg.ls_lr, base_lr * 0.5 ** (ep // decay).double()).float()
-        lr = lr.masked_fill(done, 0.0)
-        perm = torch.rand(r, n_train, generator=gen).argsort(-1)
-        for step in range(steps):
-            idx = perm[:, step * bsz : (step + 1) * bsz]  # (R, bsz): each model its own batch
-            # slots past the batch's longest story are empty for every example: trim them
-            slots = int(train.mask[idx].sum(-1).max())
-            mask = train.mask[idx][..., :slots]
-            t = noisy_time(mask, cfg.random_noise, gen, slots) if cfg.temporal else None
-            stories = train.stories[idx][..., :slots, :]
-            out = model(stories, train.query[idx], mask, t, linear=linear)
-            loss = F.cross_entropy(
-                out.logits.reshape(-1, vocab_size), train.answer[idx].reshape(-1), reduction="sum"
-            )  # summed over the batch (and the independent models), as the authors' code
-            grads = torch.autograd.grad(loss, params)
-            with torch.no_grad():
-                sq = sum(g.pow(2).flatten(1).sum(1) for g in grads)  # (R,) per-model norm^2
-                scale = (cfg.clip_norm / sq.sqrt().clamp(min=1e-12)).clamp(max=1.0) * lr
-                for p, g in zip(params, grads, strict=True):
-                    p.sub_(scale.view(-1, *[1] * (g.dim() - 1)) * g)
-        vloss, verr, _ = evaluate(model, val, linear)
-        for i in range(r):
-            if done[i]:
-                continue
-            if linear[i]:
-                ls_epochs[i] += 1
-                if vloss[i] < best_ls[i]:
-                    best_ls[i], bad[i] = vloss[i], 0
-                else:
-                    bad[i] += 1
-                if bad[i] >= cfg.ls_patience or ls_epochs[i] >= cfg.ls_max_epochs:
-                    linear[i] = False  # the validation loss stopped falling: softmax back
-            else:
-                soft_epochs[i] += 1
-            records.append({"epoch": epoch, "model": i, "linear": bool(linear[i]),
-                            "lr": float(lr[i]), "val_loss": float(vloss[i]),
-                            "val_error": float(verr[i])})  # fmt: skip
-    vloss, verr, _ = evaluate(model, val, linear)  # a model stopped by the budget in LS
-    facts = {"linear": linear.tolist(), "ls_epochs": ls_epochs.tolist(),
-             "epochs": (ls_epochs + soft_epochs).tolist(), "val_loss": vloss.tolist(),
-             "val_error": verr.tolist(),
-             "complete": bool((soft_epochs >= epochs).all())}  # fmt: skip
-    return model, records, facts
 
 
 # -- the experiment -----------------------------------------------------------------------------
@@ -389,13 +197,10 @@ def _attention_view(model: MemN2N, which: int, data: Vectorized, inv: dict[int, 
     if model.config.attend_empty:  # the rest went to the empty slots: one column for them
         keys.append(f"({model.config.memory_size - len(story)} empty slots)")
         weights = torch.cat([weights, 1 - weights.sum(-1, keepdim=True)], -1)
-    return {
-        "weights": weights.tolist(),
-        "keys": keys,
-        "queries": [f"hop {k + 1}" for k in range(model.config.hops)],
-        "title": f"task {ex.task}: {ex.question} -> {inv[int(pred[i])]} "
-        f"(answer {ex.answer}; * = supporting fact)",
-    }
+    title = (f"task {ex.task}: {ex.question} -> {inv[int(pred[i])]} "
+             f"(answer {ex.answer}; * = supporting fact)")  # fmt: skip
+    queries = [f"hop {k + 1}" for k in range(model.config.hops)]
+    return attention_view(weights, keys=keys, queries=queries, title=title)
 
 
 def _run_group(
@@ -403,7 +208,6 @@ def _run_group(
     deadline: float = math.inf, progress: Progress = no_progress,
 ) -> dict[str, Any]:  # fmt: skip
     """Train one ensemble on ``group`` (one task, or all for joint) and test it."""
-    torch.set_num_threads(1)  # tiny tensors: intra-op threads only spin (see tests/conftest.py)
     exs_train = [ex for t in group for ex in raw[t][0]]
     exs_test = [ex for t in group for ex in raw[t][1]]
     vocab = build_vocab(exs_train + exs_test)
@@ -463,6 +267,8 @@ def _run_group(
 
 
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
+    """Train and test every task (or all tasks jointly), in ``cfg.workers`` processes with one
+    torch thread each (the caller's thread count is restored), then plot."""
     out_dir = Path(out_dir)
     started, cpu0 = time.perf_counter(), time.process_time()
     tasks = cfg.task_list
@@ -481,30 +287,19 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     cost = {g: sum(min(len(ex.story), cfg.memory_size) for t in g for ex in raw[t][0])
             for g in groups}  # fmt: skip
     jobs.sort(key=lambda job: -cost[job[1]])
-    if cfg.workers > 1 and len(jobs) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=ctx) as pool:
-            futures = [pool.submit(_run_group, *job) for job in jobs]
-            done = [f.result() for f in progress(futures, "memn2n tasks", len(futures))]
-        worker_cpu = sum(d["cpu"] for d in done)
+    pooled = cfg.workers > 1 and len(jobs) > 1
+    if len(jobs) == 1:  # one ensemble in this process: its epochs are the progress
+        jobs, job_progress = [(*jobs[0], progress)], no_progress
     else:
-        single = len(jobs) == 1
-        done = [
-            _run_group(*job, progress if single else no_progress)
-            for job in (jobs if single else progress(jobs, "memn2n tasks", len(jobs)))
-        ]
-        worker_cpu = 0.0
+        job_progress = progress
+    # tiny tensors: intra-op threads only spin (see tests/conftest.py)
+    done = worker_map(_run_group, jobs, workers=cfg.workers, threads=1, progress=job_progress,
+                      desc="memn2n tasks")  # fmt: skip
+    worker_cpu = sum(d["cpu"] for d in done) if pooled else 0.0
     done.sort(key=lambda d: d["rows"][0]["task"])  # back in task order
     rows = [r for d in done for r in d["rows"]]
-    attention = [a for d in done for a in d["attention"]]
-    metrics = [m for d in done for m in d["metrics"]]
     curves = {d["curve"][0]: (d["curve"][1], d["curve"][2]) for d in done}
-    figures = _plots(cfg, rows, curves, out_dir)
     mean = sum(r["test_error"] for r in rows) / len(rows)
-    paper_mean = sum(r["paper_pe_ls_rn"] for r in rows) / len(rows)
     return {
         "experiment": "memn2n",
         "mode": "joint" if cfg.joint else "per-task",
@@ -513,12 +308,12 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         f"{' RN' if cfg.random_noise > 0 else ''}, best of {cfg.repeats} on validation",
         "mean_test_error": mean,
         "failed_tasks": sum(r["failed"] for r in rows),
-        "paper_mean_test_error": paper_mean,
+        "paper_mean_test_error": sum(r["paper_pe_ls_rn"] for r in rows) / len(rows),
         "paper_failed_tasks": sum(r["paper_pe_ls_rn"] > FAIL_THRESHOLD for r in rows),
         "table": rows,
-        "metrics": metrics,
-        "attention": attention,
-        "figures": figures,
+        "metrics": [m for d in done for m in d["metrics"]],
+        "attention": [a for d in done for a in d["attention"]],
+        "figures": _plots(cfg, rows, curves, out_dir),
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu0 + worker_cpu,
         "workers": cfg.workers,
@@ -554,28 +349,55 @@ def _plots(cfg: Config, rows: list[dict], curves: dict, out_dir: Path) -> list[s
     return [str(bar), str(curve_path)]
 
 
-def table_text(results: dict[str, Any]) -> str:
-    lines = [
-        f"Task: {results['task']} ({results['mode']})",
-        "",
-        "| task | name | test error % | paper PE LS RN % | mean / min over repeats % "
-        "| val error % | LS epochs | epochs |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+def _error(r: dict) -> str:
+    if r.get("summary"):
+        return f"**{r['test_error']:.1f}**"
+    return f"{r['test_error']:.1f}{' (failed)' if r['failed'] else ''}"
+
+
+def _paper(r: dict) -> str:
+    failed = f" (failed {r['paper_failed_tasks']})" if r.get("summary") else ""
+    return f"{r['paper_pe_ls_rn']:.1f}{failed}"
+
+
+def _spread(r: dict) -> str:
+    return "" if r.get("summary") else f"{r['mean_over_repeats']:.1f} / {r['min_over_repeats']:.1f}"
+
+
+def _epochs(r: dict) -> str:
+    if r.get("summary"):
+        return ""
+    return f"{r['epochs_trained']}{'' if r['complete'] else ' (budget)'}"
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """Per task: the selected run's test error against the paper, the spread over repeats,
+    validation error and epochs; a last row with the means and the failed tasks."""
+    columns = [
+        Column("task"),
+        Column("name"),
+        Column("test_error", "test error %", _error),
+        Column("paper_pe_ls_rn", "paper PE LS RN %", _paper),
+        Column("mean_over_repeats", "mean / min over repeats %", _spread),
+        Column("val_error", "val error %", ".1f"),
+        Column("ls_epochs", "LS epochs"),
+        Column("epochs_trained", "epochs", _epochs),
     ]
-    for r in results["table"]:
-        flag = " (failed)" if r["failed"] else ""
-        lines.append(
-            f"| {r['task']} | {r['name']} | {r['test_error']:.1f}{flag} "
-            f"| {r['paper_pe_ls_rn']:.1f} "
-            f"| {r['mean_over_repeats']:.1f} / {r['min_over_repeats']:.1f} | {r['val_error']:.1f} "
-            f"| {r['ls_epochs']} | {r['epochs_trained']}{'' if r['complete'] else ' (budget)'} |"
-        )
-    lines.append(
-        f"| **mean** | failed (> 5%): {results['failed_tasks']} | "
-        f"**{results['mean_test_error']:.1f}** | {results['paper_mean_test_error']:.1f} "
-        f"(failed {results['paper_failed_tasks']}) | | | | |"
-    )
-    return "\n".join(lines)
+    summary = {
+        "summary": True,
+        "task": "**mean**",
+        "name": f"failed (> 5%): {results['failed_tasks']}",
+        "test_error": results["mean_test_error"],
+        "paper_pe_ls_rn": results["paper_mean_test_error"],
+        "paper_failed_tasks": results["paper_failed_tasks"],
+    }
+    title = f"Task: {results['task']} ({results['mode']})"
+    return [Table(columns, [*results["table"], summary], title=title, name="table")]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -584,5 +406,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
