@@ -45,6 +45,41 @@ def test_exports():
         "bimingru",
     )  # fmt: skip
     assert HEADS == ("last", "concat", "mean", "max", "attention")
+    with pytest.raises(ValueError, match=r"expected head in \('last', 'concat'"):
+        ClassifierConfig(vocab_size=V, head="median")
+
+
+def test_state_dict_keys_of_the_heads():
+    """Heads are registry entries now; the saved names did not move (pool.* for attention)."""
+    keys = set(_model("gru", "attention").state_dict())
+    assert {k for k in keys if k.startswith("pool.")} == {"pool.proj.weight", "pool.proj.bias",
+                                                          "pool.v.weight"}  # fmt: skip
+    assert not any(k.startswith("pool.") for k in _model("gru", "mean").state_dict())
+
+
+def test_a_registered_head_needs_no_other_change():
+    from seqattn.models.classifier import ClassifierHead
+
+    @HEADS.register("first")
+    class First(ClassifierHead):
+        def forward(self, states, last, lengths, mask):
+            return states[:, 0], None
+
+    try:
+        model = _model("lstm", "first").eval()
+        tokens, lengths = _ragged_batch([5, 3])
+        out = model(tokens, lengths)
+        assert out.logits.shape == (2, 3) and out.attention is None
+        assert torch.equal(out.pooled, model.pool(*_encoded(model, tokens, lengths))[0])
+    finally:
+        HEADS.unregister("first")
+    assert "first" not in HEADS
+
+
+def _encoded(model, tokens, lengths):
+    mask = torch.arange(tokens.shape[1])[None] < lengths[:, None]
+    states, last = model.encoder(model.embedding(tokens), lengths, mask)
+    return states, last, lengths, mask
 
 
 @pytest.mark.parametrize(("encoder", "head"), GRID)

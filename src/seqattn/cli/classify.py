@@ -12,14 +12,13 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from seqattn._registry import LazyNames
 from seqattn.cli._groups import check_inputs, train_group
 
-# Literal copies of seqattn.models.ENCODERS / HEADS (importing models would pull in torch at
-# parse time); tests/cli/test_classify_cli.py checks that they agree.
-ENCODER_CHOICES = (
-    "rnn", "lstm", "gru", "bilstm", "bigru", "transformer", "tcn", "mingru", "minlstm", "bimingru",
-)  # fmt: skip
-HEAD_CHOICES = ("last", "concat", "mean", "max", "attention")
+# The registries themselves (seqattn.models.ENCODERS / HEADS), read only when a value is checked
+# or --help printed: the CLI imports no torch at parse time.
+ENCODER_CHOICES = LazyNames("seqattn.models.classifier:ENCODERS")
+HEAD_CHOICES = LazyNames("seqattn.models.classifier:HEADS")
 FORMAT_CHOICES = ("onnx", "torchscript")
 
 
@@ -41,8 +40,8 @@ def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
 # -- train classify ---------------------------------------------------------------------------
 _TRAIN_OPTIONS = {
     # flag: (config field, type, help)
-    "--encoder": ("encoder", str, f"encoder, one of {', '.join(ENCODER_CHOICES)} (default bilstm)"),
-    "--head": ("head", str, f"pooling head, one of {', '.join(HEAD_CHOICES)} (default attention)"),
+    "--encoder": ("encoder", str, ENCODER_CHOICES.help("encoder, one of {} (default bilstm)")),
+    "--head": ("head", str, HEAD_CHOICES.help("pooling head, one of {} (default attention)")),
     "--embed-dim": ("embed_dim", int, "embedding size (ignored with --embeddings)"),
     "--hidden-size": ("hidden_size", int, "hidden size (per direction)"),
     "--num-layers": ("num_layers", int, "stacked layers / blocks"),

@@ -12,9 +12,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from seqattn._registry import LazyNames
 from seqattn.cli._groups import check_inputs, train_group
 
-DECODER_CHOICES = ("plain", "context", "bahdanau", "luong", "transformer")
+# the registry itself (seqattn.models.DECODERS), read only when a value is checked or --help
+# printed: the CLI imports no torch at parse time
+DECODER_CHOICES = LazyNames("seqattn.models.seq2seq:DECODERS")
 
 _TRAIN_OPTIONS = {
     # flag: (config field, type, help)
@@ -22,7 +25,7 @@ _TRAIN_OPTIONS = {
     "--bpe-vocab": ("bpe_vocab", int, "BPE vocabulary size per language (default 8000)"),
     "--min-freq": ("min_freq", int, "word vocabularies: drop rarer words (default 2)"),
     "--max-length": ("max_length", int, "skip training pairs longer than this (tokens)"),
-    "--decoder": ("decoder", str, f"one of {', '.join(DECODER_CHOICES)} (default bahdanau)"),
+    "--decoder": ("decoder", str, DECODER_CHOICES.help("one of {} (default bahdanau)")),
     "--cell": ("cell", str, "gru (default) or lstm"),
     "--embed-dim": ("embed_dim", int, "embedding size"),
     "--hidden-size": ("hidden_size", int, "hidden size"),

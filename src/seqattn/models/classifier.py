@@ -4,9 +4,9 @@ A recurrent sentiment classifier that reads the last hidden state forgets an ear
 ("I loved the first half, then ... ... ..."): h_T remembers mostly the last words. The seed tries
 two fixes and then attention:
 
-* Fix 1, ``concat``: pad/truncate the states to a fixed length N and flatten them, so the
-  classifier sees every step; its weight matrix has N * D columns, so its parameter count grows
-  with the maximum length, and steps past N are lost.
+* Fix 1, ``concat``: pad/truncate the states to a fixed length ``max_length`` and flatten
+  them, so the classifier sees every step; its weight matrix has ``max_length * D`` columns, so
+  its parameter count grows with the maximum length, and steps past it are lost.
 * Fix 2, ``mean`` (or ``max``): average the states over the real steps; size-independent, but
   every step counts alike.
 * ``attention``: soft attention pooling (Yang et al. 2016; Lin et al. 2017), a learned weight
@@ -19,8 +19,13 @@ convolutions, WaveNet / Bai et al. 2018); ``mingru``, ``minlstm``, ``bimingru`` 
 2024: input-only gates, an element-wise linear recurrence computed as a scan). Padding never
 influences the output: every encoder and every head sees only each sequence's real steps.
 
-Shape glossary: B batch, T time, E embedding size, H hidden_size, D encoder output size (2H for
-bi-encoders, H otherwise), C classes, N max_length.
+Encoders and heads are registries (:data:`ENCODER_BUILDERS`, :data:`HEADS`): a new one is a
+builder or class with its registration, and the config, the CLI's choices and the sentiment
+experiment follow.
+
+Shape glossary: B batch, T time steps, D the encoder's output features (``num_directions *
+hidden_size`` for recurrent encoders, ``hidden_size`` otherwise), C classes; sizes named by
+their config field (``embed_dim``, ``hidden_size``, ``max_length``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqattn._registry import Registry
 from seqattn.functional.masks import padding_mask
 from seqattn.nn import (
     GRU,
@@ -53,12 +59,11 @@ __all__ = [
     "ENCODERS",
     "HEADS",
     "ENCODER_BUILDERS",
+    "ClassifierHead",
     "ClassifierConfig",
     "ClassifierOutput",
     "SequenceClassifier",
 ]
-
-HEADS = ("last", "concat", "mean", "max", "attention")
 
 
 # -- encoders ---------------------------------------------------------------------------------
@@ -89,7 +94,7 @@ class _RecurrentEncoder(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         # The recurrent layers need length >= 1; an empty sequence runs one (masked) step.
         out, state = self.rnn(x, lengths=lengths.clamp(min=1))  # (B, T, D)
-        h_n = state[0] if isinstance(state, tuple) else state  # (L*dirs, B, H)
+        h_n = state[0] if isinstance(state, tuple) else state  # (layers*dirs, B, hidden_size)
         # The top layer's final states: the forward direction at each sequence's own last step,
         # the backward direction at step 0 (it read the sequence from its own end).
         last = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.bidirectional else h_n[-1]
@@ -102,7 +107,8 @@ def _min(layer: type[nn.Module]) -> Callable[..., nn.Module]:
 
 
 class _TransformerClassifierEncoder(nn.Module):
-    """Linear E -> H (if they differ), sinusoidal positions, pre-norm Transformer encoder."""
+    """Linear embed_dim -> hidden_size (if they differ), sinusoidal positions, pre-norm
+    Transformer encoder."""
 
     def __init__(self, cfg: ClassifierConfig):
         super().__init__()
@@ -117,7 +123,7 @@ class _TransformerClassifierEncoder(nn.Module):
         self.output_size = d
 
     def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.positions(self.proj(x))  # (B, T, H)
+        h = self.positions(self.proj(x))  # (B, T, D)
         h = self.encoder(h, src_key_padding_mask=~mask)  # torch's convention: True = padding
         states = h.masked_fill(~mask[..., None], 0.0)  # padded queries computed, then dropped
         return states, _gather_last(states, lengths)
@@ -135,7 +141,7 @@ class _TCNEncoder(nn.Module):
         self.output_size = cfg.hidden_size
 
     def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        states = self.tcn(x, lengths=lengths)  # (B, T, H), zero at padding
+        states = self.tcn(x, lengths=lengths)  # (B, T, D), zero at padding
         return states, _gather_last(states, lengths)
 
 
@@ -158,6 +164,81 @@ ENCODER_BUILDERS: dict[str, Callable[[ClassifierConfig], nn.Module]] = {
 ENCODERS = tuple(ENCODER_BUILDERS)
 
 
+# -- heads ------------------------------------------------------------------------------------
+# Every head is built as ``head(D, config)`` and called as ``head(states (B, T, D), last (B, D),
+# lengths (B,), mask (B, T))`` -> (pooled (B, D_out), attention weights (B, T) or None); it has an
+# ``output_size`` D_out. Another head plugs in with ``@HEADS.register("name")`` on its class.
+class ClassifierHead(nn.Module):
+    """A pooling head of :class:`SequenceClassifier` (see the comment above); D_out = D."""
+
+    def __init__(self, input_size: int, cfg: ClassifierConfig) -> None:
+        super().__init__()
+        self.output_size = input_size
+
+    def forward(
+        self, states: Tensor, last: Tensor, lengths: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+
+#: name -> head class, in registration order (the CLI's ``--head`` choices follow it).
+HEADS: Registry[Callable[[int, ClassifierConfig], nn.Module]] = Registry("head")
+
+
+@HEADS.register("last")
+class _LastHead(ClassifierHead):
+    """The encoder's final state (each sequence's own last step)."""
+
+    def forward(self, states, last, lengths, mask):
+        return last, None
+
+
+@HEADS.register("concat")
+class _ConcatHead(ClassifierHead):
+    """The states padded / truncated to ``max_length`` steps, flattened: D_out = max_length * D."""
+
+    def __init__(self, input_size: int, cfg: ClassifierConfig) -> None:
+        super().__init__(input_size, cfg)
+        self.max_length = cfg.max_length
+        self.output_size = input_size * cfg.max_length
+
+    def forward(self, states, last, lengths, mask):
+        n, steps = self.max_length, states.shape[1]
+        fixed = states[:, :n] if steps >= n else F.pad(states, (0, 0, 0, n - steps))
+        return fixed.flatten(1), None  # (B, max_length * D); padding steps are exact zeros
+
+
+@HEADS.register("mean")
+class _MeanHead(ClassifierHead):
+    """The average of the states over the real steps (zeros for an empty sequence)."""
+
+    def forward(self, states, last, lengths, mask):
+        total = states.sum(dim=1)  # (B, D): padded steps are zeros
+        return total / lengths.clamp(min=1)[:, None].to(states.dtype), None
+
+
+@HEADS.register("max")
+class _MaxHead(ClassifierHead):
+    """The element-wise maximum over the real steps (zeros for an empty sequence)."""
+
+    def forward(self, states, last, lengths, mask):
+        peak = states.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)  # (B, D)
+        return torch.where((lengths > 0)[:, None], peak, torch.zeros_like(peak)), None
+
+
+@HEADS.register("attention")
+class _AttentionHead(AttentionPooling):
+    """Soft attention pooling (:class:`~seqattn.nn.AttentionPooling` with a ``hidden_size``
+    score layer); the pooling module itself, so its parameters keep their names ``pool.*``."""
+
+    def __init__(self, input_size: int, cfg: ClassifierConfig) -> None:
+        super().__init__(input_size, cfg.hidden_size)
+        self.output_size = input_size
+
+    def forward(self, states, last, lengths, mask):  # type: ignore[override]
+        return super().forward(states, mask=mask)  # (B, D), (B, T)
+
+
 # -- config -----------------------------------------------------------------------------------
 _POSITIVE_INTS = (
     "vocab_size", "num_classes", "embed_dim", "hidden_size", "num_layers", "max_length",
@@ -172,16 +253,17 @@ class ClassifierConfig:
     Args:
         vocab_size: V, rows of the embedding table.
         num_classes: C >= 2; binary tasks use C = 2 logits and cross-entropy.
-        embed_dim: E (must equal a pretrained embedding's dimension).
-        hidden_size: H: per direction for bi-encoders, d_model for the transformer, channels
+        embed_dim: the embedding size (must equal a pretrained embedding's dimension).
+        hidden_size: per direction for bi-encoders, d_model for the transformer, channels
             for the tcn.
         encoder: one of :data:`ENCODERS`. head: one of :data:`HEADS`.
         num_layers: stacked recurrent layers, transformer layers or tcn blocks.
         dropout: on the embeddings, between layers, inside transformer/tcn blocks and before
             the linear classifier.
-        max_length: N, the concat head's fixed length (longer inputs truncated, shorter
+        max_length: the concat head's fixed length (longer inputs truncated, shorter
             zero-padded).
-        num_heads, ffn_size: transformer heads (must divide H) and feed-forward width.
+        num_heads, ffn_size: transformer heads H (must divide hidden_size) and feed-forward
+            width.
         kernel_size: tcn kernel size k.
         pad_id: the padding token (the fresh embedding's ``padding_idx``).
         freeze_embeddings: do not train the embedding table.
@@ -221,8 +303,7 @@ class ClassifierConfig:
             )
         if self.encoder not in ENCODER_BUILDERS:
             raise ValueError(f"expected encoder in {tuple(ENCODER_BUILDERS)}, got {self.encoder!r}")
-        if self.head not in HEADS:
-            raise ValueError(f"expected head in {HEADS}, got {self.head!r}")
+        HEADS.check(self.head)
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
             raise TypeError(f"expected dropout to be a float, got {type(self.dropout).__name__}")
         if not 0.0 <= self.dropout < 1.0:
@@ -268,7 +349,8 @@ class ClassifierOutput:
         logits: (B, C) unnormalised class scores.
         attention: (B, T) pooling weights for ``head="attention"`` (sum 1 over the real steps,
             0 at padding and all 0 for an empty sequence), else None.
-        pooled: (B, D_out), the vector the linear classifier reads (D_out = N * D for concat).
+        pooled: (B, D_out), the vector the linear classifier reads (D_out = max_length * D for
+            concat).
     """
 
     logits: Tensor
@@ -294,8 +376,8 @@ class SequenceClassifier(nn.Module):
         pooled (B, D_out).
 
     The classifier is ``Linear(D_out, C)`` with D_out = D for ``last``/``mean``/``max``/
-    ``attention`` and D_out = N * D for ``concat``: only the concat head's parameter count grows
-    with the maximum length N.
+    ``attention`` and D_out = max_length * D for ``concat``: only the concat head's parameter
+    count grows with the maximum length.
 
     Example:
         >>> cfg = ClassifierConfig(vocab_size=50, embed_dim=8, hidden_size=8, head="attention")
@@ -331,9 +413,8 @@ class SequenceClassifier(nn.Module):
         self.embedding = embedding
         self.embed_dropout = nn.Dropout(cfg.dropout)
         self.encoder = ENCODER_BUILDERS[cfg.encoder](cfg)
-        d = self.encoder.output_size
-        self.pool = AttentionPooling(d, cfg.hidden_size) if cfg.head == "attention" else None
-        self.output_size = d * cfg.max_length if cfg.head == "concat" else d
+        self.pool = HEADS[cfg.head](self.encoder.output_size, cfg)
+        self.output_size = self.pool.output_size
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(self.output_size, cfg.num_classes)
 
@@ -349,27 +430,9 @@ class SequenceClassifier(nn.Module):
         mask = padding_mask(lengths, tokens.shape[1])  # (B, T), True = real step
         x = self.embed_dropout(self.embedding(tokens))  # (B, T, E)
         states, last = self.encoder(x, lengths, mask)  # (B, T, D), (B, D)
-        pooled, attention = self._pool(states, last, lengths, mask)  # (B, D_out), (B, T)
+        pooled, attention = self.pool(states, last, lengths, mask)  # (B, D_out), (B, T)
         logits = self.classifier(self.dropout(pooled))  # (B, C)
         return ClassifierOutput(logits=logits, attention=attention, pooled=pooled)
-
-    def _pool(
-        self, states: Tensor, last: Tensor, lengths: Tensor, mask: Tensor
-    ) -> tuple[Tensor, Tensor | None]:
-        head = self.config.head
-        if head == "last":
-            return last, None
-        if head == "concat":
-            n, steps = self.config.max_length, states.shape[1]
-            fixed = states[:, :n] if steps >= n else F.pad(states, (0, 0, 0, n - steps))
-            return fixed.flatten(1), None  # (B, N*D); padding steps are exact zeros
-        if head == "mean":
-            total = states.sum(dim=1)  # (B, D): padded steps are zeros
-            return total / lengths.clamp(min=1)[:, None].to(states.dtype), None
-        if head == "max":
-            peak = states.masked_fill(~mask[..., None], float("-inf")).amax(dim=1)  # (B, D)
-            return torch.where((lengths > 0)[:, None], peak, torch.zeros_like(peak)), None
-        return self.pool(states, mask=mask)  # attention: (B, D), (B, T)
 
     def _check_inputs(self, tokens: Tensor, lengths: Tensor | Sequence[int] | None) -> Tensor:
         name = type(self).__name__
