@@ -84,6 +84,11 @@ def test_train_writes_a_model_directory(model, capsys):
     for name in ("model.safetensors", "config.json", "vocab.json", "tokenizer.json",
                  "metrics.jsonl"):  # fmt: skip
         assert (model / "model" / name).is_file()
+    # the flags land in the nested config: model options under model, the rest on top
+    train_config = json.loads((model / "model" / "config.json").read_text())["train_config"]
+    assert train_config["model"]["encoder"] == "gru" and train_config["model"]["dropout"] == 0.0
+    assert train_config["model"]["hidden_size"] == 12 and train_config["epochs"] == 5
+    assert train_config == summary["config"] and "hidden_size" not in train_config
 
 
 def test_predict_texts_prints_label_and_probability(model, capsys):

@@ -33,7 +33,12 @@ def test_train_writes_model_directory(model_dir, capsys):
     for name in ("model.safetensors", "config.json", "src_tokenizer.json", "tgt_vocab.json"):
         assert (model_dir / name).is_file()
     bundle = TranslationModel.load(model_dir)
-    assert bundle.config.decoder == "bahdanau"
+    # the flags land in the nested config: model options under model, the rest on top
+    model = bundle.config.model
+    assert (model.decoder, model.embed_dim, model.hidden_size, model.dropout) == (
+        "bahdanau", 8, 8, 0.0)  # fmt: skip
+    assert (bundle.config.subword, bundle.config.max_length, bundle.config.lr) == (
+        "word", 6, 0.02)  # fmt: skip
     assert bundle.info["train_pairs"] == len(SRC)
 
 
@@ -123,3 +128,11 @@ def test_bad_translate_input(model_dir, tmp_path, capsys):
     assert "got neither" in err
     err = _err(["translate", "--model", str(model_dir), "--input", inp, "x"], capsys)
     assert "got both" in err
+
+
+def test_model_flags_are_checked_before_reading_data(tmp_path, capsys):
+    err = _err(["train", "translate", "--src-train", str(tmp_path / "none.de"), "--tgt-train",
+                str(tmp_path / "none.en"), "--out", str(tmp_path / "m"), "--decoder", "luong",
+                "--luong-score", "dot"], capsys)  # fmt: skip
+    assert "expected a unidirectional encoder for luong_score='dot'" in err
+    assert "none.de" not in err

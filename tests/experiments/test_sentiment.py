@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import logging
 import random
+from pathlib import Path
 
 import pytest
 
 from seqattn.experiments import sentiment
 
 
+def _model(**changes):
+    """The experiment's classifier options with ``changes``."""
+    return dataclasses.replace(sentiment.default_model(), **changes)
+
+
 def test_probe_attention_remembers_every_position(tmp_path):
     cfg = sentiment.Config(
         models=("lstm:last", "lstm:attention"), lengths=(30,), seeds=1, train_size=1000,
-        val_size=200, test_size=400, epochs=6, position_bins=5, hidden_size=32, embed_dim=32,
-        lr=5e-3,
+        val_size=200, test_size=400, epochs=6, position_bins=5,
+        model=_model(hidden_size=32, embed_dim=32), lr=5e-3,
     )  # fmt: skip
     res = sentiment.run(cfg, tmp_path)
     rows = {r["model"]: r for r in res["table"]}
@@ -50,8 +58,8 @@ def _reviews_csv(path, n=600, seed=0):
 def test_csv_dataset_reports_accuracy_by_length(tmp_path):
     path = _reviews_csv(tmp_path / "reviews.csv")
     cfg = sentiment.Config(
-        dataset=str(path), models=("gru:attention",), seeds=1, epochs=4, hidden_size=32,
-        embed_dim=32, min_freq=1, length_buckets=(10, 20),
+        dataset=str(path), models=("gru:attention",), seeds=1, epochs=4,
+        model=_model(hidden_size=32, embed_dim=32), min_freq=1, length_buckets=(10, 20),
     )  # fmt: skip
     res = sentiment.run(cfg, tmp_path)
     (row,) = res["table"]
@@ -72,8 +80,9 @@ def test_pretrained_embeddings_initialise_the_table(tmp_path, freeze):
     vec_path = tmp_path / "vectors.txt"
     vec_path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in vectors.items()))
     cfg = sentiment.Config(
-        dataset=str(data), models=("gru:attention",), seeds=1, epochs=2, hidden_size=16,
-        embed_dim=32, min_freq=1, embeddings=str(vec_path), freeze_embeddings=freeze,
+        dataset=str(data), models=("gru:attention",), seeds=1, epochs=2,
+        model=_model(hidden_size=16, embed_dim=32, freeze_embeddings=freeze), min_freq=1,
+        embeddings=str(vec_path),
     )  # fmt: skip
     task = sentiment._text_task(cfg)
     r = sentiment.train_model(cfg, task, "gru", "attention", seed=0)
@@ -124,7 +133,7 @@ def test_cross_validation_with_ratings(tmp_path, monkeypatch, objective):
     monkeypatch.setattr(sentiment, "_load_examples", lambda cfg: (examples, None, None))
     cfg = sentiment.Config(
         dataset="vader-tweets", models=("gru:attention",), seeds=1, folds=3, epochs=5,
-        hidden_size=32, embed_dim=32, min_freq=1, objective=objective, lr=5e-3,
+        model=_model(hidden_size=32, embed_dim=32), min_freq=1, objective=objective, lr=5e-3,
     )  # fmt: skip
     res = sentiment.run(cfg, tmp_path)
     (row,) = res["table"]
@@ -173,11 +182,80 @@ def test_bucketed_training_batches_cover_every_example_once():
 
 def test_early_stopping_keeps_the_best_validation_weights():
     cfg = sentiment.Config(models=("lstm:mean",), lengths=(12,), seeds=1, train_size=200,
-                           val_size=100, test_size=50, epochs=6, patience=1, hidden_size=8,
-                           embed_dim=8)  # fmt: skip
+                           val_size=100, test_size=50, epochs=6, patience=1,
+                           model=_model(hidden_size=8, embed_dim=8))  # fmt: skip
     task = sentiment._probe_task(cfg, 12)
     r = sentiment.train_model(cfg, task, "lstm", "mean", seed=0)
     assert 1 <= r["best_epoch"] <= r["epochs_run"] <= min(cfg.epochs, r["best_epoch"] + 1)
     val = float((sentiment.predict(r["model"], task.val) == task.val.labels).float().mean())
     assert val == r["val_accuracy"]  # the model ends with its best epoch's weights
     assert r["train_seconds"] > 0 and r["examples_per_s"] > 0
+
+
+# -- the nested config: model options under ``model``, old flat keys still read ---------------
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "flat_configs"
+
+
+def test_flat_config_files_of_older_runs_still_load(caplog):
+    """config.yaml files written before the model options were nested (fixtures)."""
+    from seqattn.config import load_config
+
+    with caplog.at_level(logging.WARNING, logger="seqattn.config"):
+        quick = load_config(sentiment.Config, FIXTURES / "sentiment_quick.yaml")
+    assert quick == sentiment.quick(sentiment.Config())
+    assert "'hidden_size' -> 'model.hidden_size'" in caplog.text
+    assert load_config(sentiment.Config, FIXTURES / "sentiment_default.yaml") == sentiment.Config()
+
+
+def test_nested_overrides_and_files(tmp_path, caplog):
+    from seqattn.config import ConfigError, load_config, save_config
+    from seqattn.experiments.runner import resolve_config
+
+    cfg = resolve_config("sentiment", overrides=["model.hidden_size=256", "model.num_layers=2"])
+    assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.model.embed_dim) == (256, 2, 64)
+    (tmp_path / "c.yaml").write_text("model:\n  dropout: 0.5\nepochs: 2\n")
+    cfg = load_config(sentiment.Config, tmp_path / "c.yaml", ["model.embed_dim=32"])
+    assert cfg.model == _model(dropout=0.5, embed_dim=32) and cfg.epochs == 2
+    assert load_config(sentiment.Config, save_config(cfg, tmp_path / "again.yaml")) == cfg
+    with caplog.at_level(logging.WARNING, logger="seqattn.config"):  # the old flat key
+        old = resolve_config("sentiment", overrides=["hidden_size=128"])
+    assert old.model.hidden_size == 128
+    assert "deprecated config keys in overrides" in caplog.text
+    assert "'hidden_size' -> 'model.hidden_size'" in caplog.text
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown config key model\.'hiden_size'; did you "
+        r"mean model\.'hidden_size'\? \(valid keys: dropout, embed_dim, ",
+    ):
+        resolve_config("sentiment", overrides=["model.hiden_size=3"])
+    with pytest.raises(ConfigError, match=r"did you mean 'model\.hidden_size'"):
+        resolve_config("sentiment", overrides=["hiden_size=3"])
+    with pytest.raises(
+        ConfigError,
+        match=r"model\.encoder to stay 'lstm' \(each entry of "
+        r"models names them, e.g. models=\[gru:attention\]\), got 'gru'",
+    ):
+        resolve_config("sentiment", overrides=["model.encoder=gru"])
+    with pytest.raises(ConfigError, match=r"model\.max_length to stay 400 .*max_tokens"):
+        resolve_config("sentiment", overrides=["model.max_length=50"])
+    with pytest.raises(ConfigError, match=r"model\.hidden_size: expected an int, got str"):
+        resolve_config("sentiment", overrides=["model.hidden_size=big"])
+
+
+def test_the_old_flat_constructor_and_attributes_still_work():
+    with pytest.warns(DeprecationWarning, match=r"pass model=\.\.\. instead"):
+        cfg = sentiment.Config(hidden_size=16, freeze_embeddings=True)
+    assert cfg == sentiment.Config(model=_model(hidden_size=16, freeze_embeddings=True))
+    with pytest.warns(DeprecationWarning, match=r"read \.model\.hidden_size"):
+        assert cfg.hidden_size == 16
+
+
+def test_runs_use_the_nested_model_options():
+    cfg = sentiment.Config(models=("gru:max",), lengths=(12,), seeds=1, train_size=64,
+                           val_size=32, test_size=32, epochs=1,
+                           model=_model(hidden_size=6, embed_dim=5, num_layers=2))  # fmt: skip
+    task = sentiment._probe_task(cfg, 12)
+    mcfg = sentiment.train_model(cfg, task, "gru", "max", seed=0)["model"].config
+    assert (mcfg.hidden_size, mcfg.embed_dim, mcfg.num_layers, mcfg.dropout) == (6, 5, 2, 0.1)
+    assert (mcfg.encoder, mcfg.head, mcfg.max_length) == ("gru", "max", 12)
+    assert (mcfg.vocab_size, mcfg.num_classes) == (task.vocab_size, task.num_classes)

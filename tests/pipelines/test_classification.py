@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
+from seqattn.config import ConfigError, replace_config
 from seqattn.data.datasets.text_classification import TextExample
 from seqattn.pipelines import (
     ClassifierBundle,
@@ -18,13 +21,20 @@ from seqattn.pipelines import (
     read_text_examples,
     write_csv,
 )
+from seqattn.pipelines.classification import default_model
 
 FILLER = [
     "the", "a", "movie", "film", "plot", "actor", "story", "was", "is", "it", "and", "this",
     "that", "very", "quite", "rather", "scene",
 ]  # fmt: skip
 CUES = {"pos": "good", "neg": "bad"}
-SMALL = {"embed_dim": 16, "hidden_size": 16, "lr": 0.01, "batch_size": 32, "dropout": 0.0}
+
+
+def small(encoder: str = "bilstm", head: str = "attention", **train) -> TextClassifierConfig:
+    """A small model (E = H = 16, no dropout), lr 0.01, batches of 32; ``train`` on top."""
+    model = dataclasses.replace(default_model(), embed_dim=16, hidden_size=16, dropout=0.0,
+                                encoder=encoder, head=head)  # fmt: skip
+    return TextClassifierConfig(model=model, lr=0.01, batch_size=32, **train)
 
 
 def make_rows(n: int, seed: int, lo: int = 3, hi: int = 12) -> list[tuple[str, str]]:
@@ -46,7 +56,7 @@ def examples(rows, name="data.csv") -> list[TextExample]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
-    cfg = TextClassifierConfig(encoder="lstm", head="attention", epochs=6, patience=2, **SMALL)
+    cfg = small("lstm", "attention", epochs=6, patience=2)
     bundle = fit_text_classifier(examples(make_rows(300, 0)), examples(make_rows(100, 1)), cfg, out)
     return bundle, out
 
@@ -103,7 +113,7 @@ def test_attention_weighs_the_decisive_word(trained):
 
 
 def test_best_weights_are_kept_and_early_stopping_stops(tmp_path):
-    cfg = TextClassifierConfig(encoder="gru", head="mean", epochs=30, patience=1, **SMALL)
+    cfg = small("gru", "mean", epochs=30, patience=1)
     fit_text_classifier(examples(make_rows(120, 0)), examples(make_rows(40, 1)), cfg, tmp_path)
     summary = json.loads((tmp_path / "train_summary.json").read_text())
     assert summary["epochs_run"] < 30  # stopped early
@@ -112,9 +122,9 @@ def test_best_weights_are_kept_and_early_stopping_stops(tmp_path):
 
 def test_resume_continues_to_the_same_weights(tmp_path):
     train = examples(make_rows(60, 0))
-    cfg = TextClassifierConfig(encoder="gru", head="max", epochs=3, patience=None, **SMALL)
+    cfg = small("gru", "max", epochs=3, patience=None)
     full = fit_text_classifier(train, None, cfg, tmp_path / "full")
-    fit_text_classifier(train, None, TextClassifierConfig(**{**cfg.to_dict(), "epochs": 1}),
+    fit_text_classifier(train, None, dataclasses.replace(cfg, epochs=1),
                         tmp_path / "part")  # fmt: skip
     resumed = fit_text_classifier(train, None, cfg, tmp_path / "part", resume=True)
     for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
@@ -126,7 +136,7 @@ def test_resume_continues_to_the_same_weights(tmp_path):
 
 def test_integer_labels_sort_numerically(tmp_path):
     rows = [(t, {"pos": 10, "neg": 9}[y]) for t, y in make_rows(40, 0)]
-    cfg = TextClassifierConfig(encoder="tcn", head="last", epochs=1, **SMALL)
+    cfg = small("tcn", "last", epochs=1)
     bundle = fit_text_classifier(examples(rows), None, cfg, tmp_path)
     assert bundle.labels == ["9", "10"]
     assert bundle.check_labels(["10", "9"]) == [1, 0]
@@ -137,12 +147,12 @@ def test_empty_text_at_training_names_the_row_and_writes_nothing(tmp_path):
     data = examples(make_rows(10, 0))
     data[4] = TextExample("  ", "pos", id="data.csv:6")
     with pytest.raises(ValueError, match=r"non-empty text at data\.csv:6"):
-        fit_text_classifier(data, None, TextClassifierConfig(**SMALL), tmp_path / "m")
+        fit_text_classifier(data, None, small(), tmp_path / "m")
     assert not (tmp_path / "m").exists()
 
 
 def test_label_problems_at_training(tmp_path):
-    cfg = TextClassifierConfig(**SMALL)
+    cfg = small()
     one_label = [TextExample("good film", "pos", id="a.csv:2")] * 3
     with pytest.raises(ValueError, match=r"at least 2 distinct labels .*\['pos'\]"):
         fit_text_classifier(one_label, None, cfg, tmp_path / "m")
@@ -198,7 +208,7 @@ def test_explain_writes_heat_maps_through_viz(trained, tmp_path):
 
 
 def test_saliency_for_heads_without_attention(tmp_path):
-    cfg = TextClassifierConfig(encoder="gru", head="max", epochs=6, **SMALL)
+    cfg = small("gru", "max", epochs=6)
     bundle = fit_text_classifier(examples(make_rows(200, 0)), None, cfg, tmp_path / "m")
     preds = bundle.saliency([t for t, _ in make_rows(50, 3)])
     hits = 0
@@ -265,11 +275,73 @@ def test_write_csv_is_atomic_and_round_trips(tmp_path):
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="expected encoder in"):
-        TextClassifierConfig(encoder="cnn")
+    with pytest.raises(ValueError, match=r"model: expected encoder in \("):
+        replace_config(TextClassifierConfig(), {"model.encoder": "cnn"})
     with pytest.raises(ValueError, match="expected epochs to be an int >= 1, got 0"):
         TextClassifierConfig(epochs=0)
     with pytest.raises(ValueError, match="divisible by num_heads"):
-        TextClassifierConfig(encoder="transformer", hidden_size=10, num_heads=4)
-    with pytest.raises(ValueError, match="unknown key"):
+        replace_config(TextClassifierConfig(), {"model.encoder": "transformer",
+                                                "model.hidden_size": 10})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"unknown config key 'epochz'; did you mean 'epochs'"):
         TextClassifierConfig.from_dict({"epochz": 3})
+    with pytest.raises(ConfigError, match=r"unknown config key model\.'hiden_size'.*valid keys"):
+        TextClassifierConfig.from_dict({"model": {"hiden_size": 3}})
+    with pytest.raises(ValueError, match=r"model\.vocab_size to stay 1 \(training fills it in"):
+        replace_config(TextClassifierConfig(), {"model.vocab_size": 5000})
+    with pytest.raises(TypeError, match="expected model to be a ClassifierConfig"):
+        TextClassifierConfig(model="bilstm")
+
+
+# -- the nested config and the flat configs of older versions ---------------------------------
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "flat_configs"
+
+
+def test_the_nested_config_keeps_every_default():
+    """Nesting moved the model options, it did not change a value (the flat defaults)."""
+    flat = json.loads((FIXTURES / "text_classifier_default.json").read_text())
+    cfg = TextClassifierConfig()
+    assert TextClassifierConfig.from_dict(flat) == cfg
+    nested = cfg.to_dict()
+    for key, value in flat.items():
+        assert (nested[key] if key in nested else nested["model"][key]) == value, key
+    assert TextClassifierConfig.from_dict(nested) == cfg
+    assert cfg.classifier_config(50, 3) == dataclasses.replace(
+        cfg.model, vocab_size=50, num_classes=3)  # fmt: skip
+
+
+def test_flat_configs_and_constructor_of_older_versions(caplog):
+    with caplog.at_level("WARNING", logger="seqattn.config"):
+        cfg = TextClassifierConfig.from_dict({"encoder": "gru", "hidden_size": 8, "epochs": 2})
+    assert (cfg.model.encoder, cfg.model.hidden_size, cfg.epochs) == ("gru", 8, 2)
+    assert "'encoder' -> 'model.encoder'" in caplog.text
+    with pytest.warns(DeprecationWarning, match=r"pass model=\.\.\. instead"):
+        old = TextClassifierConfig(encoder="gru", hidden_size=8, epochs=2)
+    assert old == cfg
+    with pytest.warns(DeprecationWarning, match=r"read \.model\.encoder"):
+        assert old.encoder == "gru"
+    assert TextClassifierConfig(**cfg.to_dict()) == cfg  # a nested mapping for model
+    with pytest.raises(ConfigError, match=r"'hidden_size' .* or 'model\.hidden_size', got both"):
+        TextClassifierConfig.from_dict({"hidden_size": 8, "model": {"hidden_size": 9}})
+
+
+def test_a_model_directory_of_an_older_version_still_loads():
+    """tests/fixtures/flat_configs/classifier: written before the nesting (flat train_config)."""
+    expected = json.loads((FIXTURES / "expected.json").read_text())
+    bundle = ClassifierBundle.load(FIXTURES / "classifier")
+    preds = bundle.predict(["good film", "bad film 3"])
+    assert [p.probs for p in preds] == expected["classifier_probs"]
+    assert [p.attention for p in preds] == expected["classifier_attention"]
+    train_config = TextClassifierConfig.from_dict(bundle.info["train_config"])
+    assert train_config.model == dataclasses.replace(
+        default_model(), encoder="gru", embed_dim=4, hidden_size=4, dropout=0.0, max_length=50
+    )
+    assert (train_config.seed, train_config.lr, train_config.epochs) == (3, 0.01, 1)
+    assert train_config.classifier_config(11, 2) == bundle.model.config
+
+
+def test_the_trained_directory_records_the_nested_config(trained):
+    bundle, out = trained
+    saved = json.loads((out / "config.json").read_text())["train_config"]
+    assert TextClassifierConfig.from_dict(saved) == small("lstm", "attention", epochs=6,
+                                                          patience=2)  # fmt: skip
+    assert saved["model"]["encoder"] == "lstm" and "encoder" not in saved

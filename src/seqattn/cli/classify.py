@@ -38,16 +38,18 @@ def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
 
 
 # -- train classify ---------------------------------------------------------------------------
+_ENCODER_HELP = ENCODER_CHOICES.help("encoder, one of {} (default bilstm)")
+_HEAD_HELP = HEAD_CHOICES.help("pooling head, one of {} (default attention)")
 _TRAIN_OPTIONS = {
-    # flag: (config field, type, help)
-    "--encoder": ("encoder", str, ENCODER_CHOICES.help("encoder, one of {} (default bilstm)")),
-    "--head": ("head", str, HEAD_CHOICES.help("pooling head, one of {} (default attention)")),
-    "--embed-dim": ("embed_dim", int, "embedding size (ignored with --embeddings)"),
-    "--hidden-size": ("hidden_size", int, "hidden size (per direction)"),
-    "--num-layers": ("num_layers", int, "stacked layers / blocks"),
-    "--dropout": ("dropout", float, "dropout rate"),
-    "--max-length": ("max_length", int, "truncate texts to this many tokens"),
-    "--num-heads": ("num_heads", int, "transformer heads"),
+    # flag: (dotted TextClassifierConfig key, type, help)
+    "--encoder": ("model.encoder", str, _ENCODER_HELP),
+    "--head": ("model.head", str, _HEAD_HELP),
+    "--embed-dim": ("model.embed_dim", int, "embedding size (ignored with --embeddings)"),
+    "--hidden-size": ("model.hidden_size", int, "hidden size (per direction)"),
+    "--num-layers": ("model.num_layers", int, "stacked layers / blocks"),
+    "--dropout": ("model.dropout", float, "dropout rate"),
+    "--max-length": ("model.max_length", int, "truncate texts to this many tokens"),
+    "--num-heads": ("model.num_heads", int, "transformer heads"),
     "--min-freq": ("min_freq", int, "drop training words seen fewer times"),
     "--max-vocab": ("max_vocab", int, "vocabulary size cap, specials included"),
     "--epochs": ("epochs", int, "training epochs"),
@@ -59,20 +61,25 @@ _TRAIN_OPTIONS = {
 }
 
 
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
 def _cmd_train_classify(args: argparse.Namespace) -> int:
+    from seqattn.config import replace_config
     from seqattn.pipelines import TextClassifierConfig, fit_text_classifier, read_text_examples
     from seqattn.training import ProgressBar
 
-    overrides = {
-        field: getattr(args, field)
-        for field, _, _ in _TRAIN_OPTIONS.values()
-        if getattr(args, field) is not None
+    changes = {
+        key: getattr(args, _dest(flag))
+        for flag, (key, _, _) in _TRAIN_OPTIONS.items()
+        if getattr(args, _dest(flag)) is not None
     }
     if args.freeze_embeddings:
-        overrides["freeze_embeddings"] = True
+        changes["model.freeze_embeddings"] = True
     if args.no_lowercase:
-        overrides["lowercase"] = False
-    config = TextClassifierConfig(**overrides)
+        changes["lowercase"] = False
+    config = replace_config(TextClassifierConfig(), changes)
     train = read_text_examples(args.train, args.text_col, args.label_col)
     valid = read_text_examples(args.valid, args.text_col, args.label_col) if args.valid else None
     callbacks = [ProgressBar(metric="val_acc", items_label=None, desc="train")]
@@ -83,7 +90,7 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
 
     summary = json.loads((bundle.path / "train_summary.json").read_text(encoding="utf-8"))
     line = (
-        f"{config.encoder}+{config.head}: {summary['num_train']} training examples, "
+        f"{config.model.encoder}+{config.model.head}: {summary['num_train']} training examples, "
         f"{len(bundle.labels)} labels {bundle.labels}, {summary['epochs_run']} epochs; "
         f"train accuracy {summary['train']['acc']:.4f}"
     )
@@ -171,8 +178,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--text-col", default="text", help="text column (default text)")
     cls.add_argument("--label-col", default="label", help="label column (default label)")
     cls.add_argument("--out", default="model", help="model directory (default ./model)")
-    for flag, (field, kind, help_text) in _TRAIN_OPTIONS.items():
-        cls.add_argument(flag, dest=field, type=kind, help=help_text)
+    for flag, (_, kind, help_text) in _TRAIN_OPTIONS.items():
+        cls.add_argument(flag, dest=_dest(flag), type=kind, help=help_text)
     cls.add_argument("--freeze-embeddings", action="store_true", help="keep embeddings fixed")
     cls.add_argument("--no-lowercase", action="store_true", help="keep the texts' case")
     cls.add_argument("--resume", action="store_true", help="continue from the checkpoints")

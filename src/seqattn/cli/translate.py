@@ -20,20 +20,20 @@ from seqattn.cli._groups import check_inputs, train_group
 DECODER_CHOICES = LazyNames("seqattn.models.seq2seq:DECODERS")
 
 _TRAIN_OPTIONS = {
-    # flag: (config field, type, help)
+    # flag: (dotted TranslationConfig key, type, help)
     "--subword": ("subword", str, "bpe (default) or word"),
     "--bpe-vocab": ("bpe_vocab", int, "BPE vocabulary size per language (default 8000)"),
     "--min-freq": ("min_freq", int, "word vocabularies: drop rarer words (default 2)"),
     "--max-length": ("max_length", int, "skip training pairs longer than this (tokens)"),
-    "--decoder": ("decoder", str, DECODER_CHOICES.help("one of {} (default bahdanau)")),
-    "--cell": ("cell", str, "gru (default) or lstm"),
-    "--embed-dim": ("embed_dim", int, "embedding size"),
-    "--hidden-size": ("hidden_size", int, "hidden size"),
-    "--layers": ("encoder_layers", int, "encoder layers"),
-    "--decoder-layers": ("decoder_layers", int, "decoder layers"),
-    "--luong-score": ("luong_score", str, "dot, general or concat"),
-    "--luong-attention": ("luong_attention", str, "global, local-m or local-p"),
-    "--dropout": ("dropout", float, "dropout rate"),
+    "--decoder": ("model.decoder", str, DECODER_CHOICES.help("one of {} (default bahdanau)")),
+    "--cell": ("model.cell", str, "gru (default) or lstm"),
+    "--embed-dim": ("model.embed_dim", int, "embedding size"),
+    "--hidden-size": ("model.hidden_size", int, "hidden size"),
+    "--layers": ("model.encoder_layers", int, "encoder layers"),
+    "--decoder-layers": ("model.decoder_layers", int, "decoder layers"),
+    "--luong-score": ("model.luong_score", str, "dot, general or concat"),
+    "--luong-attention": ("model.luong_attention", str, "global, local-m or local-p"),
+    "--dropout": ("model.dropout", float, "dropout rate"),
     "--label-smoothing": ("label_smoothing", float, "label smoothing epsilon"),
     "--teacher-forcing": ("teacher_forcing", float, "teacher forcing ratio at the start"),
     "--teacher-forcing-final": ("teacher_forcing_final", float, "ratio at the end (linear)"),
@@ -60,7 +60,12 @@ def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
     return run
 
 
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from seqattn.config import replace_config
     from seqattn.pipelines.translation import (
         TimeBudget,
         TranslationConfig,
@@ -69,18 +74,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     from seqattn.training import ProgressBar
 
-    overrides = {f: getattr(args, f) for f, _, _ in _TRAIN_OPTIONS.values()}
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    changes = {key: getattr(args, _dest(flag)) for flag, (key, _, _) in _TRAIN_OPTIONS.items()}
+    changes = {k: v for k, v in changes.items() if v is not None}
     if args.tie_embeddings:
-        overrides["tie_embeddings"] = True
+        changes["model.tie_embeddings"] = True
     if args.lowercase:
-        overrides["lowercase"] = True
+        changes["lowercase"] = True
     if args.no_input_feeding:
-        overrides["input_feeding"] = False
+        changes["model.input_feeding"] = False
     if args.unidirectional:
-        overrides["bidirectional"] = False
-    config = TranslationConfig(**overrides)
-    config.model_config(8, 8)  # model options checked before reading data
+        changes["model.bidirectional"] = False
+    config = replace_config(TranslationConfig(), changes)  # checked before reading data
     if bool(args.src_valid) != bool(args.tgt_valid):
         raise ValueError("expected both --src-valid and --tgt-valid or neither, got one")
     train = read_parallel(args.src_train, args.tgt_train)
@@ -92,7 +96,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                              resume=args.resume)  # fmt: skip
     info = bundle.info
     vocab = f"{info['src_vocab']}/{info['tgt_vocab']}"
-    line = (f"{config.cell}+{config.decoder}: {info['train_pairs']} training pairs, "
+    line = (f"{config.model.cell}+{config.model.decoder}: {info['train_pairs']} training pairs, "
             f"vocabularies {vocab}, {info['steps']} steps")  # fmt: skip
     if info["val"]:
         line += f", valid loss {info['val']['val_loss']:.3f}"
@@ -143,7 +147,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
                              "an empty one (only <eos>)")  # fmt: skip
         if t.attention is None:
             raise ValueError(f"expected an attention decoder for --show-alignment, got "
-                             f"{bundle.config.decoder!r}")  # fmt: skip
+                             f"{bundle.config.model.decoder!r}")  # fmt: skip
         from seqattn.viz.attention import AttentionView, save_attention
 
         view = AttentionView(t.attention, keys=t.src_tokens, queries=t.tokens, title=t.text)
@@ -169,8 +173,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--src-valid", metavar="FILE", help="validation source sentences")
     tr.add_argument("--tgt-valid", metavar="FILE", help="validation translations")
     tr.add_argument("--out", default="translator", help="model directory (default ./translator)")
-    for flag, (field, kind, help_text) in _TRAIN_OPTIONS.items():
-        tr.add_argument(flag, dest=field, type=kind, help=help_text)
+    for flag, (_, kind, help_text) in _TRAIN_OPTIONS.items():
+        tr.add_argument(flag, dest=_dest(flag), type=kind, help=help_text)
     tr.add_argument("--tie-embeddings", action="store_true", help="share output embeddings")
     tr.add_argument("--lowercase", action="store_true", help="lowercase both sides")
     tr.add_argument("--no-input-feeding", action="store_true", help="Luong without input feeding")

@@ -16,7 +16,7 @@ Datasets:
 * ``vader-tweets``, ``sst2``, ``imdb``, ``rt-polarity`` or a CSV/TSV/JSONL path with ``text``
   and ``label`` columns: word-tokenised, vocabulary from the training split, accuracy reported
   overall and by input-length bucket. ``embeddings=PATH`` initialises the embedding table from
-  a vectors file (e.g. from ``seqattn train vectors``; ``freeze_embeddings`` keeps it fixed).
+  a vectors file (e.g. from ``seqattn train vectors``; ``model.freeze_embeddings`` keeps it fixed).
 
 Every model is trained with Adam and gradient-norm clipping, early-stopped on a validation
 split (best weights kept), for several seeds; the table gives mean ± std, parameters, training
@@ -30,13 +30,14 @@ import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from seqattn.config import check_unchanged, flat_kwargs, moved_to
 from seqattn.data.pretrained import pretrained_embedding
 from seqattn.experiments.base import Experiment, Progress, no_progress
 
@@ -77,9 +78,30 @@ OBJECTIVES = ("label", "rating")
 VADER_LEXICON_R = 0.881
 
 
+#: The classifier fields each run sets itself, with the reason (kept at default_model's values).
+_RUN_FIELDS = {
+    ("encoder", "head"): "each entry of models names them, e.g. models=[gru:attention]",
+    ("max_length",): "the probe length or max_tokens sets it",
+    ("vocab_size", "num_classes", "pad_id"): "the data decides",
+}
+
+
+def default_model() -> ClassifierConfig:
+    """The classifier options of every run (E = H = 64, dropout 0.1); encoder, head,
+    max_length and the data's fields are set per run (see ``_RUN_FIELDS``)."""
+    return ClassifierConfig(vocab_size=1, embed_dim=64, hidden_size=64, dropout=0.1)
+
+
+@flat_kwargs
 @dataclass(frozen=True)
 class Config:
-    """Defaults: the issue's grid on the offline probe, 3 seeds."""
+    """Defaults: the issue's grid on the offline probe, 3 seeds.
+
+    ``model``: the :class:`~seqattn.models.ClassifierConfig` options shared by every entry of
+    ``models`` (embed_dim, hidden_size, dropout, num_layers, num_heads, ffn_size, kernel_size,
+    freeze_embeddings); ``--set model.hidden_size=128``. The old flat keys (``hidden_size``...)
+    are read as ``model.<key>``, deprecated.
+    """
 
     dataset: str = "probe"
     models: tuple[str, ...] = (
@@ -88,9 +110,7 @@ class Config:
     )  # fmt: skip
     seeds: int = 3
     seed: int = 0
-    embed_dim: int = 64
-    hidden_size: int = 64
-    dropout: float = 0.1
+    model: ClassifierConfig = field(default_factory=default_model)
     lr: float = 2e-3
     batch_size: int = 64
     epochs: int = 8
@@ -118,14 +138,21 @@ class Config:
     # batch order is still shuffled); probe inputs all have one length, so nothing changes
     bucket_batches: bool = True
     # real data: a GloVe / word2vec / fastText file whose vectors initialise the embedding
-    # table (its dimension replaces embed_dim; words it lacks start random at its scale);
-    # "" = embeddings learned from scratch
+    # table (its dimension replaces model.embed_dim; words it lacks start random at its
+    # scale; model.freeze_embeddings keeps it fixed); "" = embeddings learned from scratch
     embeddings: str = ""
-    freeze_embeddings: bool = False
+
+    config_aliases: ClassVar[dict[str, str]] = moved_to(
+        "model", ("embed_dim", "hidden_size", "dropout", "freeze_embeddings")
+    )
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "embed_dim", "hidden_size", "batch_size", "epochs", "train_size",
-                     "val_size", "test_size", "position_bins", "max_tokens"):  # fmt: skip
+        if not isinstance(self.model, ClassifierConfig):
+            raise TypeError(f"expected model to be a ClassifierConfig, got {type(self.model)}")
+        for names, reason in _RUN_FIELDS.items():
+            check_unchanged(self.model, default_model(), names, "model", reason)
+        for name in ("seeds", "batch_size", "epochs", "train_size", "val_size", "test_size",
+                     "position_bins", "max_tokens"):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"expected {name} to be a positive int, got {value!r}")
@@ -187,13 +214,12 @@ def train_model(cfg: Config, task: Task, encoder: str, head: str, seed: int) -> 
     if cfg.embeddings:
         vectors = _vectors(cfg.embeddings, tuple(task.vocab.itos))
         embedding, _ = pretrained_embedding(  # the data layer logs the coverage
-            task.vocab, vectors, freeze=cfg.freeze_embeddings, seed=seed
+            task.vocab, vectors, freeze=cfg.model.freeze_embeddings, seed=seed
         )
-    mcfg = ClassifierConfig(
-        vocab_size=task.vocab_size, num_classes=task.num_classes,
-        embed_dim=embedding.embedding_dim if embedding is not None else cfg.embed_dim,
-        hidden_size=cfg.hidden_size, encoder=encoder, head=head, dropout=cfg.dropout,
-        max_length=task.max_length, pad_id=0, freeze_embeddings=cfg.freeze_embeddings,
+    mcfg = dataclasses.replace(
+        cfg.model, vocab_size=task.vocab_size, num_classes=task.num_classes,
+        embed_dim=embedding.embedding_dim if embedding is not None else cfg.model.embed_dim,
+        encoder=encoder, head=head, max_length=task.max_length, pad_id=0,
     )  # fmt: skip
     model = SequenceClassifier(mcfg, embedding)
     fit = _fit(cfg, task, model, seed)

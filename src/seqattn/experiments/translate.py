@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqattn.config import replace_config
 from seqattn.data.datasets.parallel import SentencePair, load_fra_eng, load_multi30k
 from seqattn.experiments.base import Experiment, Progress, no_progress
 from seqattn.experiments.toolkit import attention_view
@@ -37,7 +38,9 @@ from seqattn.viz.table import Column, Table, render_markdown
 @dataclass(frozen=True)
 class Config:
     """dataset: ``multi30k``, ``fra-eng`` or a folder. src / tgt: languages (file suffixes).
-    model: data, model and training options. beam: beam size of the second decoding.
+    model: data, model and training options, a :class:`TranslationConfig` (the network's
+    own options under ``model.model``: ``--set model.model.decoder=luong``).
+    beam: beam size of the second decoding.
     time_budget_min: stop training after this many minutes (None: run all epochs).
     resume: continue from ``out_dir/model/checkpoints``. test_limit: translate only the first
     N test sentences (None: all). examples: alignment heat maps in the report."""
@@ -63,8 +66,9 @@ class Config:
 
 def quick(cfg: Config) -> Config:
     """Demo scale: 2,000 training pairs, a small model, 2 epochs, 100 test sentences."""
-    model = dataclasses.replace(cfg.model, epochs=2, embed_dim=64, hidden_size=64,
-                                bpe_vocab=1000, batch_size=64)  # fmt: skip
+    model = replace_config(cfg.model, {"epochs": 2, "model.embed_dim": 64,
+                                       "model.hidden_size": 64, "bpe_vocab": 1000,
+                                       "batch_size": 64})  # fmt: skip
     return dataclasses.replace(cfg, model=model, train_limit=2000, test_limit=100)
 
 
@@ -153,8 +157,8 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         "experiment": "translate",
         "dataset": cfg.dataset,
         "direction": f"{cfg.src}-{cfg.tgt}",
-        "decoder": cfg.model.decoder,
-        "cell": cfg.model.cell,
+        "decoder": cfg.model.model.decoder,
+        "cell": cfg.model.model.cell,
         "train": bundle.info,
         "stopped_by_time_budget_at_step": budget.stopped_at,
         "test_sentences": len(test),
