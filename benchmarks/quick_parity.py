@@ -26,8 +26,7 @@ from pathlib import Path
 
 # Keys whose values are measurements of time (or derived from it) or of the machine.
 VOLATILE = ("seconds", "second", "_ms", "ms_", "time", "speed", "throughput", "per_s", "gflop",
-            "tokens_per", "wall", "cpu_min", "elapsed", "date", "memory", "mib", "peak", "slope",
-            "ratio", "rss", "cpu")  # fmt: skip
+            "tokens_per", "wall", "cpu_min", "elapsed", "date", "mib", "rss", "cpu")  # fmt: skip
 SKIP_TOP = ("versions", "command")
 
 
