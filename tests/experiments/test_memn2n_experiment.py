@@ -12,6 +12,7 @@ from seqattn.data.datasets import babi_file, load_babi
 from seqattn.data.datasets.babi import BabiExample
 from seqattn.experiments import get
 from seqattn.experiments import memn2n as E
+from seqattn.experiments.toolkit import torch_threads
 
 
 def test_parse_tasks_and_config_errors():
@@ -114,8 +115,47 @@ def test_joint_mode_trains_one_model_and_reports_every_task(data_dir, tmp_path):
         tasks="1,4", joint=True, repeats=1, epochs=1, ls_max_epochs=1, max_train=60,
         max_test=40, data_dir=str(data_dir), attention_views=2,
     )  # fmt: skip
-    res = E.run(cfg, tmp_path)
+    with torch_threads(2):  # the run uses one thread and gives the caller's count back
+        res = E.run(cfg, tmp_path)
+        assert torch.get_num_threads() == 2
     assert res["mode"] == "joint" and [r["task"] for r in res["table"]] == [1, 4]
     assert res["table"][0]["vocab"] == res["table"][1]["vocab"]  # one shared vocabulary
     assert {m["group"] for m in res["metrics"]} == {"joint"}
     assert len(res["attention"]) == 2
+
+
+def test_ensemble_sgd_is_the_per_model_clipped_update():
+    # the update the experiment wrote by hand before it ran through TrainLoop, bit for bit
+    from seqattn.models.memn2n import MemN2N, MemN2NConfig
+    from seqattn.training.ensemble_sgd import EnsembleSGD
+    from seqattn.training.loop import TrainLoop
+
+    def model_and_batch():
+        torch.manual_seed(0)
+        model = MemN2N(MemN2NConfig(vocab_size=12, embed_dim=6, memory_size=5, num_models=3))
+        gen = torch.Generator().manual_seed(1)
+        stories = torch.randint(0, 12, (3, 4, 5, 3), generator=gen)
+        query, answer = torch.randint(0, 12, (3, 4, 3), generator=gen), torch.arange(12) % 7
+        return model, (stories, query, torch.ones(3, 4, 5, dtype=torch.bool), answer)
+
+    def loss_of(model, batch):
+        stories, query, mask, answer = batch
+        logits = model(stories, query, mask).logits
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, 12), answer, reduction="sum")
+
+    lr = torch.tensor([0.5, 0.1, 0.0])  # a finished model: lr 0
+    model, batch = model_and_batch()
+    params = list(model.parameters())
+    grads = torch.autograd.grad(loss_of(model, batch), params)
+    with torch.no_grad():
+        sq = sum(g.pow(2).flatten(1).sum(1) for g in grads)
+        scale = (1.0 / sq.sqrt().clamp(min=1e-12)).clamp(max=1.0) * lr
+        for p, g in zip(params, grads, strict=True):
+            p.sub_(scale.view(-1, *[1] * (g.dim() - 1)) * g)
+    ported, batch = model_and_batch()
+    opt = EnsembleSGD(ported.parameters(), lr=lr, clip_norm=1.0)
+    TrainLoop(ported.parameters(), opt, max_steps=1).run([batch], lambda b: loss_of(ported, b))
+    for a, b in zip(model.state_dict().values(), ported.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    untouched = model_and_batch()[0].state_dict()["memory.embed"][2]
+    assert torch.equal(ported.state_dict()["memory.embed"][2], untouched)  # lr 0: unchanged

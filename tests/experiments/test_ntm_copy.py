@@ -84,3 +84,25 @@ def test_worker_processes_give_the_same_runs(tmp_path):
     two = ntm_copy.run(ntm_copy.Config(**{**cfg.__dict__, "workers": 2}), tmp_path / "two")
     for a, b in zip(one["runs"], two["runs"], strict=True):
         assert a["curve_bits"] == b["curve_bits"] and a["bits_len5"] == b["bits_len5"]
+
+
+def test_a_nonfinite_loss_is_skipped_counted_and_training_goes_on(tmp_path, monkeypatch):
+    import torch.nn.functional as F
+
+    bce, calls = F.binary_cross_entropy_with_logits, []
+
+    def second_is_nan(logits, y):  # the second training batch's loss is NaN
+        calls.append(len(calls))
+        loss = bce(logits, y)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(ntm_copy.F, "binary_cross_entropy_with_logits", second_is_nan)
+    cfg = ntm_copy.Config(
+        sequences=48, batch_size=8, max_length=4, controller_size=16, memory_slots=16,
+        memory_width=6, seeds=1, baseline=False, eval_every=16, eval_per_length=2,
+        generalisation_lengths=(6,), generalisation_size=4, compile=False,
+    )  # fmt: skip
+    (run,) = ntm_copy.run(cfg, tmp_path)["runs"]
+    assert run["nonfinite_losses"] == 1 and len(calls) == 7  # 6 updates, one batch skipped
+    assert run["updates"] == 6 and run["curve_seen"] == [16, 32, 48]
+    assert all(b == b for b in run["curve_bits"])  # the NaN never reached the weights
