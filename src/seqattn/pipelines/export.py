@@ -367,10 +367,10 @@ def export_classifier(
         FileNotFoundError: no model directory (see :meth:`ClassifierBundle.load`).
 
     Example:
-        >>> export_classifier("no/such/dir", "onnx")
+        >>> export_classifier("no/dir", "onnx")
         Traceback (most recent call last):
         ...
-        FileNotFoundError: expected a model directory, got no directory at no/such/dir
+        FileNotFoundError: expected a text-classifier model directory, got no directory at no/dir
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"expected format in {EXPORT_FORMATS}, got {format!r}")

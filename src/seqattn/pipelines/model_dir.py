@@ -15,9 +15,10 @@ files of two models vouched for by one.
 
 :func:`open_model_dir` checks a directory before anything is built from it and names the file
 of every problem, as ``expected X, got Y``: a missing file (:class:`MissingModelFile`, both a
-``ValueError`` and a ``FileNotFoundError``), a file whose sha256 is not the manifest's, another
-format, version or kind, invalid JSON; :meth:`ModelDir.load_weights` names the tensors that are
-missing, unexpected or of another shape than the model built from ``config.json``.
+``ValueError`` and a ``FileNotFoundError``; no directory at all is a ``FileNotFoundError``), a
+file whose sha256 is not the manifest's, another format, version or kind, invalid JSON;
+:meth:`ModelDir.load_weights` names the tensors that are missing, unexpected or of another
+shape than the model built from ``config.json``.
 
 Directories written before this format (each kind had its own ``format`` tag in ``config.json``,
 described by a :class:`LegacyFormat`) still load: their ``config.json`` without the ``format``
@@ -210,12 +211,13 @@ def open_model_dir(
         legacy: the kind's layout before this format, accepted when there is no manifest.
 
     Raises:
-        MissingModelFile: no directory, or a file missing (named).
+        FileNotFoundError: no directory at ``path`` (as the loaders always raised).
+        MissingModelFile: a file missing (named).
         ValueError: another format, version or kind; invalid JSON; a sha256 mismatch (named).
     """
     path = Path(path)
     if not path.is_dir():
-        raise MissingModelFile(f"expected a {kind} model directory, got no directory at {path}")
+        raise FileNotFoundError(f"expected a {kind} model directory, got no directory at {path}")
     if (path / MANIFEST).is_file():
         return _open_current(path, kind, (CONFIG, WEIGHTS, *files))
     if legacy is not None and (path / CONFIG).is_file():
