@@ -1,10 +1,14 @@
 """``seqattn train translate`` / ``seqattn translate``: a tiny round trip and every bad input."""
 
+import dataclasses
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 from seqattn.cli.main import main
-from seqattn.pipelines.translation import TranslationModel
+from seqattn.pipelines.translation import TranslationConfig, TranslationModel, default_model
 
 SRC = ["ein Hund läuft .", "eine Katze schläft .", "ein Mann sitzt .", "eine Frau läuft ."] * 4
 TGT = ["a dog runs .", "a cat sleeps .", "a man sits .", "a woman runs ."] * 4
@@ -136,3 +140,40 @@ def test_model_flags_are_checked_before_reading_data(tmp_path, capsys):
                 "--luong-score", "dot"], capsys)  # fmt: skip
     assert "expected a unidirectional encoder for luong_score='dot'" in err
     assert "none.de" not in err
+
+
+# -- the nested TranslationConfig and the flat configs of older versions ----------------------
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "flat_configs"
+
+
+def test_the_nested_config_keeps_every_default():
+    flat = json.loads((FIXTURES / "translation_default.json").read_text())
+    cfg = TranslationConfig()
+    assert TranslationConfig.from_dict(flat) == cfg
+    nested = cfg.to_dict()
+    for key, value in flat.items():
+        assert (nested[key] if key in nested else nested["model"][key]) == value, key
+    assert TranslationConfig.from_dict(nested) == cfg
+
+
+def test_a_translator_directory_of_an_older_version_still_loads():
+    """tests/fixtures/flat_configs/translator: its config.json holds the flat config."""
+    expected = json.loads((FIXTURES / "expected.json").read_text())
+    bundle = TranslationModel.load(FIXTURES / "translator")
+    assert bundle.config.model == dataclasses.replace(
+        default_model(), embed_dim=4, hidden_size=4, cell="lstm", decoder="luong", dropout=0.0
+    )
+    assert (bundle.config.subword, bundle.config.max_length, bundle.config.seed) == ("word", 20, 2)
+    assert bundle.config.model_config(12, 12) == bundle.model.config
+    out = bundle.translate(["ein hund 1"], beam=1)
+    assert [t.text for t in out] == expected["translation"]
+    assert [t.score for t in out] == expected["translation_score"]
+
+
+def test_the_translate_experiment_reads_its_old_flat_config_file():
+    from seqattn.config import load_config
+    from seqattn.experiments import translate
+
+    old = load_config(translate.Config, FIXTURES / "translate_quick.yaml")
+    assert old == translate.quick(translate.Config())
+    assert (old.model.model.hidden_size, old.model.bpe_vocab) == (64, 1000)
