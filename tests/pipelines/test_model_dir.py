@@ -23,7 +23,8 @@ from seqattn.pipelines.model_dir import (
 from seqattn.pipelines.translation import TranslationModel
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-LEGACY = FIXTURES / "model_dirs" / "legacy"
+LEGACY = FIXTURES / "model_dirs" / "legacy"  # written before the shared format (a6957a4)
+CURRENT = FIXTURES / "model_dirs" / "current"  # the shared format, version 1 (17caa27)
 LOADERS = {"classifier": ClassifierBundle, "translator": TranslationModel, "captioner": Captioner}
 
 
@@ -60,12 +61,13 @@ def _outputs(kind: str, obj) -> dict:
 
 
 @pytest.mark.parametrize("kind", list(LOADERS))
-def test_legacy_directories_load_and_predict_as_recorded(kind):
-    """Directories written before the shared format (commit a6957a4) load unchanged."""
-    model_dir = LEGACY / kind / "model"
-    assert not (model_dir / MANIFEST).exists()
+@pytest.mark.parametrize("root", [LEGACY, CURRENT], ids=["legacy", "current"])
+def test_fixture_directories_load_and_predict_as_recorded(kind, root):
+    """Directories written before the shared format (a6957a4) and in it (version 1) load."""
+    model_dir = root / kind / "model"
+    assert (model_dir / MANIFEST).exists() == (root == CURRENT)
     loaded = LOADERS[kind].load(model_dir)
-    want = json.loads((LEGACY / kind / "expected.json").read_text(encoding="utf-8"))
+    want = json.loads((root / kind / "expected.json").read_text(encoding="utf-8"))
     _close(_outputs(kind, loaded), want)
 
 
