@@ -23,6 +23,22 @@ def test_the_pipeline_imports_no_experiment_or_cli():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_no_pipeline_module_imports_experiments_or_cli():
+    import ast
+    from pathlib import Path
+
+    bad = {}
+    for path in Path(captioning.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            hits = [n for n in names if n.startswith(("seqattn.experiments", "seqattn.cli"))]
+            if hits:
+                bad.setdefault(path.name, []).extend(hits)
+    assert not bad, bad
+
+
 def test_the_experiment_re_exports_the_pipeline():
     from seqattn.experiments import show_attend_tell as sat
     from seqattn.pipelines import captioning_eval
