@@ -43,6 +43,7 @@ __all__ = [
     "moved_to",
     "flat_kwargs",
     "check_unchanged",
+    "ConfigDict",
 ]
 
 C = TypeVar("C")
@@ -156,6 +157,21 @@ def _resolve_key(cls: Any, key: str, moved: list[tuple[str, str]]) -> list[str]:
                 raise ConfigError(f"{where}{part} is not a section; cannot set {key!r}")
             cls = sub
     return out
+
+
+class ConfigDict:
+    """Mixin for dataclass configs: ``to_dict`` (nested, JSON/YAML-ready) and ``from_dict``
+    (nested, or with the old keys of ``config_aliases``; ConfigError on a bad key or value)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A nested, JSON-ready dict (sections as mappings)."""
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """The config of :meth:`to_dict`'s output, or of an older version's dict (keys that
+        moved read at their new place). Unknown keys and ill-typed values raise ConfigError."""
+        return config_from_dict(cls, data)
 
 
 def check_unchanged(

@@ -42,35 +42,28 @@ model saw).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
-import shutil
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import safetensors.torch
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from seqattn.config import (
-    check_unchanged,
-    config_from_dict,
-    config_to_dict,
-    flat_kwargs,
-    moved_to,
-)
-from seqattn.data import PadCollate, Vocab, WordTokenizer, load_tokenizer, pad_sequences
-from seqattn.data.datasets.text_classification import TextExample
-from seqattn.io import atomic_write_json, atomic_write_text
+from seqattn.data import Vocab, WordTokenizer, load_tokenizer, pad_sequences
+from seqattn.io import atomic_write_text
 from seqattn.models import ClassifierConfig, SequenceClassifier
+from seqattn.pipelines.classification_config import (  # noqa: F401 (re-exported)
+    DATA_FIELDS,
+    SPECIALS,
+    TextClassifierConfig,
+    default_model,
+)
+from seqattn.pipelines.classification_training import fit_text_classifier
 from seqattn.pipelines.model_dir import WEIGHTS, LegacyFormat, open_model_dir, write_model_dir
-from seqattn.training import Trainer, TrainerConfig, seed_everything
 
 __all__ = [
     "FORMAT",
@@ -84,118 +77,8 @@ log = logging.getLogger("seqattn.pipelines")
 
 FORMAT = "seqattn.text-classifier/1"  # config.json's tag before the shared model-dir format
 KIND = "text-classifier"  # the kind in manifest.json (seqattn.pipelines.model_dir)
-SPECIALS = ("<pad>", "<unk>")
 _FILES = ("vocab.json", "tokenizer.json")
 _RESERVED = ("format", "model", "labels", "files")  # config.json keys that info cannot take
-
-
-# -- config -----------------------------------------------------------------------------------
-#: The model fields the data decides; :func:`fit_text_classifier` fills them in, a config keeps
-#: them at the placeholders of :func:`default_model` (embed_dim too is replaced with embeddings).
-DATA_FIELDS = ("vocab_size", "num_classes", "pad_id")
-#: The model keys of the flat config (before ``model`` was nested), read as ``model.<key>``.
-_FLAT_MODEL_KEYS = ("encoder", "head", "embed_dim", "hidden_size", "num_layers", "dropout",
-                    "max_length", "num_heads", "ffn_size", "kernel_size",
-                    "freeze_embeddings")  # fmt: skip
-
-
-def default_model() -> ClassifierConfig:
-    """The pipeline's model defaults; vocab_size, num_classes and pad_id are placeholders."""
-    return ClassifierConfig(vocab_size=1, num_classes=2, embed_dim=100, hidden_size=128,
-                            encoder="bilstm", head="attention", dropout=0.2)  # fmt: skip
-
-
-@flat_kwargs
-@dataclass(frozen=True)
-class TextClassifierConfig:
-    """Everything :func:`fit_text_classifier` needs besides the data.
-
-    Args:
-        model: the :class:`~seqattn.models.ClassifierConfig` (encoder, head, embed_dim E,
-            hidden_size, num_layers, dropout, num_heads, ffn_size, kernel_size,
-            freeze_embeddings; max_length: inputs are truncated to this many tokens, and it is
-            the concat head's N). Its :data:`DATA_FIELDS` stay at :func:`default_model`'s
-            placeholders: training fills them in from the data (and E from ``embeddings``).
-        lowercase: lowercase texts before tokenising.
-        min_freq: drop training words seen fewer times (they become ``<unk>``).
-        max_vocab: keep at most this many entries, specials included (None: all).
-        epochs, batch_size, lr: training length, examples per batch, Adam's learning rate.
-        patience: with a validation set, stop after this many epochs without a better
-            validation accuracy (None: run every epoch, still keeping the best weights).
-        clip_norm: clip the gradient norm (None: off).
-        seed: seeds the initialisation and the data order.
-        embeddings: a GloVe / word2vec / fastText file for the embedding table (None: random).
-
-    The flat keys of older versions (``hidden_size`` for ``model.hidden_size``...) still work
-    in :meth:`from_dict`, in the constructor and as attributes, deprecated.
-
-    Example:
-        >>> from seqattn.config import replace_config
-        >>> cfg = replace_config(TextClassifierConfig(), {"model.encoder": "gru", "epochs": 3})
-        >>> cfg.model.encoder, TextClassifierConfig.from_dict(cfg.to_dict()) == cfg
-        ('gru', True)
-        >>> TextClassifierConfig.from_dict({"hidden_size": 64}).model.hidden_size  # flat, old
-        64
-        >>> replace_config(cfg, {"model.head": "pool"})
-        Traceback (most recent call last):
-        ...
-        seqattn.config.ConfigError: model: expected head in ('last', 'concat', 'mean', 'max', \
-'attention'), got 'pool'
-    """
-
-    model: ClassifierConfig = field(default_factory=default_model)
-    lowercase: bool = True
-    min_freq: int = 1
-    max_vocab: int | None = None
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    patience: int | None = 3
-    clip_norm: float | None = 5.0
-    seed: int = 0
-    embeddings: str | None = None
-
-    config_aliases: ClassVar[dict[str, str]] = moved_to("model", _FLAT_MODEL_KEYS)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.model, ClassifierConfig):
-            raise TypeError(f"expected model to be a ClassifierConfig, got {type(self.model)}")
-        for name in ("epochs", "batch_size", "min_freq"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"expected {name} to be an int >= 1, got {value!r}")
-        for name in ("patience", "max_vocab"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"expected {name} to be an int or None, got {value!r}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"expected patience >= 1 or None, got {self.patience}")
-        if self.max_vocab is not None and self.max_vocab < len(SPECIALS) + 1:
-            raise ValueError(f"expected max_vocab >= {len(SPECIALS) + 1}, got {self.max_vocab}")
-        if not (isinstance(self.lr, int | float) and not isinstance(self.lr, bool) and self.lr > 0):
-            raise ValueError(f"expected lr > 0, got {self.lr!r}")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"expected clip_norm > 0 or None, got {self.clip_norm!r}")
-        check_unchanged(self.model, default_model(), DATA_FIELDS, "model",
-                        "training fills it in from the data")  # fmt: skip
-
-    def classifier_config(
-        self, vocab_size: int, num_classes: int, embed_dim: int | None = None
-    ) -> ClassifierConfig:
-        """``model`` with the data's fields filled in (and E, given pretrained vectors)."""
-        embed_dim = self.model.embed_dim if embed_dim is None else embed_dim
-        return dataclasses.replace(self.model, vocab_size=vocab_size, num_classes=num_classes,
-                                   embed_dim=embed_dim, pad_id=0)  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        """A nested, JSON-ready dict (``model`` a mapping)."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TextClassifierConfig:
-        """The config of :meth:`to_dict`'s output, or of an older version's flat dict (its
-        model keys at the top level). Unknown keys and ill-typed values raise ConfigError."""
-        return config_from_dict(cls, data)
 
 
 # -- predictions ------------------------------------------------------------------------------
@@ -215,22 +98,6 @@ class Prediction:
     probs: dict[str, float]
     tokens: list[str]
     attention: list[float] | None = None
-
-
-def _label_names(labels: Sequence[Any]) -> list[str]:
-    """Distinct labels as strings: numeric order if all are integers, else alphabetical."""
-    names = {str(x).strip() for x in labels}
-    try:
-        return sorted(names, key=int)
-    except ValueError:
-        return sorted(names)
-
-
-def _where(ex: TextExample, i: int, what: str) -> str:
-    """``data.csv:17`` when the example's id says where it is, else ``train example 17``."""
-    if ex.id and ":" in ex.id:
-        return ex.id
-    return f"{what} example {i + 1}" + (f" (id {ex.id})" if ex.id else "")
 
 
 # -- the bundle -------------------------------------------------------------------------------
@@ -533,267 +400,3 @@ def _scores(preds: Sequence[Prediction], targets: Sequence[int], labels: Sequenc
         "log_loss": sum(nll) / n if n else float("nan"),
         "per_label": per_label,
     }
-
-
-# -- training ---------------------------------------------------------------------------------
-def _prepare(
-    examples: Sequence[TextExample], tokenizer: WordTokenizer, max_length: int, what: str
-) -> list[list[str]]:
-    if isinstance(examples, str | TextExample):
-        raise TypeError(f"expected a list of TextExample for {what}, got {type(examples).__name__}")
-    out = []
-    for i, ex in enumerate(examples):
-        if not isinstance(ex, TextExample):
-            raise TypeError(f"expected TextExample items in {what}, got {type(ex).__name__}")
-        where = _where(ex, i, what)
-        if ex.label is None or not str(ex.label).strip():
-            raise ValueError(f"expected a label at {where}, got {ex.label!r}")
-        if not isinstance(ex.text, str):
-            raise TypeError(f"expected a str text at {where}, got {type(ex.text).__name__}")
-        tokens = tokenizer(ex.text)[:max_length]
-        if not tokens:
-            raise ValueError(
-                f"expected a non-empty text at {where}, got {ex.text!r} (no tokens); remove "
-                f"the row or give it a text"
-            )
-        out.append(tokens)
-    return out
-
-
-def _loss_fn(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
-    logits = model(batch["tokens"], batch["tokens_lengths"]).logits
-    return F.cross_entropy(logits, batch["label"]), len(batch["label"])
-
-
-def _evaluate_ids(
-    model: SequenceClassifier, data: Sequence[dict], pad_id: int, batch_size: int
-) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of ``model`` on encoded examples (batched by length)."""
-    order = sorted(range(len(data)), key=lambda i: len(data[i]["tokens"]))
-    collate = PadCollate(pad_value=pad_id)
-    correct, loss = 0, 0.0
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            batch = collate([data[i] for i in order[start : start + batch_size]])
-            logits = model(batch["tokens"], batch["tokens_lengths"]).logits
-            loss += float(F.cross_entropy(logits, batch["label"], reduction="sum"))
-            correct += int((logits.argmax(-1) == batch["label"]).sum())
-    model.train(was_training)
-    n = max(len(data), 1)
-    return {"acc": correct / n, "loss": loss / n}
-
-
-@dataclass
-class _Data:
-    """The encoded training data: tokenizer, label names, vocabulary, id examples."""
-
-    tokenizer: WordTokenizer
-    labels: list[str]
-    vocab: Vocab
-    train_set: list[dict[str, Any]]
-    valid_set: list[dict[str, Any]]
-
-
-def _encode_data(
-    train: Sequence[TextExample], valid: Sequence[TextExample] | None, config: TextClassifierConfig
-) -> _Data:
-    """Tokenise, check the labels, build the vocabulary on ``train``, encode both sets."""
-    tokenizer = WordTokenizer(lowercase=config.lowercase)
-    max_length = config.model.max_length
-    train_tokens = _prepare(train, tokenizer, max_length, "train")
-    if not train_tokens:
-        raise ValueError("expected at least one training example, got none")
-    labels = _label_names([ex.label for ex in train])
-    if len(labels) < 2:
-        raise ValueError(f"expected at least 2 distinct labels in the training data, got {labels}")
-    index = {name: i for i, name in enumerate(labels)}
-    valid_tokens = _prepare(valid, tokenizer, max_length, "valid") if valid else []
-    for i, ex in enumerate(valid or ()):
-        if str(ex.label).strip() not in index:
-            raise ValueError(
-                f"expected a validation label among the training labels {labels} at "
-                f"{_where(ex, i, 'valid')}, got {str(ex.label).strip()!r}"
-            )
-    vocab = Vocab.build(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab,
-                        specials=SPECIALS)  # fmt: skip
-
-    def encode(examples, token_lists):
-        return [{"tokens": vocab.encode(t), "label": index[str(ex.label).strip()]}
-                for ex, t in zip(examples, token_lists, strict=True)]  # fmt: skip
-
-    train_set = encode(train, train_tokens)
-    valid_set = encode(valid, valid_tokens) if valid else []
-    return _Data(tokenizer, labels, vocab, train_set, valid_set)
-
-
-def _build_model(
-    config: TextClassifierConfig, data: _Data
-) -> tuple[SequenceClassifier, torch.optim.Optimizer, Any]:
-    """Seed, then the model (pretrained embeddings if any) and its Adam; and the coverage."""
-    seed_everything(config.seed)
-    embedding, coverage = None, None
-    if config.embeddings:
-        from seqattn.data import pretrained_embedding
-
-        embedding, report = pretrained_embedding(
-            data.vocab, config.embeddings, freeze=config.model.freeze_embeddings, seed=config.seed
-        )
-        coverage = report.summary()
-        log.info("embeddings: %s", coverage)
-    model_cfg = config.classifier_config(
-        len(data.vocab), len(data.labels), embed_dim=embedding.embedding_dim if embedding else None
-    )
-    model = SequenceClassifier(model_cfg, embedding)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    return model, optimizer, coverage
-
-
-def _prepare_out_dir(out_dir: Path, data: _Data, resume: bool) -> Path:
-    """Create ``out_dir``; on resume check the vocabulary, else drop stale checkpoints; write
-    the vocabulary and the tokenizer."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if resume and (out_dir / "vocab.json").is_file():
-        if Vocab.load(out_dir / "vocab.json") != data.vocab:
-            raise ValueError(
-                f"expected the training data to give the vocabulary saved in "
-                f"{out_dir / 'vocab.json'} to resume, got a different one (changed data or "
-                f"options: train again without resume)"
-            )
-    elif not resume:
-        for stale in (out_dir / "checkpoints", out_dir / "best.safetensors"):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            elif stale.exists():
-                stale.unlink()
-    data.vocab.save(out_dir / "vocab.json")
-    data.tokenizer.save(out_dir / "tokenizer.json")
-    return out_dir
-
-
-def _train(
-    model: SequenceClassifier,
-    optimizer: torch.optim.Optimizer,
-    config: TextClassifierConfig,
-    data: _Data,
-    out_dir: Path,
-    callbacks: Sequence[Any],
-    resume: bool,
-) -> dict[str, Any]:
-    """Train in the :class:`~seqattn.training.Trainer`; the best validation weights are kept."""
-    train_set, valid_set, pad_id = data.train_set, data.valid_set, data.vocab.pad_id
-    patience = None
-    if valid_set:
-        patience = config.patience if config.patience is not None else config.epochs + 1
-    trainer_cfg = TrainerConfig(
-        max_epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-        clip_norm=config.clip_norm, monitor="val_acc", mode="max", patience=patience,
-        log_every=max(1, min(10, -(-len(train_set) // config.batch_size))),
-    )  # fmt: skip
-
-    def val_fn(m: nn.Module) -> dict[str, float]:
-        scores = _evaluate_ids(m, valid_set, pad_id, config.batch_size)
-        return {"val_acc": scores["acc"], "val_loss": scores["loss"]}
-
-    extra_state = {"pipeline": config.to_dict(), "labels": data.labels}
-    trainer = Trainer(
-        model, optimizer, _loss_fn, train_set, trainer_cfg, out_dir,
-        collate_fn=PadCollate(pad_value=pad_id), val_fn=val_fn if valid_set else None,
-        callbacks=callbacks, extra_state=extra_state,
-    )  # fmt: skip
-    result = trainer.fit(resume=resume)
-    best = out_dir / "best.safetensors"
-    if valid_set and best.is_file():
-        model.load_state_dict(safetensors.torch.load_file(str(best)), strict=True)
-    model.eval()
-    return result
-
-
-def _summary(
-    model: SequenceClassifier,
-    config: TextClassifierConfig,
-    data: _Data,
-    result: dict[str, Any],
-    coverage: Any,
-    started: float,
-) -> dict[str, Any]:
-    """train_summary.json: data sizes, accuracies, epochs, timing, embedding coverage."""
-    train_set, valid_set, pad_id = data.train_set, data.valid_set, data.vocab.pad_id
-    return {
-        "labels": data.labels,
-        "label_counts": {name: sum(d["label"] == k for d in train_set)
-                         for k, name in enumerate(data.labels)},
-        "num_train": len(train_set),
-        "num_valid": len(valid_set),
-        "vocab_size": len(data.vocab),
-        "num_parameters": model.num_parameters(),
-        "trainable_parameters": model.num_parameters(trainable_only=True),
-        "epochs_run": result["epoch"],
-        "steps": result["step"],
-        "best_val_acc": result["best"],
-        "train": _evaluate_ids(model, train_set, pad_id, config.batch_size),
-        "valid": _evaluate_ids(model, valid_set, pad_id, config.batch_size)
-        if valid_set else None,
-        "embedding_coverage": coverage,
-        "seconds": time.time() - started,
-        "config": config.to_dict(),
-    }  # fmt: skip
-
-
-def fit_text_classifier(
-    train: Sequence[TextExample],
-    valid: Sequence[TextExample] | None = None,
-    config: TextClassifierConfig | None = None,
-    out_dir: str | os.PathLike = "model",
-    callbacks: Sequence[Any] = (),
-    resume: bool = False,
-) -> ClassifierBundle:
-    """Train a text classifier and write its model directory (see the module docstring).
-
-    Args:
-        train: labelled examples; labels may be strings (``"pos"``) or integers.
-        valid: labelled examples for early stopping and best-weight selection (None: no
-            validation, the last weights are kept). Their labels must occur in ``train``.
-        config: a :class:`TextClassifierConfig` (default: the defaults).
-        out_dir: the model directory (created; checkpoints go to ``out_dir/checkpoints``).
-        callbacks: trainer callbacks, e.g. :class:`~seqattn.training.ProgressBar`.
-        resume: continue from the newest checkpoint in ``out_dir/checkpoints``; the data
-            must give the same vocabulary (checked against ``out_dir/vocab.json``).
-
-    Returns:
-        the trained :class:`ClassifierBundle`, already saved in ``out_dir``.
-
-    Raises:
-        ValueError: an empty text or label (named by the example's id, ``data.csv:17``),
-            fewer than two distinct training labels, a validation label absent from training,
-            or a vocabulary that differs from the checkpoint's on resume. All data checks run
-            before anything is written.
-
-    Example:
-        >>> import tempfile
-        >>> train = [TextExample(f"{w} film {i}", "pos" if w == "good" else "neg")
-        ...          for i in range(20) for w in ("good", "bad")]
-        >>> model = ClassifierConfig(vocab_size=1, encoder="gru", head="mean", embed_dim=8,
-        ...                          hidden_size=8)
-        >>> cfg = TextClassifierConfig(model=model, epochs=8, lr=0.02)
-        >>> with tempfile.TemporaryDirectory() as out:
-        ...     bundle = fit_text_classifier(train, None, cfg, out)
-        ...     [p.label for p in ClassifierBundle.load(out).predict(["good film", "bad film"])]
-        ['pos', 'neg']
-    """
-    config = config or TextClassifierConfig()
-    if not isinstance(config, TextClassifierConfig):
-        raise TypeError(f"expected a TextClassifierConfig, got {type(config).__name__}")
-    started = time.time()
-    data = _encode_data(train, valid, config)
-    model, optimizer, coverage = _build_model(config, data)
-    out_dir = _prepare_out_dir(Path(out_dir), data, resume)
-    result = _train(model, optimizer, config, data, out_dir, callbacks, resume)
-    summary = _summary(model, config, data, result, coverage, started)
-    atomic_write_json(out_dir / "train_summary.json", summary)
-    bundle = ClassifierBundle(model, data.tokenizer, data.vocab, data.labels,
-                              info={"train_config": config.to_dict()})  # fmt: skip
-    bundle.save(out_dir)
-    log.info("saved the classifier to %s (train acc %.3f)", out_dir, summary["train"]["acc"])
-    return bundle

@@ -19,7 +19,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import safetensors.torch
 import torch
 
-from seqattn.config import check_unchanged, config_from_dict, config_to_dict, flat_kwargs, moved_to
+from seqattn.config import ConfigDict, check_unchanged, flat_kwargs, moved_to
 from seqattn.data.batching import BucketBatchSampler
 from seqattn.data.datasets.parallel import SentencePair, load_parallel_files
 from seqattn.data.tokenize import BPETokenizer, WordTokenizer, load_tokenizer
@@ -71,7 +71,7 @@ def default_model() -> Seq2SeqConfig:
 
 @flat_kwargs
 @dataclass(frozen=True)
-class TranslationConfig:
+class TranslationConfig(ConfigDict):
     """Data, model and training options of a translation model.
 
     Model: ``model``, a :class:`~seqattn.models.Seq2SeqConfig` whose :data:`DATA_FIELDS` stay
@@ -84,8 +84,9 @@ class TranslationConfig:
     schedule to it over training; None = constant), patience (epochs without a better
     validation loss), checkpoint_every (steps), seed.
 
-    The flat keys of older versions (``hidden_size`` for ``model.hidden_size``...) still work
-    in :meth:`from_dict`, in the constructor and as attributes, deprecated.
+    :meth:`to_dict` / :meth:`from_dict` (:class:`~seqattn.config.ConfigDict`) round-trip it;
+    older versions kept the model options at the top level, and from_dict, the constructor and
+    attribute reads still take those keys (deprecated).
 
     Example:
         >>> from seqattn.config import replace_config
@@ -135,16 +136,6 @@ class TranslationConfig:
     def model_config(self, src_vocab: int, tgt_vocab: int) -> Seq2SeqConfig:
         """``model`` with the vocabulary sizes filled in."""
         return replace(self.model, src_vocab=src_vocab, tgt_vocab=tgt_vocab, pad_id=0)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A nested, JSON-ready dict (``model`` a mapping)."""
-        return config_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TranslationConfig:
-        """The config of :meth:`to_dict`'s output, or of an older version's flat dict (its
-        model keys at the top level). Unknown keys and ill-typed values raise ConfigError."""
-        return config_from_dict(cls, data)
 
 
 # -- reading ---------------------------------------------------------------------------------
