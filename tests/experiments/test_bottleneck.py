@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from seqattn.config import replace_config
 from seqattn.experiments import bottleneck, translate
 from seqattn.experiments.bottleneck import BOS, EOS, OFFSET, make_batch
 from seqattn.pipelines.translation import TranslationConfig
@@ -41,6 +42,37 @@ def test_bottleneck_quick_shape(tmp_path):
     assert views and all(v["title"].startswith("bahdanau") for v in views)
     json.dumps(views)  # results.json must hold them
     assert "| plain |" in bottleneck.table_text(res)
+    (table,) = bottleneck.tables(res)
+    assert [c.header for c in table.columns] == ["decoder", "exact match", "token acc", "3-5",
+                                                 "6-8"]  # fmt: skip
+    cells = table.cells()
+    assert [row[0] for row in cells] == ["plain", "bahdanau"]
+    row = res["table"][1]
+    assert cells[1][1:] == [f"{row['exact_match']:.3f}", f"{row['token_accuracy']:.3f}",
+                            *(f"{b['exact_match']:.2f}" for b in row["by_length"])]  # fmt: skip
+    assert table.title == "copy task: exact match per source length"
+
+
+def test_bottleneck_decoders_come_from_the_registry(tmp_path):
+    """Every registered recurrent decoder is in the default list (location included, the
+    Transformer not); a decoder registered later joins with no change to the experiment."""
+    from seqattn.models.seq2seq import DECODERS
+    from seqattn.models.seq2seq_decoders import PlainDecoder
+
+    assert bottleneck.Config().decoders == ("plain", "context", "bahdanau", "luong", "location")
+    with pytest.raises(ValueError, match="expected decoders from"):
+        bottleneck.Config(decoders=("plain", "nope"))
+    DECODERS.register("plain-again", type("PlainAgain", (PlainDecoder,), {}))
+    try:
+        cfg = bottleneck.Config(dataset="copy", min_len=3, max_len=4, steps=1, hidden_size=8,
+                                embed_dim=8, test_per_length=1, bucket_width=2,
+                                examples=0)  # fmt: skip
+        assert cfg.decoders[-1] == "plain-again"
+        res = bottleneck.run(dataclasses.replace(cfg, decoders=("location", "plain-again")),
+                             tmp_path)  # fmt: skip
+        assert [r["decoder"] for r in res["table"]] == ["location", "plain-again"]
+    finally:
+        DECODERS.unregister("plain-again")
 
 
 def test_bottleneck_workers_train_the_same_models(tmp_path):
@@ -106,10 +138,12 @@ def test_bottleneck_multi30k_evaluates_trained_model_dirs(tmp_path, data_dir):
     from seqattn.pipelines.translation import fit_translation
 
     train = load_multi30k("train", src="de", tgt="en")[:300]
-    tiny = TranslationConfig(bpe_vocab=300, embed_dim=8, hidden_size=8, epochs=1, batch_size=32)
+    tiny = replace_config(TranslationConfig(), {"bpe_vocab": 300, "model.embed_dim": 8,
+                                                "model.hidden_size": 8, "epochs": 1,
+                                                "batch_size": 32})  # fmt: skip
     fit_translation(train, None, tiny, tmp_path / "bahdanau", max_batches=2)
-    fit_translation(train, None, dataclasses.replace(tiny, decoder="plain"), tmp_path / "plain",
-                    max_batches=2)  # fmt: skip
+    fit_translation(train, None, replace_config(tiny, {"model.decoder": "plain"}),
+                    tmp_path / "plain", max_batches=2)  # fmt: skip
     wrong = bottleneck.Config(dataset="multi30k", decoders=("plain",),
                               model_dirs={"plain": str(tmp_path / "bahdanau")})  # fmt: skip
     with pytest.raises(ValueError, match="expected a plain model for decoder 'plain'"):

@@ -21,34 +21,43 @@ heat maps of test examples for the attention decoders.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from seqattn.config import replace_config
 from seqattn.data.synthetic import copy_task, reverse_task
 from seqattn.experiments.base import Experiment, Progress, no_progress
-from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
+from seqattn.experiments.toolkit import attention_view, worker_map
+from seqattn.models.seq2seq import DECODERS, Seq2Seq, Seq2SeqConfig, sequence_loss
 from seqattn.pipelines.translation import TranslationConfig
+from seqattn.training.loop import TrainLoop
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 PAD, BOS, EOS, OFFSET = 0, 1, 2, 3
-DECODER_SPECS = {
-    "plain": {"decoder": "plain"},
-    "context": {"decoder": "context"},
-    "bahdanau": {"decoder": "bahdanau"},
-    "luong": {"decoder": "luong", "luong_score": "general", "input_feeding": True},
-    "transformer": {"decoder": "transformer"},
-}
+
+
+def recurrent_decoders() -> tuple[str, ...]:
+    """The registered recurrent decoders (:data:`seqattn.models.DECODERS` whose class is
+    ``recurrent``), in registration order: the default ``decoders``, so a decoder registered
+    with the model trains here beside the others with no change to this module."""
+    return tuple(name for name, cls in DECODERS.items() if cls.recurrent)
+
+
+def _default_translation() -> TranslationConfig:
+    return replace_config(TranslationConfig(), {"bpe_vocab": 5000, "lr": 2e-3,
+                                                "model.tie_embeddings": True})  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Config:
-    """dataset: ``reverse``, ``copy`` or ``multi30k``. decoders: names of DECODER_SPECS.
+    """dataset: ``reverse``, ``copy`` or ``multi30k``. decoders: registered decoder names
+    (default: every recurrent one, :func:`recurrent_decoders`).
     Synthetic: vocab symbols, lengths min_len..max_len, steps of Adam at lr with batch_size
     (at most minutes_per_model of CPU time each),
     test_per_length test sequences per length, buckets (length edges).
@@ -58,7 +67,7 @@ class Config:
     (e.g. ``{bahdanau: runs/m30k/bahdanau/model}``)."""
 
     dataset: str = "reverse"
-    decoders: tuple[str, ...] = ("plain", "context", "bahdanau", "luong")
+    decoders: tuple[str, ...] = field(default_factory=recurrent_decoders)
     cell: str = "gru"
     vocab: int = 10
     min_len: int = 5
@@ -73,9 +82,7 @@ class Config:
     examples: int = 2
     minutes_per_model: float = 8.0
     model_dirs: dict[str, str] | None = None
-    translation: TranslationConfig = field(
-        default_factory=lambda: TranslationConfig(bpe_vocab=5000, tie_embeddings=True, lr=2e-3)
-    )
+    translation: TranslationConfig = field(default_factory=_default_translation)
     seed: int = 0
     workers: int = 1  # synthetic: decoders trained side by side in worker processes
 
@@ -84,9 +91,9 @@ class Config:
             raise ValueError(f"expected workers to be a positive int, got {self.workers!r}")
         if self.dataset not in ("reverse", "copy", "multi30k"):
             raise ValueError(f"expected dataset reverse, copy or multi30k, got {self.dataset!r}")
-        unknown = set(self.decoders) - set(DECODER_SPECS)
+        unknown = set(self.decoders) - set(DECODERS)
         if unknown:
-            raise ValueError(f"expected decoders from {sorted(DECODER_SPECS)}, got {unknown}")
+            raise ValueError(f"expected decoders from {sorted(DECODERS)}, got {unknown}")
         if self.model_dirs is not None:
             if not isinstance(self.model_dirs, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.model_dirs.items()
@@ -129,58 +136,50 @@ def _synthetic_model(cfg: Config, name: str) -> Seq2Seq:
     vocab = cfg.vocab + OFFSET
     mcfg = Seq2SeqConfig(src_vocab=vocab, tgt_vocab=vocab, embed_dim=cfg.embed_dim,
                          hidden_size=cfg.hidden_size, cell=cfg.cell, dropout=0.0,
-                         num_heads=4, **DECODER_SPECS[name])  # fmt: skip
+                         num_heads=4, decoder=name)  # fmt: skip
     return Seq2Seq(mcfg)
 
 
-def _train_synthetic_job(cfg: Config, name: str) -> tuple[dict, dict]:
-    """:func:`_train_synthetic` in a worker process: returns the weights, not the module."""
-    model, info = _train_synthetic(cfg, name)
+def _batches(cfg: Config, gen: torch.Generator, cpu_limit: float) -> Iterator[tuple]:
+    """Random training batches until ``time.process_time()`` passes ``cpu_limit``: a CPU-time
+    budget (on a shared machine wall time depends on the other jobs, and equal CPU is the fair
+    comparison; the steps actually run are reported). Checked before each batch is drawn."""
+    while time.process_time() <= cpu_limit:
+        lengths = torch.randint(cfg.min_len, cfg.max_len + 1, (cfg.batch_size,), generator=gen)
+        yield make_batch(cfg, lengths.tolist(), gen)
+
+
+def _train_synthetic(cfg: Config, name: str) -> tuple[dict, dict]:
+    """Train decoder ``name``; returns its weights (plain tensors: a worker sends them back)
+    and what the run cost."""
+    torch.manual_seed(cfg.seed)
+    model = _synthetic_model(cfg, name)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    t0, c0 = time.perf_counter(), time.process_time()
+    loop = TrainLoop(model.parameters(), opt, clip_norm=1.0, max_steps=cfg.steps)
+    state = loop.run(_batches(cfg, gen, c0 + 60 * cfg.minutes_per_model),
+                     lambda b: sequence_loss(model(*b[:3]).logits, b[3])[0])  # fmt: skip
+    losses = state.losses
+    info = {"train_seconds": time.perf_counter() - t0,
+            "train_cpu_seconds": time.process_time() - c0,
+            "steps": len(losses), "final_loss": sum(losses[-20:]) / len(losses[-20:]),
+            "parameters": model.num_parameters()}  # fmt: skip
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, info
 
 
 def _trained_synthetic(cfg: Config, progress: Progress) -> list[tuple[Seq2Seq, dict]]:
-    """Every decoder trained, in ``cfg.workers`` processes (spawned: fresh interpreters)."""
-    if cfg.workers == 1 or len(cfg.decoders) == 1:
-        return [_train_synthetic(cfg, name)
-                for name in progress(cfg.decoders, "bottleneck", len(cfg.decoders))]  # fmt: skip
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(cfg.workers, len(cfg.decoders)), mp_context=ctx) as pool:
-        futures = [pool.submit(_train_synthetic_job, cfg, name) for name in cfg.decoders]
-        results = [f.result() for f in progress(futures, "bottleneck", len(futures))]
+    """Every decoder trained, in ``cfg.workers`` spawned processes (torch's thread count as
+    it is, in this process and in each worker: the runs' numbers do not depend on workers)."""
+    jobs = [(cfg, name) for name in cfg.decoders]
+    results = worker_map(_train_synthetic, jobs, workers=cfg.workers, threads=None,
+                         progress=progress, desc="bottleneck")  # fmt: skip
     out = []
     for name, (weights, info) in zip(cfg.decoders, results, strict=True):
         model = _synthetic_model(cfg, name)
         model.load_state_dict(weights)
         out.append((model.eval(), info))
     return out
-
-
-def _train_synthetic(cfg: Config, name: str) -> tuple[Seq2Seq, dict]:
-    torch.manual_seed(cfg.seed)
-    model = _synthetic_model(cfg, name)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    t0, c0, losses = time.perf_counter(), time.process_time(), []
-    for _ in range(cfg.steps):
-        if time.process_time() - c0 > 60 * cfg.minutes_per_model:
-            # a CPU-time budget: on a shared machine wall time depends on the other jobs, and
-            # equal CPU is the fair comparison; the steps actually run are reported
-            break
-        lengths = torch.randint(cfg.min_len, cfg.max_len + 1, (cfg.batch_size,), generator=gen)
-        src, src_len, tgt_in, tgt_out = make_batch(cfg, lengths.tolist(), gen)
-        loss, _ = sequence_loss(model(src, src_len, tgt_in).logits, tgt_out)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(float(loss.detach()))
-    model.eval()
-    info = {"train_seconds": time.perf_counter() - t0,
-            "train_cpu_seconds": time.process_time() - c0,
-            "steps": len(losses), "final_loss": sum(losses[-20:]) / len(losses[-20:]),
-            "parameters": model.num_parameters()}  # fmt: skip
-    return model, info
 
 
 @torch.no_grad()
@@ -228,9 +227,9 @@ def _run_synthetic(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, 
                     continue
                 keys = [str(int(t) - OFFSET) for t in test[0][i, :k]]
                 queries = [str(t - OFFSET) if t >= OFFSET else "?" for t in toks]
-                attention.append(_view(hyps.attention[i][0][:, :k], keys=keys,
-                                               queries=queries,
-                                               title=f"{name}, length {k}"))  # fmt: skip
+                attention.append(attention_view(hyps.attention[i][0][:, :k], keys=keys,
+                                                queries=queries,
+                                                title=f"{name}, length {k}"))  # fmt: skip
     fig = plot_panels(
         {"exact match": curves_em, "token accuracy": curves_tok},
         out_dir / f"bottleneck_{cfg.dataset}.png",
@@ -250,40 +249,56 @@ def _example_rows(lengths: list[int], count: int) -> list[int]:
     return [lengths.index(min(lengths, key=lambda k, t=t: abs(k - t))) for t in targets]
 
 
-def _run_multi30k(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, Any]:
-    from seqattn.experiments.translate import Config as TranslateConfig
-    from seqattn.experiments.translate import evaluate, load_splits
+def _greedy_bleu(bundle, test) -> tuple[dict[str, Any], list]:
+    """Greedy translations of ``test``: sacreBLEU and BLEU by source length, and the output."""
+    from seqattn.pipelines.translation import bleu_by_length, bleu_scores
+
+    out = bundle.translate([p.src for p in test], beam=1)
+    hyps, refs = [t.text for t in out], [p.tgt for p in test]
+    by_length = bleu_by_length(hyps, refs, [len(t.src_tokens) for t in out])
+    return {**bleu_scores(hyps, refs), "by_length": by_length}, out
+
+
+def _multi30k_model(cfg: Config, name: str, train, valid, out_dir: Path):
+    """Decoder ``name`` loaded from ``cfg.model_dirs``, or trained (translate pipeline, a
+    wall-time budget of ``minutes_per_model``)."""
     from seqattn.pipelines.translation import TimeBudget, TranslationModel, fit_translation
 
-    tcfg = TranslateConfig(seed=cfg.seed)
-    train, valid, test = load_splits(tcfg)
+    loaded = (cfg.model_dirs or {}).get(name)
+    if loaded is not None:
+        bundle = TranslationModel.load(loaded)
+        if bundle.config.model.decoder != name:
+            raise ValueError(f"expected a {name} model for decoder {name!r}, "
+                             f"got {bundle.config.model.decoder} in {loaded}")  # fmt: skip
+        return bundle, loaded
+    mcfg = replace_config(cfg.translation, {"model.decoder": name, "model.cell": cfg.cell,
+                                            "seed": cfg.seed})  # fmt: skip
+    budget = TimeBudget(cfg.minutes_per_model)
+    bundle = fit_translation(train, valid, mcfg, out_dir / f"model-{name}", callbacks=[budget],
+                             resume=True)  # fmt: skip
+    return bundle, None
+
+
+def _run_multi30k(cfg: Config, out_dir: Path, progress: Progress) -> dict[str, Any]:
+    from seqattn.data.datasets.parallel import load_multi30k
+
+    train, valid, test = (load_multi30k(s, src="de", tgt="en") for s in ("train", "val", "test"))
     table, curves, attention = [], {}, []
     for name in progress(cfg.decoders, "bottleneck", len(cfg.decoders)):
-        loaded = (cfg.model_dirs or {}).get(name)
-        if loaded is not None:
-            bundle = TranslationModel.load(loaded)
-            want = DECODER_SPECS[name]["decoder"]
-            if bundle.config.decoder != want:
-                raise ValueError(f"expected a {want} model for decoder {name!r}, "
-                                 f"got {bundle.config.decoder} in {loaded}")  # fmt: skip
-        else:
-            mcfg = dataclasses.replace(cfg.translation, **DECODER_SPECS[name], cell=cfg.cell,
-                                       seed=cfg.seed)  # fmt: skip
-            budget = TimeBudget(cfg.minutes_per_model)
-            bundle = fit_translation(train, valid, mcfg, out_dir / f"model-{name}",
-                                     callbacks=[budget], resume=True)  # fmt: skip
-        row, out = evaluate(bundle, test, beam=1)
-        curves[f"{name} ({bundle.config.cell})"] = ([b["bucket"] for b in row["by_length"]],
-                        [b["bleu"] for b in row["by_length"]])  # fmt: skip
-        table.append({"decoder": name, "cell": bundle.config.cell, "model_dir": loaded,
+        bundle, loaded = _multi30k_model(cfg, name, train, valid, out_dir)
+        row, out = _greedy_bleu(bundle, test)
+        cell = bundle.config.model.cell
+        curves[f"{name} ({cell})"] = ([b["bucket"] for b in row["by_length"]],
+                                      [b["bleu"] for b in row["by_length"]])  # fmt: skip
+        table.append({"decoder": name, "cell": cell, "model_dir": loaded,
                       "bleu": row["bleu"], "bleu_lowercase": row["bleu_lowercase"],
                       "steps": bundle.info.get("steps"),
                       "train_seconds": bundle.info.get("train_seconds"),
                       "by_length": row["by_length"]})  # fmt: skip
         t = next((t for t in out if t.attention is not None and len(t.tokens)), None)
         if t is not None:
-            attention.append(_view(t.attention, keys=t.src_tokens, queries=t.tokens,
-                                           title=f"{name}: {t.text}"))  # fmt: skip
+            attention.append(attention_view(t.attention, keys=t.src_tokens, queries=t.tokens,
+                                            title=f"{name}: {t.text}"))  # fmt: skip
     fig = plot_panels({"Multi30k de→en, greedy": curves}, out_dir / "bottleneck_multi30k.png",
                       xlabel="source length (subwords)", ylabel="BLEU")  # fmt: skip
     return {"table": table, "figures": [str(fig)], "attention": attention}
@@ -301,25 +316,31 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             "cpu_seconds": time.process_time() - cpu0}  # fmt: skip
 
 
-def table_text(results: dict[str, Any]) -> str:
+def _bucket_columns(rows: list[dict], key: str, fmt: str, prefix: str = "") -> list[Column]:
+    """One column per length bucket of the first row's ``by_length``, showing ``key``."""
+    buckets = [b["bucket"] for b in rows[0]["by_length"]] if rows else []
+    return [Column(f"bucket {b}", f"{prefix}{b}", align="right",
+                   fmt=lambda r, i=i: format(r["by_length"][i][key], fmt))
+            for i, b in enumerate(buckets)]  # fmt: skip
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """One table: a row per decoder, overall scores then one column per source-length bucket."""
     rows = results["table"]
     if results["dataset"] == "multi30k":
-        buckets = [b["bucket"] for b in rows[0]["by_length"]] if rows else []
-        head = "| decoder | cell | BLEU | " + " | ".join(f"len {b}" for b in buckets) + " |"
-        lines = [head, "|---" * (3 + len(buckets)) + "|"]
-        for r in rows:
-            cells = " | ".join(f"{b['bleu']:.1f}" for b in r["by_length"])
-            lines.append(f"| {r['decoder']} | {r.get('cell', '')} | {r['bleu']:.2f} | {cells} |")
-        return "\n".join(lines)
-    buckets = [b["bucket"] for b in rows[0]["by_length"]] if rows else []
-    head = "| decoder | exact match | token acc | " + " | ".join(buckets) + " |"
-    lines = [f"{results['dataset']} task: exact match per source length", "", head,
-             "|---" * (3 + len(buckets)) + "|"]  # fmt: skip
-    for r in rows:
-        cells = " | ".join(f"{b['exact_match']:.2f}" for b in r["by_length"])
-        lines.append(f"| {r['decoder']} | {r['exact_match']:.3f} | {r['token_accuracy']:.3f} "
-                     f"| {cells} |")  # fmt: skip
-    return "\n".join(lines)
+        columns = [Column("decoder"), Column("cell"), Column("bleu", "BLEU", ".2f"),
+                   *_bucket_columns(rows, "bleu", ".1f", prefix="len ")]  # fmt: skip
+        return [Table(columns, rows, name="table")]
+    columns = [Column("decoder"), Column("exact_match", "exact match", ".3f"),
+               Column("token_accuracy", "token acc", ".3f"),
+               *_bucket_columns(rows, "exact_match", ".2f")]  # fmt: skip
+    title = f"{results['dataset']} task: exact match per source length"
+    return [Table(columns, rows, title=title, name="table")]
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The tables as Markdown (the name callers used before ``tables``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -328,11 +349,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
-
-
-def _view(weights, keys, queries, title: str) -> dict[str, Any]:
-    """An attention view as plain JSON (results.json) that the report renders as a heat map."""
-    return {"weights": weights.tolist(), "keys": list(keys), "queries": list(queries),
-            "title": title}  # fmt: skip
