@@ -20,20 +20,24 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import safetensors.torch
 import torch
 
-from seqattn.config import ConfigDict, check_unchanged, flat_kwargs, moved_to
 from seqattn.data.batching import BucketBatchSampler
 from seqattn.data.datasets.parallel import SentencePair, load_parallel_files
 from seqattn.data.tokenize import BPETokenizer, WordTokenizer, load_tokenizer
 from seqattn.data.vocab import Vocab
 from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
 from seqattn.pipelines.model_dir import LegacyFormat, open_model_dir, write_model_dir
+from seqattn.pipelines.translation_config import (  # noqa: F401 (re-exported)
+    DATA_FIELDS,
+    TranslationConfig,
+    default_model,
+)
 
 __all__ = [
     "TranslationConfig",
@@ -52,90 +56,6 @@ log = logging.getLogger("seqattn.pipelines.translation")
 KIND = "translation"  # the kind in manifest.json (seqattn.pipelines.model_dir)
 LEGACY_FORMAT = "seqattn.translation/1"  # config.json's tag before the shared format
 _FILES = ("src_tokenizer.json", "src_vocab.json", "tgt_tokenizer.json", "tgt_vocab.json")
-
-
-#: The Seq2SeqConfig fields the data decides; :func:`fit_translation` fills them in, a config
-#: keeps them at the placeholders of :func:`default_model`.
-DATA_FIELDS = ("src_vocab", "tgt_vocab", "pad_id")
-#: The model keys of the flat config (before ``model`` was nested), read as ``model.<key>``.
-_FLAT_MODEL_KEYS = ("embed_dim", "hidden_size", "cell", "encoder_layers", "decoder_layers",
-                    "bidirectional", "decoder", "attention_dim", "luong_score", "luong_attention",
-                    "local_window", "input_feeding", "num_heads", "ff_dim", "dropout",
-                    "tie_embeddings")  # fmt: skip
-
-
-def default_model() -> Seq2SeqConfig:
-    """The pipeline's model defaults (dropout 0.3); src_vocab, tgt_vocab, pad_id placeholders."""
-    return Seq2SeqConfig(src_vocab=1, tgt_vocab=1, pad_id=0, dropout=0.3)
-
-
-@flat_kwargs
-@dataclass(frozen=True)
-class TranslationConfig(ConfigDict):
-    """Data, model and training options of a translation model.
-
-    Model: ``model``, a :class:`~seqattn.models.Seq2SeqConfig` whose :data:`DATA_FIELDS` stay
-    at :func:`default_model`'s placeholders (training fills them in from the vocabularies).
-    Data: subword ``"bpe"`` or ``"word"``; bpe_vocab (per language); min_freq / max_vocab
-    (word vocabularies); lowercase (both sides); max_length: training pairs with more tokens
-    on either side are skipped, longer inputs to :meth:`TranslationModel.translate` refused.
-    Training: epochs, batch_size (sentences, length-bucketed), lr (Adam), clip_norm,
-    label_smoothing, teacher_forcing (ratio at the start) and teacher_forcing_final (linear
-    schedule to it over training; None = constant), patience (epochs without a better
-    validation loss), checkpoint_every (steps), seed.
-
-    :meth:`to_dict` / :meth:`from_dict` (:class:`~seqattn.config.ConfigDict`) round-trip it;
-    older versions kept the model options at the top level, and from_dict, the constructor and
-    attribute reads still take those keys (deprecated).
-
-    Example:
-        >>> from seqattn.config import replace_config
-        >>> cfg = replace_config(TranslationConfig(), {"model.decoder": "luong", "epochs": 2})
-        >>> cfg.model.decoder, TranslationConfig.from_dict(cfg.to_dict()) == cfg
-        ('luong', True)
-        >>> TranslationConfig.from_dict({"hidden_size": 64}).model.hidden_size  # flat, old
-        64
-    """
-
-    model: Seq2SeqConfig = field(default_factory=default_model)
-    subword: str = "bpe"
-    bpe_vocab: int = 8000
-    min_freq: int = 2
-    max_vocab: int | None = None
-    lowercase: bool = False
-    max_length: int = 100
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    clip_norm: float = 1.0
-    label_smoothing: float = 0.0
-    teacher_forcing: float = 1.0
-    teacher_forcing_final: float | None = None
-    patience: int | None = None
-    checkpoint_every: int = 100
-    seed: int = 0
-
-    config_aliases: ClassVar[dict[str, str]] = moved_to("model", _FLAT_MODEL_KEYS)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.model, Seq2SeqConfig):
-            raise TypeError(f"expected model to be a Seq2SeqConfig, got {type(self.model)}")
-        if self.subword not in ("bpe", "word"):
-            raise ValueError(f"expected subword 'bpe' or 'word', got {self.subword!r}")
-        for name in ("bpe_vocab", "min_freq", "max_length", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"expected {name} to be a positive int, got {value!r}")
-        for name in ("teacher_forcing", "teacher_forcing_final", "label_smoothing"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ValueError(f"expected {name} in [0, 1], got {value!r}")
-        check_unchanged(self.model, default_model(), DATA_FIELDS, "model",
-                        "training fills it in from the vocabularies")  # fmt: skip
-
-    def model_config(self, src_vocab: int, tgt_vocab: int) -> Seq2SeqConfig:
-        """``model`` with the vocabulary sizes filled in."""
-        return replace(self.model, src_vocab=src_vocab, tgt_vocab=tgt_vocab, pad_id=0)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -390,6 +310,57 @@ class _TeacherForcingSchedule:
             self.value = self.start + (self.end - self.start) * frac
 
 
+@dataclass
+class _TrainingData:
+    """Both sides (tokeniser + vocabulary), the encoded training pairs, the pairs skipped as
+    too long, the length-bucketed sampler and the validation batches (None without)."""
+
+    src: _Side
+    tgt: _Side
+    examples: list[tuple[list[int], list[int]]]
+    skipped: int
+    sampler: BucketBatchSampler
+    val_set: _Batches | None
+
+
+def _training_data(
+    train: Sequence[SentencePair], valid: Sequence[SentencePair] | None, config: TranslationConfig
+) -> _TrainingData:
+    """Tokenisers and vocabularies built on ``train``, then both sets encoded and batched."""
+    src_side = _Side.build([p.src for p in train], config)
+    tgt_side = _Side.build([p.tgt for p in train], config)
+    if src_side.vocab.pad_id != 0 or tgt_side.vocab.pad_id != 0:
+        raise ValueError("expected <pad> at id 0 in both vocabularies")  # the collate pads with 0
+    examples, skipped = _encode_pairs(train, src_side, tgt_side, config.max_length)
+    if not examples:
+        raise ValueError(f"expected training pairs within max_length={config.max_length} "
+                         f"tokens, got none of {len(train)}")  # fmt: skip
+    if skipped:
+        log.warning("skipped %d training pairs longer than %d tokens", skipped, config.max_length)
+    sampler = BucketBatchSampler([len(s) for s, _ in examples], config.batch_size,
+                                 seed=config.seed)  # fmt: skip
+    val_set = None
+    if valid:
+        v_examples, _ = _encode_pairs(valid, src_side, tgt_side, config.max_length)
+        v_sampler = BucketBatchSampler([len(s) for s, _ in v_examples], config.batch_size,
+                                       shuffle=False)  # fmt: skip
+        val_set = _Batches(v_examples, v_sampler.batches())
+    return _TrainingData(src_side, tgt_side, examples, skipped, sampler, val_set)
+
+
+def _val_fn(val_set: _Batches) -> Any:
+    """Validation loss and perplexity over ``val_set`` (token-weighted)."""
+
+    def val_fn(m) -> dict[str, float]:
+        total = n = 0
+        for src, lengths, tgt_in, tgt_out in val_set:
+            loss, k = sequence_loss(m(src, lengths, tgt_in).logits, tgt_out)
+            total, n = total + float(loss) * k, n + k
+        return {"val_loss": total / n, "val_ppl": math.exp(min(total / n, 50))}
+
+    return val_fn
+
+
 def fit_translation(
     train: Sequence[SentencePair],
     valid: Sequence[SentencePair] | None,
@@ -418,24 +389,9 @@ def fit_translation(
     out_dir = Path(out_dir)
     started, cpu0 = time.perf_counter(), time.process_time()
     seed_everything(config.seed)
-    src_side = _Side.build([p.src for p in train], config)
-    tgt_side = _Side.build([p.tgt for p in train], config)
-    if src_side.vocab.pad_id != 0 or tgt_side.vocab.pad_id != 0:
-        raise ValueError("expected <pad> at id 0 in both vocabularies")  # the collate pads with 0
-    examples, skipped = _encode_pairs(train, src_side, tgt_side, config.max_length)
-    if not examples:
-        raise ValueError(f"expected training pairs within max_length={config.max_length} "
-                         f"tokens, got none of {len(train)}")  # fmt: skip
-    if skipped:
-        log.warning("skipped %d training pairs longer than %d tokens", skipped, config.max_length)
-    sampler = BucketBatchSampler([len(s) for s, _ in examples], config.batch_size,
-                                 seed=config.seed)  # fmt: skip
-    val_set = None
-    if valid:
-        v_examples, _ = _encode_pairs(valid, src_side, tgt_side, config.max_length)
-        v_sampler = BucketBatchSampler([len(s) for s, _ in v_examples], config.batch_size,
-                                       shuffle=False)  # fmt: skip
-        val_set = _Batches(v_examples, v_sampler.batches())
+    data = _training_data(train, valid, config)
+    src_side, tgt_side, examples, skipped = data.src, data.tgt, data.examples, data.skipped
+    sampler, val_set = data.sampler, data.val_set
     model = Seq2Seq(config.model_config(len(src_side.vocab), len(tgt_side.vocab)))
     tf = _TeacherForcingSchedule(config.teacher_forcing, config.teacher_forcing_final,
                                  config.epochs * len(sampler))  # fmt: skip
@@ -445,13 +401,6 @@ def fit_translation(
         src, lengths, tgt_in, tgt_out = batch
         logits = m(src, lengths, tgt_in, teacher_forcing=tf.value, generator=gen).logits
         return sequence_loss(logits, tgt_out, 0, config.label_smoothing)
-
-    def val_fn(m) -> dict[str, float]:
-        total = n = 0
-        for src, lengths, tgt_in, tgt_out in val_set:
-            loss, k = sequence_loss(m(src, lengths, tgt_in).logits, tgt_out)
-            total, n = total + float(loss) * k, n + k
-        return {"val_loss": total / n, "val_ppl": math.exp(min(total / n, 50))}
 
     tcfg = TrainerConfig(max_epochs=config.epochs, batch_size=1, clip_norm=config.clip_norm,
                          seed=config.seed, checkpoint_every=config.checkpoint_every,
@@ -465,7 +414,7 @@ def fit_translation(
     # fresh length-bucketed batches every epoch (the sampler reshuffles with the epoch)
     trainer = Trainer(model, opt, loss_fn, examples, tcfg, out_dir, collate_fn=_collate,
                       batch_sampler=sampler,
-                      val_fn=val_fn if val_set is not None else None,
+                      val_fn=_val_fn(val_set) if val_set is not None else None,
                       callbacks=[tf, *callbacks], extra_state={"data": fingerprint})  # fmt: skip
     summary = trainer.fit(resume=resume)
     best = out_dir / "best.safetensors"
