@@ -1,9 +1,9 @@
 """The fused CPU path of :class:`~seqattn.nn.MinGRU` / :class:`~seqattn.nn.MinLSTM`.
 
 ``seqattn/csrc/mingru.cpp`` computes, in one pass over time, the gate nonlinearities and the
-recurrence of one layer and direction straight from the (B, T, G*H) input projection, and in
-one reverse pass the gradients of that projection, of the bias and of h0 (exact, the gates
-recomputed). The projection and its gradients are single matmuls around it.
+recurrence of one layer and direction straight from the (B, T, G*hidden_size) input
+projection, and in one reverse pass the gradients of that projection, of the bias and of h0
+(exact, the gates recomputed). The projection and its gradients are single matmuls around it.
 It is built on first use like the recurrent layers' extension (:mod:`seqattn.nn.recurrent.
 _extension`: same compiler flags, same cache, same conditions); with ``SEQATTN_NO_EXT=1``, no
 toolchain or a failed build, :func:`load` returns None and logs why once, and the layers run
@@ -104,15 +104,17 @@ def fused_minrnn(
 
     Args:
         x: the layer input (B, T, I).
-        weight: (G*H, I), rows [z; h~] (G = 2, minGRU) or [f; i; h~] (G = 3, minLSTM).
-        bias: (G*H,) added to x W^T inside the kernel (cheaper than addmm's copy), or None.
-        h0: (B, H) initial state, or None for zeros.
+        weight: (G*hidden_size, I), rows [z; h~] (G = 2, minGRU) or [f; i; h~] (G = 3,
+            minLSTM).
+        bias: (G*hidden_size,) added to x W^T inside the kernel (cheaper than addmm's copy), or
+            None.
+        h0: (B, hidden_size) initial state, or None for zeros.
         lengths: (B,) valid steps of right-padded rows, or None (all T).
         reverse: run each row from its last valid step to its first.
 
     Shape:
-        Returns output (B, T, H) (zeros at padded steps, in the original time order) and
-        last (B, H), the state after each row's final step (h0 for an empty row).
+        Returns output (B, T, hidden_size) (zeros at padded steps, in the original time order)
+        and last (B, hidden_size), the state after each row's final step (h0 for an empty row).
     """
     H = weight.shape[0] // (2 if kind == MINGRU else 3)
     if h0 is None:

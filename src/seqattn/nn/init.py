@@ -15,7 +15,7 @@ Schemes:
 * ``hidden="identity"`` (IRNN, Le, Jaitly & Hinton 2015): each block of ``W_hh`` is
   ``gain * I`` and every bias is zero (before ``forget_bias``); meant for ReLU RNNs.
 * ``input="xavier"`` (Glorot & Bengio 2010): Xavier-uniform per gate block of ``W_ih``.
-* ``"default"``: torch's U(-1/sqrt(H), 1/sqrt(H)) for that group.
+* ``"default"``: torch's U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) for that group.
 * ``forget_bias`` (Gers et al. 2000; Jozefowicz et al. 2015): the LSTM forget-gate bias. With
   torch.nn's two bias vectors the sum is what the gate sees, so ``b_ih[f] = forget_bias`` and
   ``b_hh[f] = 0``.

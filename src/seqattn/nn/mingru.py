@@ -94,8 +94,9 @@ class _MinRNNBase(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias, as torch.nn's recurrent layers,
-        then ``memory_bias`` added to the gate biases in the keep-memory direction."""
+        """U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) for every weight and bias, as torch.nn's
+        recurrent layers, then ``memory_bias`` added to the gate biases in the keep-memory
+        direction."""
         k = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -k, k)
@@ -115,7 +116,7 @@ class _MinRNNBase(nn.Module):
         return s + f", mode={self.mode!r}"
 
     def _coefficients(self, proj: Tensor) -> tuple[Tensor, Tensor]:
-        """The projected input (..., gates * H) -> (a, b) of h_t = a_t * h_{t-1} + b_t."""
+        """The projected input (..., gates * hidden_size) -> (a, b) of h_t = a_t * h_{t-1} + b_t."""
         raise NotImplementedError
 
     def _fused(self, x: Tensor) -> bool:
@@ -137,7 +138,7 @@ class _MinRNNBase(nn.Module):
         if fused:  # projection, padding, direction and final state all inside one function
             return _mingru_fused.fused_minrnn(x, weight, bias, h0, lengths, self._kind, bool(d))
         proj = nn.functional.linear(x, weight, bias)
-        a, b = self._coefficients(proj)  # (B, T, H) each
+        a, b = self._coefficients(proj)  # (B, T, hidden_size) each
         if mask is not None:  # padded steps: a = 1, b = 0 carries the state unchanged
             a = torch.where(mask, a, torch.ones_like(a))
             b = torch.where(mask, b, torch.zeros_like(b))
@@ -159,13 +160,13 @@ class _MinRNNBase(nn.Module):
 
         Args:
             x: (B, T, I) if ``batch_first`` else (T, B, I).
-            h0: (num_layers * D, B, H) initial states, or None for zeros.
+            h0: (num_layers * num_directions, B, hidden_size) initial states, or None for zeros.
             lengths: (B,) valid steps of each right-padded sequence, or None (all T).
 
         Shape:
-            Returns output (B, T, D * H) (zeros at padded steps) and h_n (num_layers * D, B, H),
-            the state after each sequence's last valid step (for the reverse direction: after
-            its first step).
+            Returns output (B, T, num_directions * hidden_size) (zeros at padded steps) and h_n
+            (num_layers * num_directions, B, hidden_size), the state after each sequence's last
+            valid step (for the reverse direction: after its first step).
         """
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(
@@ -206,10 +207,11 @@ class _MinRNNBase(nn.Module):
 
     @torch.no_grad()
     def step(self, x_t: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One streaming step of a unidirectional stack: x_t (B, I), h (num_layers, B, H).
+        """One streaming step of a unidirectional stack: x_t (B, I), h (num_layers, B,
+        hidden_size).
 
-        Returns (output (B, H), new h). Equal to :meth:`forward` run over the whole sequence
-        (tested), at O(1) cost per step.
+        Returns (output (B, hidden_size), new h). Equal to :meth:`forward` run over the whole
+        sequence (tested), at O(1) cost per step.
         """
         if self.bidirectional:
             raise ValueError("expected a unidirectional layer for step(), got bidirectional=True")
@@ -244,10 +246,12 @@ class MinGRU(_MinRNNBase):
             vanish (the vanishing-gradient story again); ``memory_bias=3`` starts at a decay of
             about 0.95 per step, in the spirit of the LSTM forget-gate bias of Gers et al.
 
-    Parameters: ``weight_ih_l{k}[_reverse]`` (2H, I_k) with rows [z; h~], ``bias_ih_l{k}``.
+    Parameters: ``weight_ih_l{k}[_reverse]`` (2*hidden_size, I_k) with rows [z; h~],
+    ``bias_ih_l{k}``.
 
     Shape:
-        x (B, T, I) -> output (B, T, D * H), h_n (num_layers * D, B, H).
+        x (B, T, I) -> output (B, T, num_directions * hidden_size), h_n (num_layers *
+        num_directions, B, hidden_size).
 
     Example:
         >>> rnn = MinGRU(8, 16)
@@ -271,7 +275,8 @@ class MinLSTM(_MinRNNBase):
     """minLSTM (Feng et al. 2024, Sec. 3.2): normalised input-only forget and input gates.
 
     h_t = f'_t h_{t-1} + i'_t h~_t with f'_t = f_t / (f_t + i_t), i'_t = i_t / (f_t + i_t).
-    Arguments and shapes as :class:`MinGRU`; ``weight_ih_l{k}`` rows are [f; i; h~] (3H, I_k).
+    Arguments and shapes as :class:`MinGRU`; ``weight_ih_l{k}`` rows are [f; i; h~]
+    (3*hidden_size, I_k).
     The ratio is computed as f' = sigmoid(log sigmoid(k_f) - log sigmoid(k_i)) and i' = 1 - f',
     the same numbers without the 0 / 0 of two underflowed sigmoids.
     """

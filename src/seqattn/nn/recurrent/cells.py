@@ -6,7 +6,7 @@ The step functions below (``rnn_step``, ``lstm_step``, ``gru_step``) take the in
 ``W_ih x + b_ih`` already computed; the layers in :mod:`seqattn.nn.recurrent.layers` compute
 that projection for every time step in one matmul and reuse these same functions.
 
-Shape glossary: B batch, I input features, H hidden features, G number of gates (1 for RNN,
+Shape glossary: B batch, I input_size, hidden_size by name, G number of gates (1 for RNN,
 4 for LSTM, 3 for GRU).
 """
 
@@ -38,9 +38,9 @@ def rnn_step(
     """Elman RNN step: h' = act(W_ih x + b_ih + W_hh h + b_hh).
 
     Args:
-        xp: input projection ``W_ih x + b_ih``, shape (B, H).
-        h: previous hidden state, shape (B, H).
-        weight_hh: (H, H). bias_hh: (H,) or None.
+        xp: input projection ``W_ih x + b_ih``, shape (B, hidden_size).
+        h: previous hidden state, shape (B, hidden_size).
+        weight_hh: (hidden_size, hidden_size). bias_hh: (hidden_size,) or None.
         nonlinearity: ``"tanh"`` or ``"relu"``.
     """
     pre = xp + F.linear(h, weight_hh, bias_hh)
@@ -64,11 +64,12 @@ def lstm_step(
         h' = o ⊙ tanh(c')          (then h' = W_hr h' with a projection, Sak et al. 2014)
 
     Args:
-        xp: input projection for all four gates, (B, 4H).
-        h: (B, P) with P = proj_size or H. c: (B, H).
-        weight_hh: (4H, P). bias_hh: (4H,) or None. weight_hr: (P, H) or None.
+        xp: input projection for all four gates, (B, 4*hidden_size).
+        h: (B, P) with P = proj_size or hidden_size. c: (B, hidden_size).
+        weight_hh: (4*hidden_size, P). bias_hh: (4*hidden_size,) or None.
+        weight_hr: (P, hidden_size) or None.
     """
-    gates = xp + F.linear(h, weight_hh, bias_hh)  # (B, 4H): all gates in one matmul
+    gates = xp + F.linear(h, weight_hh, bias_hh)  # (B, 4*hidden_size): all gates in one matmul
     i, f, g, o = gates.chunk(4, dim=-1)
     c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h_new = torch.sigmoid(o) * torch.tanh(c_new)
@@ -86,10 +87,11 @@ def gru_step(xp: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -
         h' = (1 - z) ⊙ n + z ⊙ h
 
     Args:
-        xp: input projection for the three gates, (B, 3H).
-        h: (B, H). weight_hh: (3H, H). bias_hh: (3H,) or None.
+        xp: input projection for the three gates, (B, 3*hidden_size).
+        h: (B, hidden_size). weight_hh: (3*hidden_size, hidden_size).
+        bias_hh: (3*hidden_size,) or None.
     """
-    hp = F.linear(h, weight_hh, bias_hh)  # (B, 3H)
+    hp = F.linear(h, weight_hh, bias_hh)  # (B, 3*hidden_size)
     x_r, x_z, x_n = xp.chunk(3, dim=-1)
     h_r, h_z, h_n = hp.chunk(3, dim=-1)
     r = torch.sigmoid(x_r + h_r)
@@ -138,7 +140,7 @@ class _CellBase(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """torch.nn's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+        """torch.nn's default: every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
         bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for w in self.parameters():
             nn.init.uniform_(w, -bound, bound)
@@ -184,14 +186,16 @@ class RNNCell(_CellBase):
     Mirrors :class:`torch.nn.RNNCell`.
 
     Args:
-        input_size: I. hidden_size: H.
+        input_size: I. hidden_size: the hidden features.
         bias: learn ``bias_ih`` and ``bias_hh``. Default True.
         nonlinearity: ``"tanh"`` (default) or ``"relu"`` (IRNN, Le et al. 2015).
         single_bias: keep only ``bias_ih`` (one bias vector per gate, as most textbooks write
-            the equations); the parameter count then drops by H. torch.nn has no such option.
+            the equations); the parameter count then drops by hidden_size. torch.nn has no such
+            option.
 
     Shape:
-        input (B, I) or (I,); hx (B, H) or (H,), zeros if omitted; output like hx.
+        input (B, I) or (I,); hx (B, hidden_size) or (hidden_size,), zeros if omitted; output
+        like hx.
 
     Example:
         >>> cell = RNNCell(3, 5)
@@ -236,7 +240,8 @@ class LSTMCell(_CellBase):
     Args: as :class:`RNNCell` (no ``nonlinearity``).
 
     Shape:
-        input (B, I) or (I,); hx a tuple (h, c), each (B, H) or (H,), zeros if omitted.
+        input (B, I) or (I,); hx a tuple (h, c), each (B, hidden_size) or (hidden_size,), zeros
+        if omitted.
         Returns (h', c').
 
     Example:
@@ -273,7 +278,8 @@ class GRUCell(_CellBase):
     form of Cho et al. (2014) with one bias per gate.
 
     Shape:
-        input (B, I) or (I,); hx (B, H) or (H,), zeros if omitted; output like hx.
+        input (B, I) or (I,); hx (B, hidden_size) or (hidden_size,), zeros if omitted; output
+        like hx.
 
     Example:
         >>> GRUCell(3, 5)(torch.randn(2, 3)).shape

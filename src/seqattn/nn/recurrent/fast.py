@@ -33,7 +33,7 @@ Variable lengths: a row b is live at time t iff t < len[b]. A dead row keeps its
 output is zero and the state gradient passes through it. The reverse direction runs
 t = T-1 .. 0, so each sequence starts at its own end without reversing the input.
 
-Shape glossary: T time, B batch, H hidden, G gates (1 RNN, 4 LSTM, 3 GRU).
+Shape glossary: T time, B batch, hidden_size by name, G gates (1 RNN, 4 LSTM, 3 GRU).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ class PythonEngine:
         live = _live(lengths, steps, xp.device)
         h, c = h0, c0
         for t in range(steps - 1, -1, -1) if reverse else range(steps):
-            m = torch.mm(h, w_hh.t())  # (B, G*H)
+            m = torch.mm(h, w_hh.t())  # (B, G*hidden_size)
             x = xp[t]
             slot = t if save else 0
             c_new = None
@@ -309,7 +309,7 @@ def _matmul_tn(a: Tensor, b: Tensor) -> Tensor:
 
     float32 goes through oneDNN as (bᵀ a)ᵀ: a then enters as the linear's weight, which oneDNN
     reorders from the transposed view anyway, and only the narrower b is copied transposed.
-    (With a as the input, its (T*B, G*H) transpose was copied first: 0.35 s at T = 1024.)
+    (With a as the input, its (T*B, G*hidden_size) transpose was copied first: 0.35 s at T = 1024.)
     Measured against MKL's ``torch.mm``: 1.6x faster at T = 64 and 256, equal at 1024.
     """
     if ONEDNN and a.dtype == torch.float32 and a.device.type == "cpu" and _onednn_linear():
@@ -341,8 +341,8 @@ def engine_for(x: Tensor, force_python: bool = False):
 
 def _dw_hh(dhp: Tensor, hs: Tensor, h0: Tensor, reverse: bool) -> Tensor:
     """Σ_t dgates_tᵀ h_{t-1} with h_{t-1} = h0 at the first step of the direction, else the
-    neighbouring state in hs: two GEMMs on views (materialising the shifted (T, B, H) states
-    cost a fresh buffer, i.e. page faults, of T*B*H floats per call)."""
+    neighbouring state in hs: two GEMMs on views (materialising the shifted (T, B, hidden_size)
+    states cost a fresh buffer, i.e. page faults, of T*B*hidden_size floats per call)."""
     steps, _, gates = dhp.shape
     first = dhp[-1] if reverse else dhp[0]
     dw = _matmul_tn(first, h0)
@@ -401,7 +401,7 @@ class _Recurrence(torch.autograd.Function):
             act, tc, w_hh, ctx.lengths, ONEDNN, FUSED_LSTM, x if want_dw else None,
         )  # fmt: skip
         gates = dhp.shape[-1]
-        flat = dxp.view(-1, gates)  # (T*B, G*H)
+        flat = dxp.view(-1, gates)  # (T*B, G*hidden_size)
         dx = dw_ih = db_in = dw = db = None
         if in_dw is not None:  # from the loop: dW_hh, dW_ih, and the folded bias
             dw = in_dw if need[6] else None
@@ -442,19 +442,21 @@ def recurrence(
 
     Args:
         mode: ``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"`` or ``"GRU"``.
-        xp: input projections W_ih x_t + b_ih, with b_hh added for RNN and LSTM, (T, B, G*H).
-        h0: (B, H). c0: (B, H) for LSTM, else None.
-        weight_hh: (G*H, H). bias_hh: GRU only (b_hh cannot be folded into xp there), or None.
+        xp: input projections W_ih x_t + b_ih, with b_hh added for RNN and LSTM,
+            (T, B, G*hidden_size).
+        h0: (B, hidden_size). c0: (B, hidden_size) for LSTM, else None.
+        weight_hh: (G*hidden_size, hidden_size). bias_hh: GRU only (b_hh cannot be folded into
+            xp there), or None.
         reverse: run t = T-1 .. 0 (each sequence from its own end when lengths are given).
         lengths: int64 (B,) on the CPU with values in [1, T], or None (all T).
         engine: the compiled module or :class:`PythonEngine`; default :func:`engine_for`.
         input: with ``xp=None``, RNN/LSTM only: the layer input x (T, B, I), projected
-            inside the per-step GEMM with ``weight_ih`` (G*H, I) and ``bias`` (G*H,) or None
-            (b_ih + b_hh).
+            inside the per-step GEMM with ``weight_ih`` (G*hidden_size, I) and ``bias``
+            (G*hidden_size,) or None (b_ih + b_hh).
 
     Shape:
-        returns output (T, B, H) with zeros past each length, h_n (B, H) and, for LSTM,
-        c_n (B, H).
+        returns output (T, B, hidden_size) with zeros past each length, h_n (B, hidden_size)
+        and, for LSTM, c_n (B, hidden_size).
     """
     if mode not in MODES:
         raise ValueError(f"expected mode in {sorted(MODES)}, got {mode!r}")

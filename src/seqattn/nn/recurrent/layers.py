@@ -17,8 +17,8 @@ are zero, the final state is taken at each sequence's own last step (the state s
 there), and the reverse direction starts at each sequence's own end (each sequence is reversed
 within its length by a gather, run forward, and gathered back).
 
-Shape glossary: T time, B batch, I input features, H hidden, P proj_size (or H), D directions,
-L layers.
+Shape glossary (docs/architecture.md): T time, B batch, I input_size, P proj_size (or
+hidden_size when 0), G gates; hidden_size, num_directions (2 if bidirectional), num_layers by name.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class RNNBase(nn.Module):
 
     Args:
         mode: ``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"`` or ``"GRU"``.
-        input_size: I. hidden_size: H.
-        num_layers: stacked layers L (default 1).
+        input_size: I. hidden_size: the hidden features.
+        num_layers: stacked layers (default 1).
         bias: learn biases (default True).
         batch_first: input/output as (B, T, *) instead of (T, B, *) (default False).
         dropout: dropout on the outputs of every layer but the last, in training (default 0).
@@ -153,7 +153,7 @@ class RNNBase(nn.Module):
 
     # -- torch.nn compatibility -------------------------------------------------------------
     def reset_parameters(self) -> None:
-        """torch.nn's default: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+        """torch.nn's default: every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for w in self.parameters():
             nn.init.uniform_(w, -bound, bound)
@@ -203,15 +203,17 @@ class RNNBase(nn.Module):
         Args:
             input: (T, B, I), (B, T, I) with ``batch_first``, unbatched (T, I), or a
                 ``PackedSequence``.
-            hx: initial state, (L*D, B, P) for RNN/GRU and for LSTM's h, (L*D, B, H) for
-                LSTM's c (a tuple ``(h0, c0)``); zeros if omitted. Unbatched: no B dim.
+            hx: initial state, (num_layers*num_directions, B, P) for RNN/GRU and for LSTM's h,
+                (num_layers*num_directions, B, hidden_size) for LSTM's c (a tuple
+                ``(h0, c0)``); zeros if omitted. Unbatched: no B dim.
             lengths: optional per-sequence lengths (B,) for a padded batch; not with a
                 ``PackedSequence``, which carries its own.
 
         Returns:
             ``(output, h_n)`` for RNN/GRU, ``(output, (h_n, c_n))`` for LSTM. ``output`` is
-            (T, B, D*P) (batch-first or packed like the input) with zeros past each length;
-            ``h_n``/``c_n`` are (L*D, B, P)/(L*D, B, H), taken at each sequence's last step.
+            (T, B, num_directions*P) (batch-first or packed like the input) with zeros past
+            each length; ``h_n``/``c_n`` are (num_layers*num_directions, B, P) /
+            (num_layers*num_directions, B, hidden_size), taken at each sequence's last step.
         """
         name = type(self).__name__
         packed = isinstance(input, PackedSequence)
@@ -313,7 +315,7 @@ class RNNBase(nn.Module):
                     if self.mode != "GRU" and b_hh is not None:  # they only ever add up
                         b_ih, b_hh = b_ih + b_hh, None
                     if self.mode == "GRU":  # b_hn stays inside r ⊙ (W_hn h + b_hn)
-                        xp = fast.projection(layer_input, w_ih, b_ih)  # (T, B, G*H)
+                        xp = fast.projection(layer_input, w_ih, b_ih)  # (T, B, G*hidden_size)
                         proj = {}
                     else:  # projected inside the per-step GEMM, [x_t, h] [W_ih, W_hh]ᵀ
                         xp = None
@@ -325,7 +327,8 @@ class RNNBase(nn.Module):
                     out, h, c = res if len(res) == 3 else (*res, None)
                     outs.append(out)
                 else:
-                    xp = F.linear(layer_input, w_ih, b_ih)  # (T, B, G*H): every step at once
+                    # every step at once: (T, B, G*hidden_size)
+                    xp = F.linear(layer_input, w_ih, b_ih)
                     if direction == 1:
                         xp = _reverse(xp, rev)
                     out, h, c = self._run(xp, h0[idx], c_init, w_hh, b_hh, w_hr, mask, first_ragged)
@@ -336,8 +339,8 @@ class RNNBase(nn.Module):
             layer_input = outs[0] if num_directions == 1 else torch.cat(outs, dim=-1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        output = layer_input  # (T, B, D*P)
-        h_out = torch.stack(h_n)  # (L*D, B, P)
+        output = layer_input  # (T, B, num_directions*P)
+        h_out = torch.stack(h_n)  # (num_layers*num_directions, B, P)
         c_out = torch.stack(c_n) if c_n else None
         return output, h_out, c_out
 
@@ -402,7 +405,8 @@ class RNNBase(nn.Module):
         return states[0], (states[1] if lstm else None)
 
     def _run(self, xp, h, c, w_hh, b_hh, w_hr, mask, first_ragged):
-        """One direction of one layer over precomputed input projections xp (T, B, G*H)."""
+        """One direction of one layer over precomputed input projections xp
+        (T, B, G*hidden_size)."""
         outputs = []
         for t, xp_t in enumerate(xp.unbind(0)):
             if self.mode == "LSTM":
@@ -446,7 +450,8 @@ class RNN(RNNBase):
 
     Shape:
         input (T, B, I) / (B, T, I) with batch_first / (T, I) / PackedSequence;
-        returns output (T, B, D*H) and h_n (L*D, B, H).
+        returns output (T, B, num_directions*hidden_size) and h_n
+        (num_layers*num_directions, B, hidden_size).
 
     Example:
         >>> rnn = RNN(8, 16, num_layers=2, batch_first=True)
@@ -473,7 +478,8 @@ class LSTM(RNNBase):
     """LSTM stack, gate order i, f, g, o; mirrors :class:`torch.nn.LSTM` (``proj_size`` too).
 
     Shape:
-        returns output (T, B, D*P) and (h_n (L*D, B, P), c_n (L*D, B, H)), P = proj_size or H.
+        returns output (T, B, num_directions*P) and (h_n (num_layers*num_directions, B, P),
+        c_n (num_layers*num_directions, B, hidden_size)), P = proj_size or hidden_size.
 
     Example:
         >>> out, (h, c) = LSTM(8, 16, bidirectional=True)(torch.randn(10, 4, 8))
@@ -497,7 +503,8 @@ class GRU(RNNBase):
     """GRU stack, gate order r, z, n; mirrors :class:`torch.nn.GRU`.
 
     Shape:
-        returns output (T, B, D*H) and h_n (L*D, B, H).
+        returns output (T, B, num_directions*hidden_size) and h_n
+        (num_layers*num_directions, B, hidden_size).
 
     Example:
         >>> out, h = GRU(8, 16, num_layers=3)(torch.randn(10, 4, 8))
