@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
+import yaml
 
 from seqattn.experiments import sentiment
 
@@ -205,6 +206,9 @@ def test_flat_config_files_of_older_runs_still_load(caplog):
     assert quick == sentiment.quick(sentiment.Config())
     assert "'hidden_size' -> 'model.hidden_size'" in caplog.text
     assert load_config(sentiment.Config, FIXTURES / "sentiment_default.yaml") == sentiment.Config()
+    flat = yaml.safe_load((FIXTURES / "sentiment_default.yaml").read_text())
+    assert sentiment.Config.from_dict(flat) == sentiment.Config()  # the one conversion
+    assert sentiment.Config.from_dict(sentiment.Config().to_dict()) == sentiment.Config()
 
 
 def test_nested_overrides_and_files(tmp_path, caplog):

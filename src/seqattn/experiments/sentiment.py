@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from seqattn.config import check_unchanged, flat_kwargs, moved_to
+from seqattn.config import ConfigDict, check_unchanged, flat_kwargs, moved_to
 from seqattn.data.pretrained import pretrained_embedding
 from seqattn.experiments.base import Experiment, Progress, no_progress
 
@@ -94,7 +94,7 @@ def default_model() -> ClassifierConfig:
 
 @flat_kwargs
 @dataclass(frozen=True)
-class Config:
+class Config(ConfigDict):
     """Defaults: the issue's grid on the offline probe, 3 seeds.
 
     ``model``: the :class:`~seqattn.models.ClassifierConfig` options shared by every entry of
