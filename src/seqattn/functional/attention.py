@@ -90,19 +90,19 @@ def scaled_dot_product_attention(
 ) -> Tensor | tuple[Tensor, Tensor]:
     """``F.scaled_dot_product_attention``, written out, NaN-free, optionally with its weights.
 
-    softmax(q k^T · scale + mask) v (Vaswani et al. 2017, eq. 1), scale = 1/sqrt(E).
+    softmax(q k^T · scale + mask) v (Vaswani et al. 2017, eq. 1), scale = 1/sqrt(Dh).
 
     Args:
-        query: (..., Hq, T, E). key: (..., H, S, E). value: (..., H, S, Ev).
+        query: (..., Hq, T, Dh). key: (..., H, S, Dh). value: (..., H, S, Dv).
         attn_mask: bool (True = may attend) or float (added), broadcastable to (..., T, S).
         dropout_p: dropout on the weights (always applied when > 0, as in torch).
         is_causal: top-left aligned causal mask; not together with ``attn_mask``.
-        scale: score scale; default 1/sqrt(E).
+        scale: score scale; default 1/sqrt(Dh).
         enable_gqa: grouped-query attention: Hq a multiple of H, keys/values repeated.
         need_weights: also return the weights (after dropout, as used).
 
     Returns:
-        output (..., Hq, T, Ev), or (output, weights (..., Hq, T, S)). A query with every key
+        output (..., Hq, T, Dv), or (output, weights (..., Hq, T, S)). A query with every key
         masked gets a zero output (torch returns NaN there).
     """
     if is_causal and attn_mask is not None:
@@ -111,7 +111,7 @@ def scaled_dot_product_attention(
         raise ValueError(f"expected dropout_p in [0, 1], got {dropout_p}")
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(
-            f"expected query and key with the same embedding size E, got query "
+            f"expected query and key with the same feature size Dh, got query "
             f"{tuple(query.shape)} and key {tuple(key.shape)}"
         )
     if key.shape[-2] != value.shape[-2]:

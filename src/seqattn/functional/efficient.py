@@ -130,15 +130,15 @@ def efficient_attention(
     Same inputs and result as ``F.scaled_dot_product_attention`` without dropout.
 
     Args:
-        query: (..., T, E). key: (..., S, E). value: (..., S, Ev); same leading dims.
+        query: (..., T, Dh). key: (..., S, Dh). value: (..., S, Dv); same leading dims.
         attn_mask: bool (True = may attend) or float (added), broadcastable to (..., T, S).
             A float mask that requires grad gets its gradient (this costs O(T · S)).
         is_causal: top-left aligned causal mask (query t sees keys s <= t).
-        scale: default 1/sqrt(E).
+        scale: default 1/sqrt(Dh).
         block_size: keys per block.
 
     Returns:
-        (..., T, Ev). A query with no visible key gets zeros.
+        (..., T, Dv). A query with no visible key gets zeros.
 
     Example:
         >>> q, k, v = (torch.randn(2, 4, 100, 16) for _ in range(3))
@@ -154,12 +154,12 @@ def efficient_attention(
         )
     if query.shape[:-2] != key.shape[:-2] or key.shape[:-1] != value.shape[:-1]:
         raise ValueError(
-            f"expected query (..., T, E), key (..., S, E), value (..., S, Ev) with the same "
+            f"expected query (..., T, Dh), key (..., S, Dh), value (..., S, Dv) with the same "
             f"leading dims, got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
         )
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(
-            f"expected query and key with the same E, got {query.shape[-1]} and {key.shape[-1]}"
+            f"expected query and key with the same Dh, got {query.shape[-1]} and {key.shape[-1]}"
         )
     if is_causal and attn_mask is not None:
         raise ValueError("expected attn_mask=None with is_causal=True, got both")

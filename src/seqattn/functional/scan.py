@@ -6,13 +6,13 @@ recurrence. A linear recurrence is associative, (a2, b2) o (a1, b1) = (a2 a1, a2
 can be evaluated as a prefix scan instead of a loop. Which evaluation is fastest depends on the
 machine, not the maths:
 
-* ``sequential``: one fused multiply-add per step, on a (B, H) slice that stays in cache. T
+* ``sequential``: one fused multiply-add per step, on a (B, D) slice that stays in cache. T
   steps of tiny ops, each paying a few microseconds of launch overhead: measured the fastest
   on a 2-core CPU at every T from 64 to 4096 (benchmarks/scan.py), so the CPU default.
 * ``chunked``: split T into chunks of C steps; scan every chunk at once (C steps over tensors
   T/C times larger), then carry the chunk-final states across chunks (T/C small steps), then
   add each chunk's carried-in state times the running product of ``a``. About C + T/C sequential
-  steps (128 at T = 4096) but ~3 passes over the whole (T, B, H) tensors: on the CPU the memory
+  steps (128 at T = 4096) but ~3 passes over the whole (T, B, D) tensors: on the CPU the memory
   traffic costs more than the launches it saves (measured 1.1-1.5x slower than sequential).
 * ``scan``: Hillis-Steele, log2(T) steps over the whole sequence; O(T log T) work, so it pays
   only where thousands of lanes run in parallel (a GPU).
@@ -27,8 +27,8 @@ So :func:`linear_recurrence` is a custom autograd function that saves only ``a``
 outputs, and scans once forward and once backward with the chosen mode.
 
 Shape:
-    a, b: (B, T, H) (any number of trailing feature dims); h0: (B, H) or None (zeros).
-    Returns h: (B, T, H), h[:, t] the state after step t.
+    a, b: (B, T, D) (any number of trailing feature dims); h0: (B, D) or None (zeros).
+    Returns h: (B, T, D), h[:, t] the state after step t.
 """
 
 from __future__ import annotations

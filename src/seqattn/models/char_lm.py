@@ -123,7 +123,7 @@ class CharLSTM(nn.Module):
 
     Shape:
         ``forward(x (B, T) long, state=None)`` -> logits (B, T, V) and the final
-        ``(h, c)``, each (L, B, H) as :class:`seqattn.nn.LSTM` returns them.
+        ``(h, c)``, each (num_layers, B, hidden_size) as :class:`seqattn.nn.LSTM` returns them.
 
     Example:
         >>> m = CharLSTM(CharLSTMConfig(vocab_size=10, hidden_size=16, num_layers=1))
@@ -146,11 +146,11 @@ class CharLSTM(nn.Module):
         self, x: Tensor, state: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         _check_ids(x, self.cfg.vocab_size, type(self).__name__)
-        out, state = self.lstm(self.embed(x), state)  # (B, T, H)
+        out, state = self.lstm(self.embed(x), state)  # (B, T, hidden_size)
         return self.head(self.drop(out)), state  # (B, T, V)
 
     def initial_state(self, batch: int) -> dict[str, Tensor]:
-        """The zero state for :meth:`step`, row-major: h and c (B, L, H)."""
+        """The zero state for :meth:`step`, row-major: h and c (B, num_layers, hidden_size)."""
         p = next(self.parameters())
         z = torch.zeros(
             batch, self.cfg.num_layers, self.cfg.hidden_size, dtype=p.dtype, device=p.device
@@ -160,8 +160,8 @@ class CharLSTM(nn.Module):
     def step(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict, None]:
         """One character for :mod:`seqattn.decoding`: (N,) ids -> (N, V) log-probs.
 
-        The state keeps the row on dim 0 ((N, L, H)); it is transposed to the LSTM's
-        (L, N, H) here, so the searches' default row selection applies.
+        The state keeps the row on dim 0 ((N, num_layers, hidden_size)); it is transposed to the
+        LSTM's (num_layers, N, hidden_size) here, so the searches' default row selection applies.
         """
         hc = (state["h"].transpose(0, 1).contiguous(), state["c"].transpose(0, 1).contiguous())
         logits, (h, c) = self(tokens.view(-1, 1), hc)

@@ -17,7 +17,7 @@ The SE bottleneck has C // r units; a narrow stage at a large r would get zero (
 the model keeps at least ``min_squeeze_channels`` units there and says so in
 :meth:`SEResNet.squeeze_widths`.
 
-Shape glossary: B batch, C channels, H, W height and width, K classes.
+Shape glossary: B batch, C channels, height and width by name (H is heads), K classes.
 """
 
 from __future__ import annotations
@@ -105,8 +105,8 @@ class BasicBlock(nn.Module):
         se_bias: biases in the SE layers. shortcut: ``"a"`` or ``"b"`` (see the module).
 
     Shape:
-        input (B, C_in, H, W); output (B, C_out, H / stride, W / stride); the excitation
-        (B, C_out) with ``return_excitation=True`` (None without SE).
+        input (B, C_in, height, width); output (B, C_out, height / stride, width / stride); the
+        excitation (B, C_out) with ``return_excitation=True`` (None without SE).
     """
 
     def __init__(
@@ -136,7 +136,7 @@ class BasicBlock(nn.Module):
     def forward(
         self, x: Tensor, return_excitation: bool = False
     ) -> Tensor | tuple[Tensor, Tensor | None]:
-        u = F.relu(self.bn1(self.conv1(x)))  # (B, C_out, H', W')
+        u = F.relu(self.bn1(self.conv1(x)))  # (B, C_out, height', width')
         u = self.bn2(self.conv2(u))
         s = None
         if self.se is not None:
@@ -224,7 +224,7 @@ class SEResNet(nn.Module):
         self, x: Tensor, return_excitations: bool = False
     ) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
         self._check(x)
-        h = self.stem(x)  # (B, C_1, H, W)
+        h = self.stem(x)  # (B, C_1, height, width)
         excitations = {}
         for key, block in self.blocks.items():
             h, s = block(h, return_excitation=True)

@@ -122,7 +122,8 @@ class ShowAttendTellConfig:
 
 
 class CaptionOutput(NamedTuple):
-    """Teacher-forced outputs: logits (B, T, K), alphas (B, T, L), betas (B, T), grid (H', W')."""
+    """Teacher-forced outputs: logits (B, T, K), alphas (B, T, L), betas (B, T), grid
+    (height', width')."""
 
     logits: Tensor
     alphas: Tensor
@@ -132,7 +133,7 @@ class CaptionOutput(NamedTuple):
 
 class GreedyCaptions(NamedTuple):
     """Greedy decoding: tokens (B, T) without <bos> (<pad> after <eos>), lengths (B,) counting
-    the <eos> when produced, alphas (B, T, L), betas (B, T), grid (H', W')."""
+    the <eos> when produced, alphas (B, T, L), betas (B, T), grid (height', width')."""
 
     tokens: Tensor
     lengths: Tensor
@@ -148,8 +149,8 @@ class ShowAttendTell(nn.Module):
         config: :class:`ShowAttendTellConfig`.
 
     Shape:
-        images (B, C, H, W) float; captions (B, T) int64 starting with <bos> (the decoder's
-        inputs y_0..y_{T-1}). Features (B, L, D) with L = (H / stride) * (W / stride).
+        images (B, C, height, width) float; captions (B, T) int64 starting with <bos> (the decoder's
+        inputs y_0..y_{T-1}). Features (B, L, D) with L = (height / stride) * (width / stride).
 
     Example:
         >>> cfg = ShowAttendTellConfig(vocab_size=12, channels=(8, 8), num_pools=2)
@@ -187,7 +188,8 @@ class ShowAttendTell(nn.Module):
 
     # -- encoder ---------------------------------------------------------------------------------
     def encode(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        """Annotation vectors a_1..a_L, (B, L, D), and the grid (H', W'); L = H' * W'."""
+        """Annotation vectors a_1..a_L, (B, L, D), and the grid (height', width');
+        L = height' * width'."""
         cfg = self.config
         if images.dim() != 4 or images.shape[1] != cfg.in_channels:
             raise ValueError(
@@ -199,7 +201,7 @@ class ShowAttendTell(nn.Module):
                 f"expected image height and width divisible by {s} (2**num_pools), got "
                 f"{images.shape[2]}x{images.shape[3]}"
             )
-        fmap = self.encoder(images)  # (B, C', H', W')
+        fmap = self.encoder(images)  # (B, C', height', width')
         b, _, hh, ww = fmap.shape
         feats = fmap.flatten(2).transpose(1, 2)  # (B, L, C') in reading order
         if cfg.position_features:

@@ -4,7 +4,7 @@ Networks", CVPR; TPAMI 2019).
 A convolution mixes channels only through its learned, input-independent weights. An SE block
 lets the network reweight its channels per input, from a global summary of that input:
 
-    squeeze     z_c = 1/(H W) Σ_{i,j} u_c(i, j)                    (Eq. 2, global average pool)
+    squeeze     z_c = 1/(height·width) Σ_{i,j} u_c(i, j)            (Eq. 2, global average pool)
     excitation  s   = σ(W_2 δ(W_1 z + b_1) + b_2)                   (Eq. 3, δ = ReLU, σ = sigmoid)
     scale       x̃_c = s_c · u_c                                     (Eq. 4)
 
@@ -63,7 +63,7 @@ class SqueezeExcitation(nn.Module):
         bias: biases in both fully connected layers (the released models have them).
 
     Shape:
-        input (B, C, H, W); output (B, C, H, W); :meth:`excitation` gives (B, C).
+        input (B, C, height, width); output likewise; :meth:`excitation` gives (B, C).
 
     Attributes:
         fc1: ``nn.Linear(C, C')`` (W_1, b_1). fc2: ``nn.Linear(C', C)`` (W_2, b_2).
@@ -108,15 +108,16 @@ class SqueezeExcitation(nn.Module):
             )
 
     def excitation(self, x: Tensor) -> Tensor:
-        """The channel weights s ∈ (0, 1), shape (B, C), for input x (B, C, H, W)."""
+        """The channel weights s ∈ (0, 1), shape (B, C), for input x (B, C, height, width)."""
         self._check(x)
         z = x.mean(dim=(2, 3))  # (B, C): squeeze
         return torch.sigmoid(self.fc2(F.relu(self.fc1(z))))  # (B, C): excitation
 
     def forward(self, x: Tensor, return_excitation: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """x (B, C, H, W) -> x · s (B, C, H, W), and s (B, C) when ``return_excitation``."""
+        """x (B, C, height, width) -> x · s (same shape), and s (B, C) with
+        ``return_excitation``."""
         s = self.excitation(x)  # (B, C)
-        out = x * s[:, :, None, None]  # (B, C, H, W): scale
+        out = x * s[:, :, None, None]  # (B, C, height, width): scale
         return (out, s) if return_excitation else out
 
     def extra_repr(self) -> str:

@@ -30,8 +30,8 @@ class NTMState(NamedTuple):
     """Everything an NTM carries from one step to the next.
 
     Shape:
-        h, c (B, H); memory (B, M, W); read_weights (B, R, M); write_weights (B, Wh, M);
-        reads (B, R*W).
+        h, c (B, controller_size); memory (B, M, W); read_weights (B, R, M); write_weights
+        (B, Wh, M); reads (B, R*W).
     """
 
     h: Tensor
@@ -47,7 +47,7 @@ class NTMCell(nn.Module):
 
     Args:
         input_size: features of x_t.
-        controller_size: LSTM hidden units H.
+        controller_size: the LSTM controller's hidden_size.
         memory_slots: M (N in the paper), rows of memory.
         memory_width: W (M in the paper), width of a row.
         read_heads, write_heads: number of heads.
@@ -58,8 +58,8 @@ class NTMCell(nn.Module):
 
     Shape:
         input (B, input_size), state :class:`NTMState` or None (start state).
-        Returns (out (B, H + R*W), state): the controller output and the new reads, which is
-        what the paper's output layer sees.
+        Returns (out (B, controller_size + R*W), state): the controller output and the new
+        reads, which is what the paper's output layer sees.
 
     Example:
         >>> cell = NTMCell(9, 16, memory_slots=8, memory_width=4)
