@@ -67,9 +67,9 @@ __all__ = [
 
 
 # -- encoders ---------------------------------------------------------------------------------
-# Every encoder takes the embedded batch x (B, T, E), lengths (B,) and the padding mask (B, T)
-# (True = real step) and returns (states (B, T, D), zero at padded steps; last (B, D), the state
-# the "last" head reads), and has an ``output_size`` D.
+# Every encoder takes the embedded batch x (B, T, embed_dim), lengths (B,) and the padding mask
+# (B, T) (True = real step) and returns (states (B, T, D), zero at padded steps; last (B, D),
+# the state the "last" head reads), and has an ``output_size`` D.
 
 
 def _gather_last(states: Tensor, lengths: Tensor) -> Tensor:
@@ -428,7 +428,7 @@ class SequenceClassifier(nn.Module):
         """Classify a right-padded batch; padded steps never influence the output."""
         lengths = self._check_inputs(tokens, lengths)  # (B,)
         mask = padding_mask(lengths, tokens.shape[1])  # (B, T), True = real step
-        x = self.embed_dropout(self.embedding(tokens))  # (B, T, E)
+        x = self.embed_dropout(self.embedding(tokens))  # (B, T, embed_dim)
         states, last = self.encoder(x, lengths, mask)  # (B, T, D), (B, D)
         pooled, attention = self.pool(states, last, lengths, mask)  # (B, D_out), (B, T)
         logits = self.classifier(self.dropout(pooled))  # (B, C)

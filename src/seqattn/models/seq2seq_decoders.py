@@ -413,10 +413,11 @@ class TransformerDecoder(Seq2SeqDecoder):
 
     @classmethod
     def init_target_embedding(cls, embedding, cfg):
-        # the Transformer decoder multiplies its input embeddings by sqrt(E) (Vaswani et al.
-        # 2017, §3.4), which presumes embeddings of scale E^-1/2: with torch's N(0, 1) init
-        # the residual stream starts at norm ~sqrt(E) per position, the sub-layers' updates
-        # are drowned and training crawls (Multi30k val loss 4.35 after 6 epochs vs 2.6)
+        # the Transformer decoder multiplies its input embeddings by sqrt(embed_dim) (Vaswani
+        # et al. 2017, §3.4), which presumes embeddings of scale embed_dim^-1/2: with torch's
+        # N(0, 1) init the residual stream starts at norm ~sqrt(embed_dim) per position, the
+        # sub-layers' updates are drowned and training crawls (Multi30k val loss 4.35 after 6
+        # epochs vs 2.6)
         nn.init.normal_(embedding.weight, std=cfg.embed_dim**-0.5)
         with torch.no_grad():
             embedding.weight[cfg.pad_id].zero_()
