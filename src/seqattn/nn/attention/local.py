@@ -80,15 +80,10 @@ class LocalAttention(ScoredAttention):
         gate = torch.sigmoid(self.position_v(torch.tanh(self.position_proj(query)))).squeeze(-1)
         return source_lengths.to(gate.dtype).unsqueeze(-1) * gate
 
-    def forward(
-        self,
-        query: Tensor,
-        key: Tensor,
-        value: Tensor | None = None,
-        mask: Tensor | None = None,
-        key_proj: Tensor | None = None,
-        position: Tensor | int | None = None,
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, query: Tensor, key: Tensor, value: Tensor | None = None,
+                mask: Tensor | None = None, key_proj: Tensor | None = None,
+                position: Tensor | int | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """:meth:`ScoredAttention.forward` with local-m's ``position`` (see the class)."""
         return super().forward(query, key, value, mask, key_proj, position=position)
 
     def weights(
