@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from seqattn.data.synthetic.composed_images import CAPTION_WORDS, ComposedScenes, compose_scenes
 from seqattn.data.vocab import Vocab
 from seqattn.experiments.base import Experiment, Progress, no_progress
-from seqattn.experiments.toolkit import attention_view
+from seqattn.experiments.toolkit import attention_view, mean_std
 from seqattn.models.show_attend_tell import ShowAttendTell, ShowAttendTellConfig
 from seqattn.pipelines.captioning import (  # re-exported: the names this module had
     MODEL_FORMAT,
@@ -60,6 +60,7 @@ from seqattn.pipelines.captioning_eval import (
     region_box_overlap,
 )
 from seqattn.viz import plot_panels
+from seqattn.viz.table import Column, Table, render_markdown
 
 __all__ = [
     "EXPERIMENT",
@@ -347,8 +348,9 @@ def _examples(r: _Run, ev: dict[str, Any]) -> None:
 
 
 def _mean_std(rows: list[dict], key: str) -> tuple[float, float]:
-    vals = torch.tensor([float(r[key]) for r in rows if r[key] is not None], dtype=torch.float64)
-    return float(vals.mean()), float(vals.std()) if len(vals) > 1 else 0.0
+    # a seed whose greedy captions localise nothing correctly has None there
+    values = [float(r[key]) for r in rows if r[key] is not None]
+    return mean_std(values) if values else (math.nan, 0.0)
 
 
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:
@@ -399,31 +401,50 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     }
 
 
-def table_text(results: dict[str, Any]) -> str:
-    lines = [
-        "| seed | exact match | word acc | item acc | p^k bound | BLEU-4 | localisation "
-        "(teacher-forced) | localisation (greedy, correct) | train s | train CPU s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+def _cell(key: str, spec: str, scale: float = 1.0):
+    """A cell of ``key`` (``-`` when None), with `` ± key_std`` when the row has it."""
+
+    def cell(row: dict) -> str:
+        value = row.get(key)
+        if value is None:
+            return "-" if key in row else ""
+        text = format(scale * value, spec)
+        std = row.get(f"{key}_std")
+        return text if std is None else f"{text} ± {format(scale * std, spec)}"
+
+    return cell
+
+
+_COLUMNS = (("exact_match", "exact match", ".1f", 100.0),
+            ("word_accuracy", "word acc", ".1f", 100.0),
+            ("item_accuracy", "item acc", ".1f", 100.0),
+            ("independent_errors_bound", "p^k bound", ".1f", 100.0),
+            ("bleu4", "BLEU-4", ".1f", 1.0),
+            ("localisation", "localisation (teacher-forced)", ".3f", 1.0),
+            ("localisation_greedy_correct", "localisation (greedy, correct)", ".3f", 1.0),
+            ("train_seconds", "train s", ".0f", 1.0),
+            ("train_cpu_seconds", "train CPU s", ".0f", 1.0))  # fmt: skip
+_WITH_STD = ("exact_match", "bleu4", "localisation")  # the spread shown in the summary row
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """One row per seed, then the mean (± std where it matters) over seeds."""
+    columns = [Column("seed", align="right")] + [
+        Column(key, title, _cell(key, spec, scale), align="right")
+        for key, title, spec, scale in _COLUMNS
     ]
-    for r in results["table"]:
-        lg = r["localisation_greedy_correct"]
-        lines.append(
-            f"| {r['seed']} | {100 * r['exact_match']:.1f} | {100 * r['word_accuracy']:.1f} | "
-            f"{100 * r['item_accuracy']:.1f} | {100 * r['independent_errors_bound']:.1f} | "
-            f"{r['bleu4']:.1f} | {r['localisation']:.3f} | "
-            f"{'-' if lg is None else f'{lg:.3f}'} | {r['train_seconds']:.0f} | "
-            f"{r['train_cpu_seconds']:.0f} |"
-        )
-    s = results
-    lines.append(
-        f"| mean ± std | {100 * s['exact_match_mean']:.1f} ± {100 * s['exact_match_std']:.1f} | "
-        f"{100 * s['word_accuracy_mean']:.1f} | {100 * s['item_accuracy_mean']:.1f} | "
-        f"{100 * s['independent_errors_bound_mean']:.1f} | {s['bleu4_mean']:.1f} ± "
-        f"{s['bleu4_std']:.1f} | {s['localisation_mean']:.3f} ± {s['localisation_std']:.3f} | "
-        f"{s['localisation_greedy_correct_mean']:.3f} | | |"
-    )
-    lines.append(f"\nBLEU signature: {s['bleu_signature']}")
-    return "\n".join(lines)
+    mean: dict[str, Any] = {"seed": "mean ± std"}
+    for key, *_ in _COLUMNS[:7]:
+        mean[key] = results[f"{key}_mean"]
+        if key in _WITH_STD:
+            mean[f"{key}_std"] = results[f"{key}_std"]
+    return [Table(columns, [*results["table"], mean], name="table",
+                  notes=[f"BLEU signature: {results['bleu_signature']}"])]  # fmt: skip
+
+
+def table_text(results: dict[str, Any]) -> str:
+    """The result tables as Markdown (``EXPERIMENT.table``)."""
+    return render_markdown(tables(results))
 
 
 EXPERIMENT = Experiment(
@@ -432,5 +453,5 @@ EXPERIMENT = Experiment(
     config_cls=Config,
     run=run,
     quick=quick,
-    table=table_text,
+    tables=tables,
 )
