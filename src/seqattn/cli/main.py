@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="override one config value; dotted keys reach nested configs, e.g. --set model.hidden_size=128 (repeatable)",
+        help="override one config value; dotted keys reach nested configs, "
+        "e.g. --set model.hidden_size=128 (repeatable)",
     )
     run.set_defaults(func=_cmd_run)
     demo = sub.add_parser(
