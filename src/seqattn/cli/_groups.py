@@ -32,3 +32,17 @@ def check_inputs(items: list[str] | None, input_path: str | None, output: str | 
     if output and not input_path:
         singular = noun[:-1] if noun.endswith("s") else noun
         raise ValueError(f"expected --output only with --input, got it with {singular} arguments")
+
+
+def add_run_flags(parser: argparse.ArgumentParser, *, resume: bool = True) -> None:
+    """``--resume`` (continue from the checkpoints) and ``--progress`` of a training command."""
+    if resume:
+        parser.add_argument("--resume", action="store_true", help="continue from the checkpoints")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def add_model_io(parser: argparse.ArgumentParser, input_help: str, output_help: str) -> None:
+    """``--model DIR`` (required), ``--input FILE`` and ``--output FILE`` of an apply command."""
+    parser.add_argument("--model", required=True, metavar="DIR", help="model directory")
+    parser.add_argument("--input", metavar="FILE", help=input_help)
+    parser.add_argument("--output", metavar="FILE", help=output_help)

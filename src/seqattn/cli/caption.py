@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from seqattn.cli._groups import train_group
+from seqattn.cli._groups import add_run_flags, train_group
 
 
 def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
@@ -157,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="CNN block channels (default 32 64 64 128)")  # fmt: skip
     for flag, (field, kind, help_text) in _TRAIN_OPTIONS.items():
         tr.add_argument(flag, dest=field, type=kind, help=help_text)
-    tr.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_run_flags(tr, resume=False)
     tr.set_defaults(func=_guarded("train caption", _cmd_train_caption))
 
     cp = sub.add_parser(

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from seqattn._registry import LazyNames
-from seqattn.cli._groups import check_inputs, train_group
+from seqattn.cli._groups import add_model_io, add_run_flags, check_inputs, train_group
 
 # The registries themselves (seqattn.models.ENCODERS / HEADS), read only when a value is checked
 # or --help printed: the CLI imports no torch at parse time.
@@ -182,8 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         cls.add_argument(flag, dest=_dest(flag), type=kind, help=help_text)
     cls.add_argument("--freeze-embeddings", action="store_true", help="keep embeddings fixed")
     cls.add_argument("--no-lowercase", action="store_true", help="keep the texts' case")
-    cls.add_argument("--resume", action="store_true", help="continue from the checkpoints")
-    cls.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_run_flags(cls)
     cls.set_defaults(func=_guarded("train classify", _cmd_train_classify))
 
     pred = sub.add_parser(
@@ -193,9 +192,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--input's rows with pred_label and prob_<label> columns.",
     )
     pred.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
-    pred.add_argument("--model", required=True, metavar="DIR", help="model directory")
-    pred.add_argument("--input", metavar="FILE", help="CSV/TSV file of texts")
-    pred.add_argument("--output", metavar="FILE", help="CSV to write (default: stdout)")
+    add_model_io(pred, "CSV/TSV file of texts", "CSV to write (default: stdout)")
     pred.add_argument("--text-col", default="text", help="text column of --input")
     pred.add_argument("--label-col", help="gold label column of --input: report accuracy")
     pred.add_argument("--batch-size", type=int, default=64, help="texts per batch")

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 
 from seqattn._registry import LazyNames
-from seqattn.cli._groups import check_inputs, train_group
+from seqattn.cli._groups import add_model_io, add_run_flags, check_inputs, train_group
 
 # the registry itself (seqattn.models.DECODERS), read only when a value is checked or --help
 # printed: the CLI imports no torch at parse time
@@ -180,8 +180,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--no-input-feeding", action="store_true", help="Luong without input feeding")
     tr.add_argument("--unidirectional", action="store_true", help="a one-direction encoder")
     tr.add_argument("--max-minutes", type=float, help="stop training after this wall time")
-    tr.add_argument("--resume", action="store_true", help="continue from the checkpoints")
-    tr.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_run_flags(tr)
     tr.set_defaults(func=_guarded("train translate", _cmd_train))
 
     p = sub.add_parser(
@@ -191,9 +190,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lines (to --output or stdout).",
     )
     p.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate")
-    p.add_argument("--model", required=True, metavar="DIR", help="model directory")
-    p.add_argument("--input", metavar="FILE", help="file of sentences, one per line")
-    p.add_argument("--output", metavar="FILE", help="file to write (default: stdout)")
+    add_model_io(p, "file of sentences, one per line", "file to write (default: stdout)")
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
     p.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     p.add_argument("--show-alignment", metavar="PNG", help="heat map of the first sentence")
