@@ -284,26 +284,15 @@ def render_report(
     )
 
 
-def write_report(
-    out_dir: str | Path,
-    *,
-    title: str,
-    command: str,
-    config: Mapping[str, Any],
-    results: Mapping[str, Any],
-    versions: Mapping[str, Any],
-    table_markdown: str = "",
-    figures: Sequence[str | Path] = (),
-    metrics_path: str | Path | None = None,
-    attention: Sequence[Any] = (),
-    filename: str = "report.html",
-    tables: Sequence[Any] = (),
-) -> Path:
-    """Write ``out_dir/report.html`` atomically (see :func:`render_report` for the arguments).
+def write_report(out_dir: str | Path, *, filename: str = "report.html", **fields: Any) -> Path:
+    """Write ``out_dir/report.html`` atomically.
 
     Args:
-        out_dir: the run folder; relative figure paths are also looked up here.
+        out_dir: the run folder; relative figure paths are also looked up here (it is the
+            report's ``base_dir``).
         filename: the report's file name.
+        fields: the keyword arguments of :func:`render_report` (``title``, ``command``,
+            ``config``, ``results``, ``versions``, ``tables``, ``figures``, ...).
 
     Returns:
         The path written.
@@ -316,19 +305,7 @@ def write_report(
     True
     """
     out_dir = Path(out_dir)
-    page = render_report(
-        title=title,
-        command=command,
-        config=config,
-        results=results,
-        versions=versions,
-        table_markdown=table_markdown,
-        figures=figures,
-        metrics_path=metrics_path,
-        attention=attention,
-        base_dir=out_dir,
-        tables=tables,
-    )
+    page = render_report(**fields, base_dir=out_dir)
     path = atomic_write_text(out_dir / filename, page)
     log.info("report: wrote %s (%d KiB)", path, len(page) // 1024)
     return path
