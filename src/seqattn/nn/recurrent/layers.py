@@ -202,18 +202,16 @@ class RNNBase(nn.Module):
 
         Args:
             input: (T, B, I), (B, T, I) with ``batch_first``, unbatched (T, I), or a
-                ``PackedSequence``.
-            hx: initial state, (num_layers*num_directions, B, P) for RNN/GRU and for LSTM's h,
-                (num_layers*num_directions, B, hidden_size) for LSTM's c (a tuple
-                ``(h0, c0)``); zeros if omitted. Unbatched: no B dim.
+                ``PackedSequence`` (unbatched: the states have no B dim either).
+            hx: initial state, zeros if omitted: h0 (num_layers*num_directions, B, P), for LSTM
+                a tuple (h0, c0) with c0 (num_layers*num_directions, B, hidden_size).
             lengths: optional per-sequence lengths (B,) for a padded batch; not with a
                 ``PackedSequence``, which carries its own.
 
         Returns:
-            ``(output, h_n)`` for RNN/GRU, ``(output, (h_n, c_n))`` for LSTM. ``output`` is
-            (T, B, num_directions*P) (batch-first or packed like the input) with zeros past
-            each length; ``h_n``/``c_n`` are (num_layers*num_directions, B, P) /
-            (num_layers*num_directions, B, hidden_size), taken at each sequence's last step.
+            ``(output, h_n)`` for RNN/GRU, ``(output, (h_n, c_n))`` for LSTM: ``output``
+            (T, B, num_directions*P), batch-first or packed like the input, zeros past each
+            length; ``h_n``/``c_n`` shaped as h0/c0, taken at each sequence's last step.
         """
         name = type(self).__name__
         packed = isinstance(input, PackedSequence)
@@ -327,8 +325,7 @@ class RNNBase(nn.Module):
                     out, h, c = res if len(res) == 3 else (*res, None)
                     outs.append(out)
                 else:
-                    # every step at once: (T, B, G*hidden_size)
-                    xp = F.linear(layer_input, w_ih, b_ih)
+                    xp = F.linear(layer_input, w_ih, b_ih)  # (T, B, G*hidden_size), all steps
                     if direction == 1:
                         xp = _reverse(xp, rev)
                     out, h, c = self._run(xp, h0[idx], c_init, w_hh, b_hh, w_hr, mask, first_ragged)
@@ -405,8 +402,7 @@ class RNNBase(nn.Module):
         return states[0], (states[1] if lstm else None)
 
     def _run(self, xp, h, c, w_hh, b_hh, w_hr, mask, first_ragged):
-        """One direction of one layer over precomputed input projections xp
-        (T, B, G*hidden_size)."""
+        """One direction of one layer over the input projections xp (T, B, G*hidden_size)."""
         outputs = []
         for t, xp_t in enumerate(xp.unbind(0)):
             if self.mode == "LSTM":
@@ -450,8 +446,7 @@ class RNN(RNNBase):
 
     Shape:
         input (T, B, I) / (B, T, I) with batch_first / (T, I) / PackedSequence;
-        returns output (T, B, num_directions*hidden_size) and h_n
-        (num_layers*num_directions, B, hidden_size).
+        returns output (T, B, num_directions*hidden_size) and h_n as :meth:`RNNBase.forward`.
 
     Example:
         >>> rnn = RNN(8, 16, num_layers=2, batch_first=True)
@@ -478,8 +473,7 @@ class LSTM(RNNBase):
     """LSTM stack, gate order i, f, g, o; mirrors :class:`torch.nn.LSTM` (``proj_size`` too).
 
     Shape:
-        returns output (T, B, num_directions*P) and (h_n (num_layers*num_directions, B, P),
-        c_n (num_layers*num_directions, B, hidden_size)), P = proj_size or hidden_size.
+        returns output (T, B, num_directions*P) and (h_n, c_n) as :meth:`RNNBase.forward`.
 
     Example:
         >>> out, (h, c) = LSTM(8, 16, bidirectional=True)(torch.randn(10, 4, 8))
@@ -503,8 +497,7 @@ class GRU(RNNBase):
     """GRU stack, gate order r, z, n; mirrors :class:`torch.nn.GRU`.
 
     Shape:
-        returns output (T, B, num_directions*hidden_size) and h_n
-        (num_layers*num_directions, B, hidden_size).
+        returns output (T, B, num_directions*hidden_size) and h_n as :meth:`RNNBase.forward`.
 
     Example:
         >>> out, h = GRU(8, 16, num_layers=3)(torch.randn(10, 4, 8))
