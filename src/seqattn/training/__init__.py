@@ -1,5 +1,7 @@
-"""Training: the trainer, callbacks, checkpoints, truncated BPTT, multi-process set-up."""
+"""Training: the step loop (TrainLoop), the epoch trainer, callbacks, checkpoints,
+truncated BPTT, multi-process set-up."""
 
+from seqattn.training import distributed as _distributed
 from seqattn.training.callbacks import ProgressBar
 from seqattn.training.checkpoint import (
     Checkpoint,
@@ -8,19 +10,8 @@ from seqattn.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from seqattn.training.distributed import (
-    DistInfo,
-    all_reduce_mean,
-    all_reduce_sum,
-    barrier,
-    broadcast_object,
-    cleanup,
-    get_rank,
-    get_world_size,
-    init_distributed,
-    is_distributed,
-    is_main_process,
-)
+from seqattn.training.distributed import *  # noqa: F403  (its __all__)
+from seqattn.training.loop import LoopState, TrainLoop, clip_gradients, optimizer_step
 from seqattn.training.tbptt import TBPTTResult, detach_state, tbptt
 from seqattn.training.trainer import EarlyStopping, Trainer, TrainerConfig, seed_everything
 
@@ -33,20 +24,14 @@ __all__ = [
     "list_checkpoints",
     "load_checkpoint",
     "save_checkpoint",
+    "TrainLoop",
+    "LoopState",
+    "optimizer_step",
+    "clip_gradients",
     "EarlyStopping",
     "Trainer",
     "TrainerConfig",
     "seed_everything",
     "ProgressBar",
-    "DistInfo",
-    "init_distributed",
-    "cleanup",
-    "is_distributed",
-    "get_rank",
-    "get_world_size",
-    "is_main_process",
-    "barrier",
-    "all_reduce_sum",
-    "all_reduce_mean",
-    "broadcast_object",
+    *_distributed.__all__,
 ]

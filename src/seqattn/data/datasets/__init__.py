@@ -11,6 +11,7 @@ Example:
 """
 
 from seqattn.data.datasets import _catalog  # noqa: F401  (registers the built-in datasets)
+from seqattn.data.datasets import text_classification as _text_classification
 from seqattn.data.datasets._download import (
     ChecksumError,
     DatasetNotFoundError,
@@ -42,16 +43,7 @@ from seqattn.data.datasets.parallel import (
     normalize_spaces,
 )
 from seqattn.data.datasets.planetoid import PlanetoidGraph, load_planetoid, read_planetoid_pickle
-from seqattn.data.datasets.text_classification import (
-    VADER_CORPORA,
-    TextExample,
-    check_imdb,
-    load_classification_file,
-    load_imdb,
-    load_rt_polarity,
-    load_sst2,
-    load_vader,
-)
+from seqattn.data.datasets.text_classification import *  # noqa: F403  (its __all__)
 
 __all__ = [
     "ENV_VAR",
@@ -70,14 +62,7 @@ __all__ = [
     "require",
     "missing_files",
     "sha256_file",
-    "TextExample",
-    "VADER_CORPORA",
-    "load_sst2",
-    "load_imdb",
-    "check_imdb",
-    "load_rt_polarity",
-    "load_vader",
-    "load_classification_file",
+    *_text_classification.__all__,
     "SentencePair",
     "load_multi30k",
     "load_fra_eng",

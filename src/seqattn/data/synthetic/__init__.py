@@ -1,21 +1,8 @@
 """Seeded synthetic tasks (the experiments' offline defaults)."""
 
-from seqattn.data.synthetic.tasks import (
-    ProbeVocab,
-    adding_problem,
-    associative_recall,
-    copy_task,
-    position_probe,
-    reverse_task,
-    sort_task,
-)
+from seqattn.data.synthetic import tasks as _tasks
+from seqattn.data.synthetic.tasks import *  # noqa: F403  (its __all__)
 
 __all__ = [
-    "ProbeVocab",
-    "position_probe",
-    "copy_task",
-    "reverse_task",
-    "sort_task",
-    "adding_problem",
-    "associative_recall",
+    *_tasks.__all__,
 ]
