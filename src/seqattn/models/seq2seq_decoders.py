@@ -5,9 +5,9 @@ Every decoder is a :class:`Seq2SeqDecoder` registered in :data:`DECODERS` under 
 and the ``bottleneck`` experiment read that registry, so a new decoder is one class here::
 
     @DECODERS.register("mine")
-    class MyDecoder(_RecurrentDecoder):
+    class MyDecoder(AttentionalDecoder):      # or RecurrentDecoder, or Seq2SeqDecoder
         @classmethod
-        def from_config(cls, cfg): ...
+        def from_config(cls, cfg): ...        # cfg: Seq2SeqConfig
 
 Every decoder has the same three methods, so the model, teacher forcing and the step function
 of :mod:`seqattn.decoding` treat them alike:
@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DECODERS",
     "Seq2SeqDecoder",
+    "RecurrentDecoder",
+    "AttentionalDecoder",
+    "decoder_args",
     "PlainDecoder",
     "ContextDecoder",
     "BahdanauDecoder",
@@ -70,7 +73,7 @@ LUONG_ATTENTION = ("global", "local-m", "local-p")
 DECODERS: Registry[type[Seq2SeqDecoder]] = Registry("decoder")
 
 
-def _common(cfg: Seq2SeqConfig) -> tuple[int, int, int, float, int]:
+def decoder_args(cfg: Seq2SeqConfig) -> tuple[int, int, int, float, int]:
     """The arguments every decoder takes first: embed_dim, hidden_size, num_layers, dropout,
     context_dim."""
     return cfg.embed_dim, cfg.hidden_size, cfg.decoder_layers, cfg.dropout, cfg.context_dim
@@ -103,7 +106,7 @@ class Seq2SeqDecoder(nn.Module):
         """Re-initialise the model's target embedding in place (default: torch's init)."""
 
 
-class _RecurrentDecoder(Seq2SeqDecoder):
+class RecurrentDecoder(Seq2SeqDecoder):
     """An LSTM/GRU stack whose state lives batch-first in the state dict: hidden
     (B, num_layers, hidden_size)."""
 
@@ -151,7 +154,7 @@ class _RecurrentDecoder(Seq2SeqDecoder):
 
 
 @DECODERS.register("plain")
-class PlainDecoder(_RecurrentDecoder):
+class PlainDecoder(RecurrentDecoder):
     """Sutskever, Vinyals & Le (2014): the source summary only initialises the decoder.
 
     h_t = RNN(y_{t-1}, h_{t-1}), h_0 = bridge(encoder final state); features h_t.
@@ -163,7 +166,7 @@ class PlainDecoder(_RecurrentDecoder):
 
     @classmethod
     def from_config(cls, cfg):
-        return cls(cfg.cell, *_common(cfg))
+        return cls(cfg.cell, *decoder_args(cfg))
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
         return self._base_state(hidden, cell)
@@ -178,7 +181,7 @@ class PlainDecoder(_RecurrentDecoder):
 
 
 @DECODERS.register("context")
-class ContextDecoder(_RecurrentDecoder):
+class ContextDecoder(RecurrentDecoder):
     """Cho et al. (2014), eq. in §2.2: the summary c is fed at every step.
 
     h_t = GRU([y_{t-1}; c], h_{t-1}); features [h_t; y_{t-1}; c] (the output layer sees c too).
@@ -190,7 +193,7 @@ class ContextDecoder(_RecurrentDecoder):
 
     @classmethod
     def from_config(cls, cfg):
-        return cls(cfg.cell, *_common(cfg))
+        return cls(cfg.cell, *decoder_args(cfg))
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
         return {**self._base_state(hidden, cell), "summary": summary}
@@ -207,7 +210,7 @@ class ContextDecoder(_RecurrentDecoder):
 
 
 @DECODERS.register("bahdanau")
-class BahdanauDecoder(_RecurrentDecoder):
+class BahdanauDecoder(RecurrentDecoder):
     """Bahdanau, Cho & Bengio (2015), appendix A.1.2: attention on the previous state.
 
     e_ts = v^T tanh(W s_{t-1} + U h_s), a_t = softmax(e_t) over real source positions,
@@ -221,7 +224,7 @@ class BahdanauDecoder(_RecurrentDecoder):
 
     @classmethod
     def from_config(cls, cfg):
-        return cls(cfg.cell, *_common(cfg), cfg.attention_dim or cfg.hidden_size)
+        return cls(cfg.cell, *decoder_args(cfg), cfg.attention_dim or cfg.hidden_size)
 
     def init_state(self, memory, src_mask, hidden, cell, summary) -> dict:
         kp = self.attention.project_keys(memory)  # once per source, (B, S, attn_dim)
@@ -238,7 +241,7 @@ class BahdanauDecoder(_RecurrentDecoder):
         return torch.cat([out[:, 0], ctx, emb], -1), state, w
 
 
-class _AttentionalDecoder(_RecurrentDecoder):
+class AttentionalDecoder(RecurrentDecoder):
     """Luong, Pham & Manning (2015)'s decoder over any attention on the current state.
 
     h_t = RNN([y_{t-1}; h̃_{t-1}], h_{t-1}) (input feeding, §3.3) or RNN(y_{t-1}, h_{t-1});
@@ -299,7 +302,7 @@ class _AttentionalDecoder(_RecurrentDecoder):
 
 
 @DECODERS.register("luong")
-class LuongDecoder(_AttentionalDecoder):
+class LuongDecoder(AttentionalDecoder):
     """Luong, Pham & Manning (2015): attention on the current state, then h̃_t.
 
     h_t = RNN([y_{t-1}; h̃_{t-1}], h_{t-1}) (input feeding, §3.3) or RNN(y_{t-1}, h_{t-1});
@@ -322,7 +325,7 @@ class LuongDecoder(_AttentionalDecoder):
 
     @classmethod
     def from_config(cls, cfg):
-        return cls(cfg.cell, *_common(cfg), cfg.attention_dim or cfg.hidden_size,
+        return cls(cfg.cell, *decoder_args(cfg), cfg.attention_dim or cfg.hidden_size,
                    cfg.luong_score, cfg.luong_attention, cfg.local_window,
                    cfg.input_feeding)  # fmt: skip
 
@@ -401,7 +404,7 @@ class TransformerDecoder(Seq2SeqDecoder):
 
     @classmethod
     def from_config(cls, cfg):
-        return cls(*_common(cfg), heads=cfg.num_heads, ff_dim=cfg.ff_dim)
+        return cls(*decoder_args(cfg), heads=cfg.num_heads, ff_dim=cfg.ff_dim)
 
     @classmethod
     def check_config(cls, cfg):
@@ -450,7 +453,7 @@ class TransformerDecoder(Seq2SeqDecoder):
 
 
 @DECODERS.register("location")
-class LocationDecoder(_AttentionalDecoder):
+class LocationDecoder(AttentionalDecoder):
     """Luong, Pham & Manning (2015), §3.1: location-based attention, then h̃_t.
 
     h_t = RNN([y_{t-1}; h̃_{t-1}], h_{t-1}) (input feeding) or RNN(y_{t-1}, h_{t-1});
@@ -467,4 +470,4 @@ class LocationDecoder(_AttentionalDecoder):
 
     @classmethod
     def from_config(cls, cfg):
-        return cls(cfg.cell, *_common(cfg), cfg.max_source_len, cfg.input_feeding)
+        return cls(cfg.cell, *decoder_args(cfg), cfg.max_source_len, cfg.input_feeding)
