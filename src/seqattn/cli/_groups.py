@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 
 
 def train_group(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -46,3 +48,19 @@ def add_model_io(parser: argparse.ArgumentParser, input_help: str, output_help: 
     parser.add_argument("--model", required=True, metavar="DIR", help="model directory")
     parser.add_argument("--input", metavar="FILE", help=input_help)
     parser.add_argument("--output", metavar="FILE", help=output_help)
+
+
+def guarded(name: str, fn: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Run ``fn``; the library's errors on bad input (and an unusable checkpoint) become one
+    line naming the command, and exit code 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from seqattn.training import CheckpointError
+
+        try:
+            return fn(args)
+        except (ValueError, TypeError, OSError, CheckpointError) as err:
+            print(f"seqattn {name}: {err}", file=sys.stderr)
+            return 2
+
+    return run

@@ -11,23 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
-from seqattn.cli._groups import add_run_flags, train_group
-
-
-def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
-    """Run ``fn``; the library's errors on bad input become one line and exit code 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return fn(args)
-        except (ValueError, TypeError, OSError) as err:
-            print(f"seqattn {name}: {err}", file=sys.stderr)
-            return 2
-
-    return run
-
+from seqattn.cli._groups import add_run_flags, guarded, train_group
 
 _TRAIN_OPTIONS = {
     # flag: (config field, type, help)
@@ -158,7 +143,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for flag, (field, kind, help_text) in _TRAIN_OPTIONS.items():
         tr.add_argument(flag, dest=field, type=kind, help=help_text)
     add_run_flags(tr, resume=False)
-    tr.set_defaults(func=_guarded("train caption", _cmd_train_caption))
+    tr.set_defaults(func=guarded("train caption", _cmd_train_caption))
 
     cp = sub.add_parser(
         "caption",
@@ -170,4 +155,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     cp.add_argument("--beam", type=int, default=1, help="beam size (default 1: greedy)")
     cp.add_argument("--resize", action="store_true", help="resize images to the model's size")
     cp.add_argument("--attention", metavar="DIR", help="write per-word attention PNGs here")
-    cp.set_defaults(func=_guarded("caption", _cmd_caption))
+    cp.set_defaults(func=guarded("caption", _cmd_caption))

@@ -10,31 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 from seqattn._registry import LazyNames
-from seqattn.cli._groups import add_model_io, add_run_flags, check_inputs, train_group
+from seqattn.cli._groups import add_model_io, add_run_flags, check_inputs, guarded, train_group
 
 # The registries themselves (seqattn.models.ENCODERS / HEADS), read only when a value is checked
 # or --help printed: the CLI imports no torch at parse time.
 ENCODER_CHOICES = LazyNames("seqattn.models.classifier:ENCODERS")
 HEAD_CHOICES = LazyNames("seqattn.models.classifier:HEADS")
 FORMAT_CHOICES = ("onnx", "torchscript")
-
-
-def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
-    """Run ``fn``; the library's errors on bad input become one line and exit code 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        from seqattn.training import CheckpointError
-
-        try:
-            return fn(args)
-        except (ValueError, TypeError, OSError, CheckpointError) as err:
-            print(f"seqattn {name}: {err}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 # -- train classify ---------------------------------------------------------------------------
@@ -183,7 +167,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--freeze-embeddings", action="store_true", help="keep embeddings fixed")
     cls.add_argument("--no-lowercase", action="store_true", help="keep the texts' case")
     add_run_flags(cls)
-    cls.set_defaults(func=_guarded("train classify", _cmd_train_classify))
+    cls.set_defaults(func=guarded("train classify", _cmd_train_classify))
 
     pred = sub.add_parser(
         "predict",
@@ -197,7 +181,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pred.add_argument("--label-col", help="gold label column of --input: report accuracy")
     pred.add_argument("--batch-size", type=int, default=64, help="texts per batch")
     pred.add_argument("--explain", metavar="DIR", help="write token heat maps (HTML, PNG) here")
-    pred.set_defaults(func=_guarded("predict", _cmd_predict))
+    pred.set_defaults(func=guarded("predict", _cmd_predict))
 
     exp = sub.add_parser(
         "export",
@@ -207,4 +191,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--model", required=True, metavar="DIR", help="model directory")
     exp.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="export format")
     exp.add_argument("--output", metavar="FILE", help="file to write (default: in DIR)")
-    exp.set_defaults(func=_guarded("export", _cmd_export))
+    exp.set_defaults(func=guarded("export", _cmd_export))

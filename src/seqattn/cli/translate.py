@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 from seqattn._registry import LazyNames
-from seqattn.cli._groups import add_model_io, add_run_flags, check_inputs, train_group
+from seqattn.cli._groups import add_model_io, add_run_flags, check_inputs, guarded, train_group
 
 # the registry itself (seqattn.models.DECODERS), read only when a value is checked or --help
 # printed: the CLI imports no torch at parse time
@@ -43,21 +42,6 @@ _TRAIN_OPTIONS = {
     "--patience": ("patience", int, "epochs without a better validation loss before stopping"),
     "--seed": ("seed", int, "random seed"),
 }
-
-
-def _guarded(name: str, fn: Callable[[argparse.Namespace], int]):
-    """Run ``fn``; the library's errors on bad input become one line and exit code 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        from seqattn.training import CheckpointError
-
-        try:
-            return fn(args)
-        except (ValueError, TypeError, OSError, CheckpointError) as err:
-            print(f"seqattn {name}: {err}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 def _dest(flag: str) -> str:
@@ -181,7 +165,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--unidirectional", action="store_true", help="a one-direction encoder")
     tr.add_argument("--max-minutes", type=float, help="stop training after this wall time")
     add_run_flags(tr)
-    tr.set_defaults(func=_guarded("train translate", _cmd_train))
+    tr.set_defaults(func=guarded("train translate", _cmd_train))
 
     p = sub.add_parser(
         "translate",
@@ -194,4 +178,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
     p.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     p.add_argument("--show-alignment", metavar="PNG", help="heat map of the first sentence")
-    p.set_defaults(func=_guarded("translate", _cmd_translate))
+    p.set_defaults(func=guarded("translate", _cmd_translate))
