@@ -119,13 +119,10 @@ class MemN2N(nn.Module):
         )  # fmt: skip
 
     def forward(
-        self,
-        stories: Tensor,
-        query: Tensor,
-        memory_mask: Tensor,
-        time: Tensor | None = None,
-        linear: bool | Tensor = False,
-    ) -> MemN2NOutput:
+        self, stories: Tensor, query: Tensor, memory_mask: Tensor,
+        time: Tensor | None = None, linear: bool | Tensor = False,
+    ) -> MemN2NOutput:  # fmt: skip
+        """:meth:`EndToEndMemory.forward`'s logits and attention, as a named tuple."""
         logits, attention = self.memory(stories, query, memory_mask, time, linear)
         return MemN2NOutput(logits, attention)
 

@@ -51,15 +51,20 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(
-                f"{type(self).__name__}: expected input (B, T, {self.dim}), got {tuple(x.shape)}"
-            )
-        steps = x.shape[1] if self.batch_first else x.shape[0]
+        steps = _steps(self, x)
         pe = sinusoidal_encoding(offset + steps, self.dim, self.base, x.device, x.dtype)[offset:]
         pe = pe.unsqueeze(0) if self.batch_first else pe.unsqueeze(1)
         x = x * math.sqrt(self.dim) if self.scale else x
         return self.dropout(x + pe)
+
+
+def _steps(module: nn.Module, x: Tensor) -> int:
+    """T of ``x``, (B, T, D) or (T, B, D) as ``module.batch_first`` says; D checked."""
+    if x.dim() != 3 or x.shape[-1] != module.dim:
+        raise ValueError(
+            f"{type(module).__name__}: expected input (B, T, {module.dim}), got {tuple(x.shape)}"
+        )
+    return x.shape[1] if module.batch_first else x.shape[0]
 
 
 class LearnedPositionalEncoding(nn.Module):
@@ -76,11 +81,7 @@ class LearnedPositionalEncoding(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(
-                f"{type(self).__name__}: expected input (B, T, {self.dim}), got {tuple(x.shape)}"
-            )
-        steps = x.shape[1] if self.batch_first else x.shape[0]
+        steps = _steps(self, x)
         if offset + steps > self.max_len:
             raise ValueError(
                 f"{type(self).__name__}: expected at most max_len={self.max_len} positions, "
