@@ -179,6 +179,15 @@ class _CellBase(nn.Module):
     def _zeros(self, input: Tensor) -> Tensor:
         return input.new_zeros(input.shape[0], self.hidden_size)
 
+    def _start(self, input: Tensor, hx: Tensor | None) -> tuple[Tensor, Tensor, bool]:
+        """(input (B, I), h (B, hidden_size), batched): an unbatched call gets B = 1 and a
+        missing ``hx`` zeros, as torch's cells."""
+        input, batched = self._prepare(input, hx)
+        if not batched:
+            input = input.unsqueeze(0)
+            hx = hx.unsqueeze(0) if hx is not None else None
+        return input, self._zeros(input) if hx is None else hx, batched
+
 
 class RNNCell(_CellBase):
     """Elman RNN cell: h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or ReLU).
@@ -224,11 +233,7 @@ class RNNCell(_CellBase):
         )
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        input, batched = self._prepare(input, hx)
-        if not batched:
-            input = input.unsqueeze(0)
-            hx = hx.unsqueeze(0) if hx is not None else None
-        h = self._zeros(input) if hx is None else hx
+        input, h, batched = self._start(input, hx)
         xp = F.linear(input, self.weight_ih, self.bias_ih)
         out = rnn_step(xp, h, self.weight_hh, self.bias_hh, self.nonlinearity)
         return out if batched else out.squeeze(0)
@@ -289,11 +294,7 @@ class GRUCell(_CellBase):
     mode = "GRU"
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        input, batched = self._prepare(input, hx)
-        if not batched:
-            input = input.unsqueeze(0)
-            hx = hx.unsqueeze(0) if hx is not None else None
-        h = self._zeros(input) if hx is None else hx
+        input, h, batched = self._start(input, hx)
         xp = F.linear(input, self.weight_ih, self.bias_ih)
         out = gru_step(xp, h, self.weight_hh, self.bias_hh)
         return out if batched else out.squeeze(0)
