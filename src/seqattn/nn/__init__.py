@@ -1,17 +1,7 @@
 """Modules that own parameters. ``nn`` never imports data, training or viz."""
 
-from seqattn.nn.attention import (
-    LUONG_MODES,
-    AdditiveAttention,
-    AttentionPooling,
-    LocalAttention,
-    LocationAttention,
-    LuongAttention,
-    MultiHeadAttention,
-    ScoredAttention,
-    TransformerEncoder,
-    TransformerEncoderLayer,
-)
+from seqattn.nn import attention as _attention
+from seqattn.nn.attention import *  # noqa: F403  (its __all__)
 from seqattn.nn.embeddings import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
@@ -34,16 +24,7 @@ from seqattn.nn.tcn import TemporalConvNet
 
 __all__ = [
     "GATConv",
-    "AttentionPooling",
-    "AdditiveAttention",
-    "LuongAttention",
-    "LUONG_MODES",
-    "LocalAttention",
-    "LocationAttention",
-    "ScoredAttention",
-    "MultiHeadAttention",
-    "TransformerEncoderLayer",
-    "TransformerEncoder",
+    *_attention.__all__,
     "SinusoidalPositionalEncoding",
     "LearnedPositionalEncoding",
     "sinusoidal_encoding",
