@@ -31,7 +31,11 @@ def _umask() -> int:
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(f)`` on a temporary binary file, fsync it, and rename it over ``path``."""
+    """Call ``write(f)`` on a temporary binary file, fsync it, and rename it over ``path``.
+
+    On any error the temporary file is removed and ``path`` is left as it was; an
+    :class:`OSError` that names no file (``ENOSPC`` from ``write``) is re-raised naming ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -47,8 +51,11 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             os.fsync(dir_fd)  # make the rename itself durable
         finally:
             os.close(dir_fd)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            # a full disk fails in write() or fsync(), whose error names no file: name it
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
     return path
 

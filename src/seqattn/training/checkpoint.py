@@ -18,6 +18,7 @@ name and the newest good one is used instead.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from seqattn.io import atomic_write_text, jsonable, sha256_file
@@ -49,7 +51,8 @@ FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "rng.sa
 
 
 class CheckpointError(RuntimeError):
-    """No usable checkpoint: the message names the files that failed and why."""
+    """No usable checkpoint, or one could not be saved (a full disk): the message names the
+    files or the folder and why."""
 
 
 @dataclass
@@ -160,6 +163,40 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _write_folder(tmp: Path, step: int, model, optimizer, state) -> None:
+    """Every file of a checkpoint into ``tmp``, fsynced, ``MANIFEST.json`` last."""
+    model_sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(model_sd, str(tmp / "model.safetensors"))
+    opt_tensors, opt_meta = ({}, None)
+    if optimizer is not None:
+        opt_tensors, opt_meta = _optimizer_to_files(optimizer.state_dict())
+    save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+    (tmp / "optimizer.json").write_text(json.dumps(opt_meta, default=jsonable))
+    rng_tensors, rng_meta = _rng_to_files(get_rng_state())
+    save_file(rng_tensors, str(tmp / "rng.safetensors"))
+    payload = {"step": step, "rng": rng_meta, "state": state or {}}
+    (tmp / "state.json").write_text(json.dumps(payload, default=jsonable, indent=1))
+    manifest = {}
+    for name in FILES:
+        _fsync(tmp / name)
+        size, digest = (tmp / name).stat().st_size, sha256_file(tmp / name)
+        manifest[name] = {"bytes": size, "sha256": digest}
+    atomic_write_text(tmp / "MANIFEST.json", json.dumps({"step": step, "files": manifest}))
+
+
+def _write_error(directory: Path, err: BaseException) -> CheckpointError:
+    """A failed write as one line naming the folder (safetensors reports ENOSPC as text)."""
+    text = str(err)
+    if getattr(err, "errno", None) == errno.ENOSPC or "No space left" in text:
+        reason = "no space left on device"
+    else:
+        reason = getattr(err, "strerror", None) or text
+    return CheckpointError(
+        f"cannot save a checkpoint in {directory}: {reason} (nothing partial was left; "
+        f"the earlier checkpoints are kept)"
+    )
+
+
 def save_checkpoint(
     directory: str | Path,
     step: int,
@@ -177,35 +214,27 @@ def save_checkpoint(
     if keep_last < 1:
         raise ValueError(f"expected keep_last >= 1, got {keep_last}")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"{PREFIX}{step:08d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=directory))
     try:
-        model_sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        save_file(model_sd, str(tmp / "model.safetensors"))
-        opt_tensors, opt_meta = ({}, None)
-        if optimizer is not None:
-            opt_tensors, opt_meta = _optimizer_to_files(optimizer.state_dict())
-        save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / "optimizer.json").write_text(json.dumps(opt_meta, default=jsonable))
-        rng_tensors, rng_meta = _rng_to_files(get_rng_state())
-        save_file(rng_tensors, str(tmp / "rng.safetensors"))
-        payload = {"step": step, "rng": rng_meta, "state": state or {}}
-        (tmp / "state.json").write_text(json.dumps(payload, default=jsonable, indent=1))
-        manifest = {}
-        for name in FILES:
-            _fsync(tmp / name)
-            size, digest = (tmp / name).stat().st_size, sha256_file(tmp / name)
-            manifest[name] = {"bytes": size, "sha256": digest}
-        atomic_write_text(tmp / "MANIFEST.json", json.dumps({"step": step, "files": manifest}))
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{PREFIX}{step:08d}.", suffix=".tmp", dir=directory))
+    except OSError as err:
+        raise _write_error(directory, err) from err
+    final = directory / f"{PREFIX}{step:08d}"
+    try:
+        _write_folder(tmp, step, model, optimizer, state)
         if final.exists():  # re-saving the same step: replace it
             shutil.rmtree(final)
         os.replace(tmp, final)
         _fsync(directory)
-    except BaseException:
+    except BaseException as err:  # a full disk, Ctrl-C...: no partial folder stays behind
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError | SafetensorError):
+            raise _write_error(directory, err) from err
         raise
-    atomic_write_text(directory / "latest", final.name + "\n")
+    try:
+        atomic_write_text(directory / "latest", final.name + "\n")
+    except OSError as err:  # the folder is complete; loading finds it without ``latest``
+        raise _write_error(directory, err) from err
     for old in list_checkpoints(directory)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -228,6 +257,10 @@ def _verify(path: Path) -> None:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{manifest_path}: unreadable ({err})") from None
     for name, info in manifest["files"].items():
+        if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name:
+            raise CheckpointError(  # names stay inside the checkpoint folder
+                f"{manifest_path}: expected plain file names inside {path}, got {name!r}"
+            )
         file = path / name
         if not file.is_file():
             raise CheckpointError(f"{file}: missing")
@@ -240,21 +273,41 @@ def _verify(path: Path) -> None:
             raise CheckpointError(f"{file}: corrupted (sha256 does not match the manifest)")
 
 
+def _tensors(file: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(file))
+    except SafetensorError as err:  # bytes the manifest vouches for, but not safetensors
+        raise CheckpointError(f"{file}: not a safetensors file ({err})") from None
+
+
+def _json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{file}: not JSON ({err})") from None
+
+
 def _read(path: Path) -> Checkpoint:
     _verify(path)
-    payload = json.loads((path / "state.json").read_text())
-    opt_meta = json.loads((path / "optimizer.json").read_text())
-    optimizer = None
-    if opt_meta is not None:
-        optimizer = _optimizer_from_files(load_file(str(path / "optimizer.safetensors")), opt_meta)
-    return Checkpoint(
-        path=path,
-        step=int(payload["step"]),
-        model=load_file(str(path / "model.safetensors")),
-        optimizer=optimizer,
-        rng=_rng_from_files(load_file(str(path / "rng.safetensors")), payload["rng"]),
-        state=payload["state"],
-    )
+    payload = _json(path / "state.json")
+    opt_meta = _json(path / "optimizer.json")
+    try:
+        optimizer = None
+        if opt_meta is not None:
+            optimizer = _optimizer_from_files(_tensors(path / "optimizer.safetensors"), opt_meta)
+        return Checkpoint(
+            path=path,
+            step=int(payload["step"]),
+            model=_tensors(path / "model.safetensors"),
+            optimizer=optimizer,
+            rng=_rng_from_files(_tensors(path / "rng.safetensors"), payload["rng"]),
+            state=payload["state"],
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as err:  # JSON of the wrong shape
+        raise CheckpointError(
+            f"{path}: state.json or optimizer.json lacks what a checkpoint holds "
+            f"({type(err).__name__}: {err})"
+        ) from None
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -275,7 +328,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     for cand in candidates:
         try:
             ckpt = _read(cand)
-        except (CheckpointError, OSError, ValueError, KeyError) as err:
+        except (CheckpointError, OSError, ValueError, KeyError, TypeError) as err:
             log.warning("skipping checkpoint %s: %s", cand, err)
             failures.append(f"{cand.name}: {err}")
             continue
