@@ -33,6 +33,7 @@ from seqattn.data.tokenize import BPETokenizer, WordTokenizer, load_tokenizer
 from seqattn.data.vocab import Vocab
 from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
 from seqattn.pipelines.model_dir import LegacyFormat, open_model_dir, write_model_dir
+from seqattn.pipelines.tables import _decode, _read_bytes
 from seqattn.pipelines.translation_config import (  # noqa: F401 (re-exported)
     DATA_FIELDS,
     TranslationConfig,
@@ -63,9 +64,15 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[SentencePa
     """Sentence pairs of two line-aligned files; empty lines are errors naming file and line.
 
     Mismatched line counts raise ValueError naming both files and both counts
-    (:func:`~seqattn.data.datasets.load_parallel_files`).
+    (:func:`~seqattn.data.datasets.load_parallel_files`); bytes that are not UTF-8 raise
+    ValueError naming the file, line and column (as :func:`~seqattn.pipelines.tables.read_table`).
     """
-    pairs = load_parallel_files(src_path, tgt_path)
+    try:
+        pairs = load_parallel_files(src_path, tgt_path)
+    except UnicodeDecodeError:  # its position counts from a buffer, not the file: locate it
+        for path in (Path(src_path), Path(tgt_path)):
+            _decode(_read_bytes(path)[0], path)
+        raise
     if not pairs:
         raise ValueError(f"expected at least one sentence pair, got empty files {src_path}")
     for n, pair in enumerate(pairs, start=1):
