@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from seqattn import __version__
@@ -20,6 +21,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from seqattn import experiments
     from seqattn.config import ConfigError
     from seqattn.data.datasets import DatasetNotFoundError
+    from seqattn.training import CheckpointError
 
     if args.list or not args.experiment:
         width = max(len(n) for n in experiments.EXPERIMENTS)
@@ -45,9 +47,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             exp, cfg, Path(args.out or Path("runs") / exp.name), quick=args.quick,
             progress=_progress, command=args.argv,
         )  # fmt: skip
-    except (ValueError, TypeError, FileNotFoundError, DatasetNotFoundError) as err:
-        # a user error found while running (a bad data file, a missing dataset): the message,
-        # not a traceback (-v logs it with the traceback for a bug report)
+    except (ValueError, TypeError, OSError, DatasetNotFoundError, CheckpointError) as err:
+        # a user error found while running (a bad data file, a missing dataset, a full disk):
+        # the message, not a traceback (-v logs it with the traceback for a bug report)
         logging.getLogger("seqattn.cli").info("run failed", exc_info=True)
         print(f"seqattn run {exp.name}: {err}", file=sys.stderr)
         return 2
@@ -137,6 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_name(args: argparse.Namespace) -> str:
+    words = [args.command, getattr(args, "train_task", None), getattr(args, "experiment", None)]
+    return " ".join(["seqattn", *(w for w in words if isinstance(w, str))])
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    """Ctrl-C: one line, exit 130. Checkpoints are written atomically, so the last one is
+    intact and a command with ``--resume`` continues from it."""
+    hint = "; resume with --resume" if hasattr(args, "resume") else ""
+    print(f"{_command_name(args)}: interrupted{hint}", file=sys.stderr)
+    return 130
+
+
+def _internal_error(args: argparse.Namespace, err: Exception) -> int:
+    """A bug (or an error nobody turned into a message): one line, the traceback under -v."""
+    if args.verbose:
+        traceback.print_exc()
+    lines = str(err).strip().splitlines() or [""]
+    text = lines[0] + (" ..." if len(lines) > 1 else "")
+    hint = "" if args.verbose else "; run with -v for the traceback"
+    print(f"{_command_name(args)}: internal error: {type(err).__name__}: {text}{hint}",
+          file=sys.stderr)  # fmt: skip
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -149,7 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return _interrupted(args)
+    except BrokenPipeError:  # `seqattn ... | head`: the reader left; nothing to report
+        sys.stderr.close()
+        return 1
+    except Exception as err:  # the one place a traceback is turned into a line
+        return _internal_error(args, err)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,18 @@ def read_planetoid_pickle(path: str | os.PathLike):
         return _RestrictedUnpickler(f, encoding="latin1").load()
 
 
+def _read_part(path: Path):
+    """:func:`read_planetoid_pickle`, its refusal (or a damaged file) as ValueError naming it."""
+    try:
+        return read_planetoid_pickle(path)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, UnicodeDecodeError) as err:  # fmt: skip
+        raise ValueError(
+            f"expected a Planetoid pickle at {path}, got a file that does not load: {err} "
+            f"(check it with `seqattn data verify planetoid`)"
+        ) from err
+
+
 @dataclass(frozen=True)
 class PlanetoidGraph:
     """A Planetoid graph with the standard split.
@@ -171,7 +183,7 @@ def load_planetoid(
         raise ValueError(f"expected name in {list(PLANETOID_NAMES)}, got {name!r}")
     files = [f"ind.{name}.{p}" for p in (*_PARTS, "test.index")]
     folder = Path(require("planetoid", files, root))
-    parts = {p: read_planetoid_pickle(folder / f"ind.{name}.{p}") for p in _PARTS}
+    parts = {p: _read_part(folder / f"ind.{name}.{p}") for p in _PARTS}
     test_ids = np.loadtxt(folder / f"ind.{name}.test.index", dtype=np.int64, ndmin=1)
 
     allx, tx = _dense(parts["allx"]).astype(np.float32), _dense(parts["tx"]).astype(np.float32)
