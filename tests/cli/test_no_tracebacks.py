@@ -239,3 +239,16 @@ def test_sigint_during_training_then_resume(tmp_path):
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert load_checkpoint(ckpts).step > step
     assert (out / "model.safetensors").is_file()
+
+
+def test_closed_stdout_pipe_is_quiet():
+    """`seqattn data list | head -0`: the reader is gone before the output is written."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "seqattn.cli.main", "data", "list"],
+                              stdout=write, stderr=subprocess.PIPE, timeout=60)  # fmt: skip
+    finally:
+        os.close(write)
+    assert proc.returncode == 1
+    assert proc.stderr == b""  # neither a traceback nor "Exception ignored ... BrokenPipeError"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -177,11 +179,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe fails here, not in the flush at exit
+        return code
     except KeyboardInterrupt:
         return _interrupted(args)
     except BrokenPipeError:  # `seqattn ... | head`: the reader left; nothing to report
-        sys.stderr.close()
+        with contextlib.suppress(OSError, ValueError):  # nothing left for the exit-time flush
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as err:  # the one place a traceback is turned into a line
         return _internal_error(args, err)
