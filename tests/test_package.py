@@ -17,11 +17,12 @@ SRC = Path(seqattn.__file__).parent
 # The layers of src/seqattn and what each may import besides itself (docs/architecture.md draws
 # the same table). Every package and top-level module must be listed, so a new layer is a
 # decision, not an accident. Imports inside functions count like any other.
-FOUNDATION = {"io", "config", "_registry"}  # torch-free helpers every layer may use
+FOUNDATION = {"io", "config", "_registry", "lock"}  # torch-free helpers every layer may use
 ALLOWED = {
     "__init__": set(),
     "_registry": set(),
     "io": set(),
+    "lock": set(),
     "config": {"io"},
     "functional": set(),
     "nn": {"functional"},
