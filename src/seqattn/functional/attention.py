@@ -17,7 +17,38 @@ from seqattn.functional.masks import causal_mask, check_mask
 from seqattn.functional.scores import SCORES
 from seqattn.functional.softmax import masked_softmax
 
-__all__ = ["attention", "scaled_dot_product_attention", "apply_mask"]
+__all__ = ["attention", "scaled_dot_product_attention", "apply_mask", "check_qkv"]
+
+
+def check_qkv(query: Tensor, key: Tensor, value: Tensor) -> None:
+    """Raise a clear error unless query (..., T, Dq), key (..., S, Dk) and value (..., S, Dv)
+    are floating-point tensors of one dtype with the same S and broadcastable leading dims."""
+    for label, x in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"expected {label} to be a Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"expected {label} of a floating-point dtype, got {x.dtype}")
+        if x.dim() < 2:
+            raise ValueError(
+                f"expected {label} of rank >= 2 (..., L, D), got shape {tuple(x.shape)}"
+            )
+    if not query.dtype == key.dtype == value.dtype:
+        raise TypeError(
+            f"expected query, key and value of one dtype, got {query.dtype}, {key.dtype}, "
+            f"{value.dtype}"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"expected key and value with the same number of positions S, got key "
+            f"{tuple(key.shape)} and value {tuple(value.shape)}"
+        )
+    try:
+        torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"expected query, key and value with broadcastable leading dims, got "
+            f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+        ) from None
 
 
 def apply_mask(
@@ -66,11 +97,7 @@ def attention(
             raise ValueError(
                 f"expected score in {sorted(SCORES)} or a callable, got {score!r}"
             ) from None
-    if key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            f"expected key and value with the same number of positions S, got key "
-            f"{tuple(key.shape)} and value {tuple(value.shape)}"
-        )
+    check_qkv(query, key, value)
     scores, bool_mask = apply_mask(score(query, key, **score_kwargs), mask)
     weights = masked_softmax(scores, bool_mask)
     return weights @ value, weights
@@ -109,17 +136,8 @@ def scaled_dot_product_attention(
         raise ValueError("expected attn_mask=None with is_causal=True, got both")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"expected dropout_p in [0, 1], got {dropout_p}")
-    if query.shape[-1] != key.shape[-1]:
-        raise ValueError(
-            f"expected query and key with the same feature size Dh, got query "
-            f"{tuple(query.shape)} and key {tuple(key.shape)}"
-        )
-    if key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            f"expected key and value with the same length S, got key {tuple(key.shape)} "
-            f"and value {tuple(value.shape)}"
-        )
-    if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
+    gqa = enable_gqa and isinstance(query, Tensor) and isinstance(key, Tensor)
+    if gqa and min(query.dim(), key.dim()) >= 3 and key.shape[-3] not in (0, query.shape[-3]):
         groups, rem = divmod(query.shape[-3], key.shape[-3])
         if rem:
             raise ValueError(
@@ -128,7 +146,14 @@ def scaled_dot_product_attention(
             )
         key = key.repeat_interleave(groups, dim=-3)
         value = value.repeat_interleave(groups, dim=-3)
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    check_qkv(query, key, value)
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(
+            f"expected query and key with the same feature size Dh, got query "
+            f"{tuple(query.shape)} and key {tuple(key.shape)}"
+        )
+    if scale is None:  # Dh = 0: every score is 0 whatever the scale
+        scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
     scores = (query @ key.transpose(-2, -1)) * scale  # (..., T, S)
     if is_causal:
         attn_mask = causal_mask(query.shape[-2], key.shape[-2], device=query.device)

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from seqattn.functional.attention import check_qkv
 from seqattn.functional.masks import causal_mask, check_mask
 
 __all__ = ["efficient_attention"]
@@ -147,11 +148,7 @@ def efficient_attention(
         >>> bool(torch.allclose(out, ref, atol=1e-5))
         True
     """
-    if query.dim() < 2 or key.dim() < 2 or value.dim() < 2:
-        raise ValueError(
-            f"expected query/key/value of rank >= 2, got {tuple(query.shape)}, "
-            f"{tuple(key.shape)}, {tuple(value.shape)}"
-        )
+    check_qkv(query, key, value)
     if query.shape[:-2] != key.shape[:-2] or key.shape[:-1] != value.shape[:-1]:
         raise ValueError(
             f"expected query (..., T, Dh), key (..., S, Dh), value (..., S, Dv) with the same "
@@ -173,5 +170,7 @@ def efficient_attention(
                 f"expected attn_mask broadcastable to the scores' shape {scores_shape} without "
                 f"enlarging it, got shape {tuple(attn_mask.shape)}"
             )
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    if scale is None:  # Dh = 0: every score is 0 whatever the scale
+        scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
+    scale = float(scale)
     return _EfficientAttention.apply(query, key, value, attn_mask, is_causal, scale, block_size)

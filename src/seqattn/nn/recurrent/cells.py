@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqattn.nn.recurrent._checks import check_dtype
+
 __all__ = [
     "RNNCell",
     "LSTMCell",
@@ -166,8 +168,10 @@ class _CellBase(nn.Module):
                 f"{type(self).__name__}: expected input with {self.input_size} features "
                 f"(last dim), got shape {tuple(input.shape)}"
             )
+        check_dtype(type(self).__name__, "input", input, self.weight_ih)
         batched = input.dim() == 2
         if hx is not None:
+            check_dtype(type(self).__name__, name, hx, self.weight_hh)
             expected = (input.shape[0], self.hidden_size) if batched else (self.hidden_size,)
             if tuple(hx.shape) != expected:
                 raise ValueError(

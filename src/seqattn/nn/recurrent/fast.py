@@ -295,9 +295,16 @@ class _Projection(torch.autograd.Function):
         return dx, dw, db
 
 
+def _use_onednn(a: Tensor, b: Tensor) -> bool:
+    """oneDNN for a float32 CPU GEMM; not for an empty operand (zero batch), which it rejects
+    ("could not create a primitive descriptor")."""
+    cpu32 = a.dtype == torch.float32 and a.device.type == "cpu"
+    return ONEDNN and cpu32 and a.numel() > 0 and b.numel() > 0 and _onednn_linear() is not None
+
+
 def _matmul_nn(a: Tensor, b: Tensor) -> Tensor:
     """a @ b for 2-D CPU tensors, through oneDNN for float32 (as a linear with weight bᵀ)."""
-    if ONEDNN and a.dtype == torch.float32 and a.device.type == "cpu" and _onednn_linear():
+    if _use_onednn(a, b):
         return torch.ops.mkldnn._linear_pointwise(
             a.contiguous(), b.t().contiguous(), None, "none", [], ""
         )
@@ -312,7 +319,7 @@ def _matmul_tn(a: Tensor, b: Tensor) -> Tensor:
     (With a as the input, its (T*B, G*hidden_size) transpose was copied first: 0.35 s at T = 1024.)
     Measured against MKL's ``torch.mm``: 1.6x faster at T = 64 and 256, equal at 1024.
     """
-    if ONEDNN and a.dtype == torch.float32 and a.device.type == "cpu" and _onednn_linear():
+    if _use_onednn(a, b):
         return torch.ops.mkldnn._linear_pointwise(b.t(), a.t(), None, "none", [], "").t()
     return torch.mm(a.t(), b)
 
@@ -323,7 +330,7 @@ def projection(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ONEDNN
         and x.device.type == "cpu"
         and x.dtype == torch.float32 == weight.dtype
-        and x.shape[-1] > 0
+        and x.numel() > 0
         and _onednn_linear() is not None
         and not torch.compiler.is_compiling()
     ):

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from seqattn.nn.recurrent import _extension, fast, packing
+from seqattn.nn.recurrent import _checks, _extension, fast, packing
 from seqattn.nn.recurrent.cells import GATES, _check_size, gru_step, lstm_step, rnn_step
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "BACKENDS"]
@@ -240,11 +240,8 @@ class RNNBase(nn.Module):
                 if not batched:
                     raise ValueError(f"{name}: lengths need a batched (rank 3) input")
                 lens = packing.as_lengths(lengths, x.shape[1], x.shape[0])
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{name}: expected input with {self.input_size} features (last dim), "
-                f"got shape {tuple(input.data.shape if packed else input.shape)}"
-            )
+        shape = input.data.shape if packed else input.shape
+        _checks.check_sequence(name, x, self.weight_ih_l0, self.input_size, shape)
         steps = x.shape[0]
         h0, c0 = self._initial_state(hx, x, batched)
 
@@ -398,6 +395,7 @@ class RNNBase(nn.Module):
                     f"(num_layers * num_directions{', batch' if batched else ''}, hidden), "
                     f"got {got}"
                 )
+            _checks.check_dtype(name, label, state, self.weight_hh_l0)
             states.append(state if batched else state.unsqueeze(1))
         return states[0], (states[1] if lstm else None)
 
