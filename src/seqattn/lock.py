@@ -23,7 +23,7 @@ LOCK_NAME = ".seqattn.lock"
 log = logging.getLogger(__name__)
 
 
-class FolderLockedError(RuntimeError):
+class FolderLockedError(OSError):
     """The folder is locked by another live process."""
 
 

@@ -51,6 +51,7 @@ def _dest(flag: str) -> str:
 
 def _cmd_train_classify(args: argparse.Namespace) -> int:
     from seqattn.config import replace_config
+    from seqattn.lock import folder_lock
     from seqattn.pipelines import TextClassifierConfig, fit_text_classifier, read_text_examples
     from seqattn.training import ProgressBar
 
@@ -67,9 +68,10 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
     train = read_text_examples(args.train, args.text_col, args.label_col)
     valid = read_text_examples(args.valid, args.text_col, args.label_col) if args.valid else None
     callbacks = [ProgressBar(metric="val_acc", items_label=None, desc="train")]
-    bundle = fit_text_classifier(train, valid, config, args.out,
-                                 callbacks=callbacks if args.progress else (),
-                                 resume=args.resume)  # fmt: skip
+    with folder_lock(args.out):  # one writer per model folder
+        bundle = fit_text_classifier(train, valid, config, args.out,
+                                     callbacks=callbacks if args.progress else (),
+                                     resume=args.resume)  # fmt: skip
     import json
 
     summary = json.loads((bundle.path / "train_summary.json").read_text(encoding="utf-8"))

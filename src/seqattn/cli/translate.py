@@ -50,6 +50,7 @@ def _dest(flag: str) -> str:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from seqattn.config import replace_config
+    from seqattn.lock import folder_lock
     from seqattn.pipelines.translation import (
         TimeBudget,
         TranslationConfig,
@@ -76,8 +77,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     callbacks = [TimeBudget(args.max_minutes)]
     if args.progress:
         callbacks.append(ProgressBar(metric="val_loss", items_label="tok", desc="train"))
-    bundle = fit_translation(train, valid, config, args.out, callbacks=callbacks,
-                             resume=args.resume)  # fmt: skip
+    with folder_lock(args.out):  # one writer per model folder
+        bundle = fit_translation(train, valid, config, args.out, callbacks=callbacks,
+                                 resume=args.resume)  # fmt: skip
     info = bundle.info
     vocab = f"{info['src_vocab']}/{info['tgt_vocab']}"
     line = (f"{config.model.cell}+{config.model.decoder}: {info['train_pairs']} training pairs, "
