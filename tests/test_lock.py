@@ -47,3 +47,11 @@ def test_released_on_exception(tmp_path):
     assert not (tmp_path / LOCK_NAME).exists()
     with folder_lock(tmp_path):
         pass
+
+
+def test_run_experiment_refuses_a_locked_folder(tmp_path):
+    from seqattn.experiments.runner import run_experiment
+
+    with folder_lock(tmp_path), pytest.raises(FolderLockedError, match=f"pid {os.getpid()}"):
+        run_experiment("clipping", quick=True, out_dir=tmp_path)
+    assert not (tmp_path / "config.yaml").exists()

@@ -27,6 +27,7 @@ from typing import Any
 from seqattn.experiments.base import Experiment, Progress, no_progress, versions, write_metrics
 from seqattn.experiments.toolkit import torch_threads
 from seqattn.io import atomic_write_json
+from seqattn.lock import folder_lock
 
 __all__ = ["RunRecord", "resolve_config", "run_experiment"]
 
@@ -155,30 +156,31 @@ def run_experiment(
                          quick=quick)  # fmt: skip
     out = Path(out_dir) if out_dir is not None else Path("runs") / exp.name
     out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    started, wall = time.time(), time.perf_counter()
-    log.info("run %s%s -> %s", exp.name, " (quick)" if quick else "", out)
-    with torch_threads(None):
-        results = exp.run(cfg, out, progress=progress)
-    payload = {
-        "results": results,
-        "config": dataclasses.asdict(cfg),
-        "quick": quick,
-        "versions": versions(),
-        "command": _command(exp.name, quick, out, command),
-    }
-    results_path = atomic_write_json(out / "results.json", payload)
-    metrics_path = write_metrics(out, results, since=started)
-    table = exp.table(results)
-    report_path = write_report(
-        out, title=f"{exp.name}{' (quick)' if quick else ''}", command=payload["command"],
-        config=payload["config"], results=results, versions=payload["versions"],
-        table_markdown=table, tables=exp.result_tables(results),
-        figures=results.get("figures", []), metrics_path=metrics_path,
-        attention=results.get("attention", []),
-    )  # fmt: skip
-    return RunRecord(
-        name=exp.name, config=cfg, quick=quick, results=results, out_dir=out,
-        results_path=results_path, metrics_path=metrics_path, report_path=report_path,
-        table=table, command=payload["command"], seconds=time.perf_counter() - wall,
-    )  # fmt: skip
+    with folder_lock(out):  # one run per folder at a time
+        save_config(cfg, out / "config.yaml")
+        started, wall = time.time(), time.perf_counter()
+        log.info("run %s%s -> %s", exp.name, " (quick)" if quick else "", out)
+        with torch_threads(None):
+            results = exp.run(cfg, out, progress=progress)
+        payload = {
+            "results": results,
+            "config": dataclasses.asdict(cfg),
+            "quick": quick,
+            "versions": versions(),
+            "command": _command(exp.name, quick, out, command),
+        }
+        results_path = atomic_write_json(out / "results.json", payload)
+        metrics_path = write_metrics(out, results, since=started)
+        table = exp.table(results)
+        report_path = write_report(
+            out, title=f"{exp.name}{' (quick)' if quick else ''}", command=payload["command"],
+            config=payload["config"], results=results, versions=payload["versions"],
+            table_markdown=table, tables=exp.result_tables(results),
+            figures=results.get("figures", []), metrics_path=metrics_path,
+            attention=results.get("attention", []),
+        )  # fmt: skip
+        return RunRecord(
+            name=exp.name, config=cfg, quick=quick, results=results, out_dir=out,
+            results_path=results_path, metrics_path=metrics_path, report_path=report_path,
+            table=table, command=payload["command"], seconds=time.perf_counter() - wall,
+        )  # fmt: skip
