@@ -58,6 +58,7 @@ def _try_create(lock: Path, info: dict) -> bool:
 def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
     """Hold ``folder/.seqattn.lock`` for the ``with`` block; raise FolderLockedError if held."""
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / LOCK_NAME
     info = {"pid": os.getpid(), "host": socket.gethostname(),
@@ -85,3 +86,6 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
         if _holder(lock).get("pid") == info["pid"]:
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
+        if created:  # a folder made only for the lock goes with it (a failed first run)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
