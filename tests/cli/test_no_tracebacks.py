@@ -43,25 +43,17 @@ def _rows(path: Path, n: int, seed: int = 0) -> str:
     return str(path)
 
 
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 # -- the cases of issue 20, item 5 ------------------------------------------------------------
 
 
-def test_train_translate_non_utf8_names_file_line_column(tmp_path, capsys):
+def test_train_translate_non_utf8_names_file_line_column(tmp_path, capsys, one_line):
     src, tgt = tmp_path / "train.de", tmp_path / "train.en"
     src.write_bytes(b"ein Hund .\nein Mann .\nda ist ein caf\xe9 hier .\n")
     tgt.write_text("a dog .\na man .\nthere is a cafe here .\n", encoding="utf-8")
     code = main(["train", "translate", "--src-train", str(src), "--tgt-train", str(tgt),
                  "--out", str(tmp_path / "m"), *TINY_TRANSLATE])  # fmt: skip
     assert code == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert f"{src}" in line and "0xe9 at line 3, column 15" in line
     assert not (tmp_path / "m" / "model.safetensors").exists()
 
@@ -79,18 +71,18 @@ def _evil_planetoid(root: Path, name: str = "cora") -> Path:
     return folder
 
 
-def test_run_gat_refused_pickle_is_one_line(tmp_path, monkeypatch, capsys):
+def test_run_gat_refused_pickle_is_one_line(tmp_path, monkeypatch, capsys, one_line):
     folder = _evil_planetoid(tmp_path / "data")
     monkeypatch.setenv("SEQATTN_DATA_DIR", str(tmp_path / "data"))
     code = main(["run", "gat", "--quick", "--dataset", "cora", "--out", str(tmp_path / "out")])
     assert code == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert line.startswith("seqattn run gat: ") and str(folder / "ind.cora.x") in line
     assert "refusing to load" in line
     assert not (tmp_path / "data" / "pwned").exists()
 
 
-def test_disk_full_during_training_checkpoint(tmp_path, monkeypatch, capsys):
+def test_disk_full_during_training_checkpoint(tmp_path, monkeypatch, capsys, one_line):
     real, calls = ckpt_mod.save_file, []
 
     def full_after_first_checkpoint(tensors, filename, *args, **kwargs):
@@ -106,7 +98,7 @@ def test_disk_full_during_training_checkpoint(tmp_path, monkeypatch, capsys):
     code = main(["train", "classify", "--train", _rows(tmp_path / "t.csv", 40), "--out", str(out),
                  "--epochs", "3", *TINY_CLASSIFY])  # fmt: skip
     assert code == 2
-    line = _one_line(capsys)
+    line = one_line()
     assert line.startswith("seqattn train classify: ")
     assert str(out / "checkpoints") in line and "no space left" in line
     monkeypatch.undo()
@@ -124,7 +116,9 @@ def test_disk_full_during_training_checkpoint(tmp_path, monkeypatch, capsys):
          "seqattn.pipelines.translation.read_parallel", "; resume with --resume"),
     ],
 )  # fmt: skip
-def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys, argv, target, hint):
+def test_ctrl_c_is_one_line_and_exit_130(
+    tmp_path, monkeypatch, capsys, argv, target, hint, one_line
+):
     module, name = target.rsplit(".", 1)
 
     def interrupt(*args, **kwargs):
@@ -133,18 +127,18 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys, argv, ta
     monkeypatch.setattr(__import__(module, fromlist=[name]), name, interrupt)
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 130
-    line = _one_line(capsys)
+    line = one_line()
     assert line.endswith(f": interrupted{hint}") and line.startswith("seqattn ")
 
 
-def test_internal_error_one_line_traceback_under_v(tmp_path, monkeypatch, capsys):
+def test_internal_error_one_line_traceback_under_v(tmp_path, monkeypatch, capsys, one_line):
     def bug(*args, **kwargs):
         raise RuntimeError("something nobody foresaw\nsecond line")
 
     monkeypatch.setattr("seqattn.experiments.run_experiment", bug)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "sentiment", "--quick"]) == 1
-    line = _one_line(capsys)
+    line = one_line()
     assert line == (
         "seqattn run sentiment: internal error: RuntimeError: something nobody foresaw ...; "
         "run with -v for the traceback"

@@ -144,3 +144,18 @@ def test_consistent_but_unloadable_newest_falls_back(tmp_path, caplog, name, dat
     with pytest.raises(CheckpointError, match="no usable checkpoint") as info:
         load_checkpoint(directory)
     assert "step-00000001" in str(info.value) and "step-00000002" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["/etc/hostname", "../step-00000001/model.safetensors", ".."])
+def test_a_manifest_naming_a_file_outside_the_checkpoint_falls_back(tmp_path, caplog, name):
+    directory = tmp_path / "checkpoints"
+    _two_steps(directory)
+    newest = directory / "step-00000002"
+    manifest = json.loads((newest / "MANIFEST.json").read_text())
+    manifest["files"][name] = {"bytes": 1, "sha256": "0" * 64}
+    (newest / "MANIFEST.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING):
+        assert load_checkpoint(directory).state == {"note": "one"}
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "expected plain file names" in warned and repr(name) in warned
+    assert "bytes, expected" not in warned  # the outside file was never looked at

@@ -49,17 +49,41 @@ def _dataset_texts(name: str, splits: list[str]) -> list[str]:
 
 
 def _file_texts(path: str, text_col: str) -> list[str]:
+    """The texts of one ``--input`` file: ``.txt`` (a text per line), ``.jsonl`` (the
+    ``text_col`` field of each line's object) or a CSV/TSV table; errors name file:line."""
     from pathlib import Path
 
-    if Path(path).suffix == ".txt":
-        try:
-            with open(path, encoding="utf-8") as f:
-                return [line.strip() for line in f if line.strip()]
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: expected UTF-8 text, got {err.reason}") from err
-    from seqattn.pipelines import read_text_examples
+    from seqattn.data.tokenize import check_text
 
-    return [ex.text for ex in read_text_examples(path, text_col, None)]
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".txt", ".jsonl"):
+        from seqattn.pipelines import read_text_examples
+
+        return [ex.text for ex in read_text_examples(path, text_col, None)]
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [(n, line.strip()) for n, line in enumerate(f, start=1) if line.strip()]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: expected UTF-8 text, got {err.reason}") from err
+    for n, line in lines:
+        check_text(line, f"{path}:{n}", max_chars=len(line))  # a NUL byte
+    if suffix == ".txt":
+        return [line for _, line in lines]
+    return [_jsonl_text(line, f"{path}:{n}", text_col) for n, line in lines]
+
+
+def _jsonl_text(line: str, where: str, text_col: str) -> str:
+    import json
+
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"expected a JSON object at {where}, got invalid JSON: {err}") from None
+    if not isinstance(row, dict) or not isinstance(row.get(text_col), str):
+        got = sorted(row) if isinstance(row, dict) else type(row).__name__
+        raise ValueError(f"expected an object with a string {text_col!r} (--text-col) at "
+                         f"{where}, got {got}")  # fmt: skip
+    return row[text_col].strip()
 
 
 def _cmd_train_vectors(args: argparse.Namespace) -> int:

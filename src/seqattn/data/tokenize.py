@@ -25,11 +25,54 @@ from typing import Any
 
 from seqattn.io import atomic_write_text
 
-__all__ = ["WordTokenizer", "BPETokenizer", "load_tokenizer"]
+__all__ = ["WordTokenizer", "BPETokenizer", "load_tokenizer", "check_text", "PATTERNS", "MAX_CHARS"]
 
 # A word: letters/digits with inner ' ’ or - joining parts; else any single non-space character.
 WORD_PATTERN = r"[^\W_]+(?:['’\-][^\W_]+)*|\S"
+#: The token patterns a WordTokenizer can use, by name. A tokenizer file names one of these; a
+#: regular expression from a file is never compiled (one like ``(a+)+$`` can take exponential
+#: time). Each built-in pattern matches in time linear in the text.
+PATTERNS = {"word": WORD_PATTERN}
+#: The longest text (characters) the apply paths (``predict``, ``translate``) tokenise: longer
+#: input is refused with a message naming it, not cut silently. 1,000,000 characters is about 70
+#: times the longest IMDB review.
+MAX_CHARS = 1_000_000
 _BR = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
+
+
+def check_text(text: str, where: str = "the text", max_chars: int = MAX_CHARS) -> str:
+    """``text`` if it is a str without NUL characters and at most ``max_chars`` long.
+
+    Raises:
+        TypeError: not a str.
+        ValueError: a NUL character (its position named) or a text too long, naming ``where``.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"expected a str at {where}, got {type(text).__name__}")
+    nul = text.find("\0")
+    if nul >= 0:
+        raise ValueError(
+            f"expected text without NUL characters at {where}, got one at character {nul + 1}"
+        )
+    if len(text) > max_chars:
+        raise ValueError(
+            f"expected at most {max_chars:,} characters at {where}, got {len(text):,} "
+            f"(split the text into shorter ones)"
+        )
+    return text
+
+
+def _pattern_name(pattern: str) -> str:
+    """The name of a built-in pattern given by name or by its text (older tokenizer files)."""
+    if pattern in PATTERNS:
+        return pattern
+    for name, text in PATTERNS.items():
+        if pattern == text:
+            return name
+    raise ValueError(
+        f"expected pattern to be one of the built-in patterns {sorted(PATTERNS)} (a regular "
+        f"expression is never compiled from an argument or a file), got {pattern!r}"
+    )
 
 
 class WordTokenizer:
@@ -39,7 +82,9 @@ class WordTokenizer:
         lowercase: lowercase the text first.
         unescape_html: turn HTML entities (``&amp;``, ``&#39;``) into characters.
         html_breaks: replace ``<br />`` tags by spaces.
-        pattern: the token regex (default :data:`WORD_PATTERN`); every match is a token.
+        pattern: the name of a built-in token pattern (:data:`PATTERNS`; ``"word"``); every
+            match is a token. The text of a built-in pattern is accepted too (the tokenizer
+            files before named patterns held it); any other is a ValueError.
 
     Example:
         >>> tok = WordTokenizer()
@@ -56,15 +101,17 @@ class WordTokenizer:
         lowercase: bool = True,
         unescape_html: bool = True,
         html_breaks: bool = True,
-        pattern: str = WORD_PATTERN,
+        pattern: str = "word",
     ) -> None:
-        try:
-            self._regex = re.compile(pattern)
-        except re.error as err:
-            msg = f"expected a valid regular expression, got {pattern!r}: {err}"
-            raise ValueError(msg) from None
+        if not isinstance(pattern, str):
+            raise TypeError(f"expected pattern to be a str, got {type(pattern).__name__}")
+        self.pattern = _pattern_name(pattern)
+        self._regex = re.compile(PATTERNS[self.pattern])
+        for name, value in (("lowercase", lowercase), ("unescape_html", unescape_html),
+                            ("html_breaks", html_breaks)):  # fmt: skip
+            if not isinstance(value, bool):
+                raise TypeError(f"expected {name} to be a bool, got {value!r}")
         self.lowercase, self.unescape_html, self.html_breaks = lowercase, unescape_html, html_breaks
-        self.pattern = pattern
 
     def normalize(self, text: str) -> str:
         """The text after the options, before splitting."""
@@ -200,19 +247,62 @@ class BPETokenizer:
         return f"BPETokenizer(vocab_size={self.vocab_size})"
 
 
+_WORD_OPTIONS = ("lowercase", "unescape_html", "html_breaks", "pattern")
+
+
+def _word_tokenizer(data: dict[str, Any], path: Path) -> WordTokenizer:
+    """A WordTokenizer from its named options; unknown options or values named with ``path``."""
+    unknown = sorted(set(data) - {"kind", *_WORD_OPTIONS})
+    if unknown:
+        raise ValueError(f"expected only the options {list(_WORD_OPTIONS)} in {path}, got "
+                         f"{unknown}")  # fmt: skip
+    try:
+        return WordTokenizer(**{k: v for k, v in data.items() if k != "kind"})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"expected a word tokenizer in {path}, got: {err}") from None
+
+
+# What BPETokenizer.train writes: nothing else is loaded (a ``Split`` or ``Replace`` step of the
+# tokenizers library would compile a regular expression from the file).
+_NFKC, _LOWER = {"type": "NFKC"}, {"type": "Lowercase"}
+_BPE_STEPS = {
+    "normalizer": ({"type": "Sequence", "normalizers": [_NFKC]},
+                   {"type": "Sequence", "normalizers": [_NFKC, _LOWER]}),
+    "post_processor": (None,),
+    "truncation": (None,),
+    "padding": (None,),
+}  # fmt: skip
+
+
+def _check_bpe(tok: Any, path: Path) -> None:
+    if not isinstance(tok, dict) or not isinstance(tok.get("model"), dict):
+        raise ValueError(f"expected a 'tokenizer' object with a 'model' in {path}, got {tok!r:.80}")
+    for key, allowed in _BPE_STEPS.items():
+        if tok.get(key) not in allowed:
+            raise ValueError(f"expected {key} to be one of {list(allowed)} in {path} (what "
+                             f"BPETokenizer.train writes), got {tok.get(key)!r:.200}")  # fmt: skip
+    for key in ("pre_tokenizer", "decoder"):
+        step = tok.get(key)
+        if not isinstance(step, dict) or step.get("type") != "Metaspace":
+            raise ValueError(f"expected a Metaspace {key} in {path} (what BPETokenizer.train "
+                             f"writes), got {step!r:.200}")  # fmt: skip
+    if tok["model"].get("type") != "BPE":
+        raise ValueError(f"expected a BPE model in {path}, got {tok['model'].get('type')!r}")
+
+
 def load_tokenizer(path: str | Path) -> WordTokenizer | BPETokenizer:
     """Load a tokeniser saved by ``save`` (either kind)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"expected a tokenizer JSON file at {path}, got: {err}") from None
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "word":
-        opts = {k: v for k, v in data.items() if k != "kind"}
-        return WordTokenizer(**opts)
+        return _word_tokenizer(data, path)
     if kind == "bpe":
         from tokenizers import Tokenizer
 
+        _check_bpe(data.get("tokenizer"), path)
         return BPETokenizer(Tokenizer.from_str(json.dumps(data["tokenizer"])))
     raise ValueError(f"expected 'kind' to be 'word' or 'bpe' in {path}, got {kind!r}")

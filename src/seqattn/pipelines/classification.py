@@ -54,6 +54,7 @@ import torch
 from torch import Tensor
 
 from seqattn.data import Vocab, WordTokenizer, load_tokenizer, pad_sequences
+from seqattn.data.tokenize import check_text
 from seqattn.io import atomic_write_text
 from seqattn.models import ClassifierConfig, SequenceClassifier
 from seqattn.pipelines.classification_config import (  # noqa: F401 (re-exported)
@@ -150,10 +151,9 @@ class ClassifierBundle:
 
     # -- text -> ids --------------------------------------------------------------------------
     def tokenize(self, text: str, where: str = "the text") -> list[str]:
-        """The tokens the model reads for ``text``; ValueError naming ``where`` if none."""
-        if not isinstance(text, str):
-            raise TypeError(f"expected a str at {where}, got {type(text).__name__}")
-        tokens = self.tokenizer(text)[: self.max_length]
+        """The tokens the model reads for ``text``; ValueError naming ``where`` if none, for a
+        NUL character, or for a text over :data:`~seqattn.data.tokenize.MAX_CHARS`."""
+        tokens = self.tokenizer(check_text(text, where))[: self.max_length]
         if not tokens:
             raise ValueError(f"expected a non-empty text at {where}, got {text!r} (no tokens)")
         return tokens

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,18 @@ def _label_names(labels: Sequence[Any]) -> list[str]:
         return sorted(names, key=int)
     except ValueError:
         return sorted(names)
+
+
+def _warn_rare_labels(train: Sequence[TextExample]) -> None:
+    """A warning naming each label seen only once in ``train`` (a typo becomes a class)."""
+    counts = Counter(str(ex.label).strip() for ex in train)
+    once = [(i, ex) for i, ex in enumerate(train) if counts[str(ex.label).strip()] == 1]
+    if once:
+        named = ", ".join(f"{str(ex.label).strip()!r} (at {_where(ex, i, 'train')})"
+                          for i, ex in once[:10])  # fmt: skip
+        more = f" and {len(once) - 10} more" if len(once) > 10 else ""
+        log.warning("%d label(s) seen only once in the training data, each a class of 1 "
+                    "example (a typo?): %s%s", len(once), named, more)  # fmt: skip
 
 
 def _where(ex: TextExample, i: int, what: str) -> str:
@@ -123,6 +136,7 @@ def _encode_data(
     if len(labels) < 2:
         raise ValueError(f"expected at least 2 distinct labels in the training data, got {labels}")
     index = {name: i for i, name in enumerate(labels)}
+    _warn_rare_labels(train)
     valid_tokens = _prepare(valid, tokenizer, max_length, "valid") if valid else []
     for i, ex in enumerate(valid or ()):
         if str(ex.label).strip() not in index:

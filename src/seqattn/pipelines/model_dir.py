@@ -99,6 +99,7 @@ class ModelDir:
         except Exception as err:  # safetensors raises its own error types
             raise ValueError(f"expected safetensors weights in {path}, got: {err}") from None
         check_state(state, model.state_dict(), path)
+        check_finite(state, path)
         model.load_state_dict(state, strict=True)
         return model
 
@@ -121,6 +122,31 @@ def check_state(
                 f"expected {name} of shape {tuple(tensor.shape)} (the model built from "
                 f"{path.parent / CONFIG}) in {path}, got {tuple(got[name].shape)}"
             )
+
+
+def check_finite(state: Mapping[str, torch.Tensor], path: Path) -> None:
+    """ValueError naming the first tensor of ``path`` holding NaN or Inf values."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise ValueError(
+                    f"expected finite weights in {path}, got {bad} NaN/Inf value(s) of "
+                    f"{tensor.numel()} in {name}"
+                )
+
+
+def check_file_name(name: Any, where: Path) -> str:
+    """``name`` if it is a plain file name (no folder part, not absolute, not ``..``): the files
+    a manifest vouches for stay inside its folder. ValueError naming ``where`` otherwise."""
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or Path(name).name != name
+        or ("\\" in name or "\0" in name)
+    ):
+        raise ValueError(f"expected plain file names (inside the folder) in {where}, got {name!r}")
+    return name
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -248,6 +274,8 @@ def _open_current(path: Path, kind: str, required: Sequence[str]) -> ModelDir:
     hashes = manifest.get("files")
     if not isinstance(hashes, dict):
         raise ValueError(f"expected a 'files' mapping in {manifest_path}, got {hashes!r}")
+    for name in hashes:
+        check_file_name(name, manifest_path)
     unlisted = [name for name in required if name not in hashes]
     if unlisted:
         raise ValueError(f"expected {unlisted} among the files of {manifest_path}, got none")

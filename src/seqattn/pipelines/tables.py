@@ -21,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from seqattn.data.datasets.text_classification import TextExample
+from seqattn.data.tokenize import MAX_CHARS
 from seqattn.io import atomic_write_text
 
 __all__ = ["Table", "read_table", "read_text_examples", "write_csv"]
 
 _TSV_SUFFIXES = (".tsv", ".tab")
+#: The longest field (characters) a CSV/TSV file may hold: the tokenisers' limit on one text
+#: (:data:`seqattn.data.tokenize.MAX_CHARS`), not the csv module's default of 131,072.
+MAX_FIELD = MAX_CHARS
 
 
 @dataclass
@@ -77,6 +81,14 @@ def _decode(raw: bytes, path: Path) -> str:
             f"column {column} (byte offset {offset}), which is not UTF-8; re-save the file as "
             f"UTF-8 (e.g. `iconv -f cp1252 -t utf-8`)"
         ) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        raise ValueError(
+            f"expected text without NUL bytes in {path}, got one at line {line}, column {column} "
+            f"(a binary file, or one saved as UTF-16?)"
+        )
     return text.removeprefix("\ufeff")
 
 
@@ -123,7 +135,7 @@ def read_table(path: str | os.PathLike, delimiter: str | None = None) -> Table:
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    for start, row in _rows(reader, path):
+    for start, row in _rows(reader, path, tsv and delimiter == "\t"):
         if header is None:
             header = _header(row, path)
         elif len(row) != len(header):
@@ -152,22 +164,34 @@ def _read_bytes(path: Path) -> tuple[bytes, bool]:
     return raw, bool(suffixes) and suffixes[-1] in _TSV_SUFFIXES
 
 
-def _rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+def _rows(reader: Any, path: Path, unquoted: bool) -> Iterator[tuple[int, list[str]]]:
     """(line where the row starts, row) for every non-blank row; malformed quoting named."""
     last = 0  # the line the previous row ended on
-    while True:
-        start = last + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            raise ValueError(
-                f"expected well-formed CSV at {path}:{start}, got: {err} (check the quotes)"
-            ) from None
-        last = reader.line_num
-        if row:  # a blank line is skipped (a line of spaces is a row: an empty text)
-            yield start, row
+    previous = csv.field_size_limit(MAX_FIELD)
+    try:
+        while True:
+            start = last + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                raise ValueError(_csv_error(err, path, start, unquoted)) from None
+            last = reader.line_num
+            if row:  # a blank line is skipped (a line of spaces is a row: an empty text)
+                yield start, row
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_error(err: csv.Error, path: Path, start: int, unquoted: bool) -> str:
+    if "field larger than field limit" not in str(err):
+        return f"expected well-formed CSV at {path}:{start}, got: {err} (check the quotes)"
+    hint = "" if unquoted else (
+        "; or a quote opened and never closed there, which makes the rest of the file one field"
+    )  # fmt: skip
+    return (f"expected fields of at most {MAX_FIELD:,} characters in {path}, got a longer one "
+            f"in the row starting at line {start}{hint}")  # fmt: skip
 
 
 def _header(row: list[str], path: Path) -> list[str]:

@@ -29,7 +29,7 @@ import torch
 
 from seqattn.data.batching import BucketBatchSampler
 from seqattn.data.datasets.parallel import SentencePair, load_parallel_files
-from seqattn.data.tokenize import BPETokenizer, WordTokenizer, load_tokenizer
+from seqattn.data.tokenize import BPETokenizer, WordTokenizer, check_text, load_tokenizer
 from seqattn.data.vocab import Vocab
 from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
 from seqattn.pipelines.model_dir import LegacyFormat, open_model_dir, write_model_dir
@@ -79,6 +79,7 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> list[SentencePa
         for path, text in ((src_path, pair.src), (tgt_path, pair.tgt)):
             if not text:
                 raise ValueError(f"expected a sentence at {path}:{n}, got an empty line")
+            check_text(text, f"{path}:{n}", max_chars=len(text))  # a NUL byte
     return pairs
 
 
@@ -189,15 +190,16 @@ class TranslationModel:
 
     # -- translation ---------------------------------------------------------------------------
     def encode_sources(self, texts: Sequence[str], where: Sequence[str] | None = None):
-        """Source ids per text; errors name ``where[i]`` (e.g. ``file:line``). Returns (ids
-        lists, number of unknown tokens)."""
+        """Source ids per text; errors name ``where[i]`` (e.g. ``file:line``): an empty text, a
+        NUL character, a text over :data:`~seqattn.data.tokenize.MAX_CHARS` characters or over
+        ``max_length`` tokens. Returns (ids lists, number of unknown tokens)."""
         out, unknown = [], 0
         limit = self.config.max_length
         for i, text in enumerate(texts):
             at = where[i] if where is not None else f"input {i + 1}"
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"expected a sentence at {at}, got an empty line")
-            ids, unk = self.src.encode(text)
+            ids, unk = self.src.encode(check_text(text, at))
             if len(ids) > limit:
                 raise ValueError(
                     f"expected at most {limit} source tokens (the model's max_length) at {at}, "
