@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["LOCK_NAME", "FolderLockedError", "folder_lock"]
+__all__ = ["LOCK_NAME", "FolderLockedError", "file_lock", "folder_lock"]
 
 LOCK_NAME = ".seqattn.lock"
 log = logging.getLogger(__name__)
@@ -54,13 +54,23 @@ def _try_create(lock: Path, info: dict) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+def file_lock(path: str | os.PathLike) -> contextlib.AbstractContextManager[Path]:
+    """Hold ``.NAME.seqattn.lock`` beside the output file ``path`` (``train vectors``): one
+    writer per file; other files of its folder stay free."""
+    path = Path(path)
+    return _locked(path.parent, path.parent / f".{path.name}{LOCK_NAME}", path)
+
+
+def folder_lock(folder: str | os.PathLike) -> contextlib.AbstractContextManager[Path]:
     """Hold ``folder/.seqattn.lock`` for the ``with`` block; raise FolderLockedError if held."""
     folder = Path(folder)
+    return _locked(folder, folder / LOCK_NAME, folder)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, lock: Path, target: Path) -> Iterator[Path]:
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / LOCK_NAME
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "command": " ".join(sys.argv), "started": time.time()}  # fmt: skip
     for _ in range(3):
@@ -75,7 +85,7 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
                 lock.unlink()
             continue
         raise FolderLockedError(
-            f"expected no other writer of {folder}, got pid {pid} on {held.get('host')} "
+            f"expected no other writer of {target}, got pid {pid} on {held.get('host')} "
             f"running {held.get('command')!r} (lock {lock})"
         )
     else:

@@ -152,3 +152,24 @@ def test_train_group_keeps_classify():
     assert args.train == "x.csv"
     args = parser.parse_args(["train", "caption", "--images", "d", "--captions", "c"])
     assert args.images == "d" and args.out == "captioner"
+
+
+def test_train_into_a_locked_folder_exits_2_naming_the_holder(captioned, capsys):
+    import os
+
+    from seqattn.lock import LOCK_NAME, folder_lock
+
+    tmp_path, images, cap = captioned
+    out = tmp_path / "conc"
+    with folder_lock(out):  # another training holds the folder
+        assert _train(images, cap, out, epochs=1) == 2
+    err = capsys.readouterr().err
+    assert f"pid {os.getpid()}" in err and "Traceback" not in err
+    assert not out.exists()  # the folder made only for the lock went with it
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    assert _train(images, cap, tmp_path / "notes", epochs=1) == 2  # refused before training
+    assert "expected --out to be new or a model directory" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "notes").iterdir()) == ["todo.txt"]
+    assert _train(images, cap, out, epochs=1) == 0
+    assert not (out / LOCK_NAME).exists()

@@ -47,6 +47,7 @@ def _cmd_train_caption(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from seqattn.data.datasets.captions import load_caption_images
+    from seqattn.lock import LOCK_NAME, folder_lock
     from seqattn.pipelines.captioning import CaptionTrainConfig, train_captioner
 
     overrides = {f: getattr(args, f) for f, _, _ in _TRAIN_OPTIONS.values()
@@ -54,15 +55,19 @@ def _cmd_train_caption(args: argparse.Namespace) -> int:
     if args.channels:
         overrides["channels"] = tuple(args.channels)
     cfg = dataclasses.replace(CaptionTrainConfig(), **overrides)
-    data = load_caption_images(args.images, args.captions, size=args.size,
-                               resize=args.size is not None)  # fmt: skip
-    print(f"{len(data.names)} images {data.images.shape[2]}x{data.images.shape[3]}x"
-          f"{data.images.shape[1]}, {len(data)} captions")  # fmt: skip
-    captioner = train_captioner(data, cfg, progress=_progress if args.progress else None)
     out = Path(args.out)
-    if out.exists() and not any((out / n).is_file() for n in ("manifest.json", "config.json")):
-        raise FileExistsError(f"expected --out to be new or a model directory, got {out}")
-    captioner.save(out)  # written beside the target, then renamed (pipelines.model_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"expected --out to be a directory, got a file at {out}")
+    with folder_lock(out):  # one writer per model folder
+        model_dir = any((out / n).is_file() for n in ("manifest.json", "config.json"))
+        if not model_dir and any(p.name != LOCK_NAME for p in out.iterdir()):
+            raise FileExistsError(f"expected --out to be new or a model directory, got {out}")
+        data = load_caption_images(args.images, args.captions, size=args.size,
+                                   resize=args.size is not None)  # fmt: skip
+        print(f"{len(data.names)} images {data.images.shape[2]}x{data.images.shape[3]}x"
+              f"{data.images.shape[1]}, {len(data)} captions")  # fmt: skip
+        captioner = train_captioner(data, cfg, progress=_progress if args.progress else None)
+        captioner.save(out)  # written beside the target, then renamed (pipelines.model_dir)
     t = captioner.info["train"]
     print(
         f"{t['epochs']} epochs: final NLL per word {t['final_nll']:.3f}, training images "

@@ -89,6 +89,7 @@ def _jsonl_text(line: str, where: str, text_col: str) -> str:
 def _cmd_train_vectors(args: argparse.Namespace) -> int:
     from seqattn.data import WordTokenizer
     from seqattn.data.word_vectors import save_vectors, train_word_vectors
+    from seqattn.lock import file_lock
 
     if bool(args.dataset) == bool(args.input):
         print("seqattn train vectors: expected --dataset NAME or --input FILE..., got "
@@ -107,12 +108,13 @@ def _cmd_train_vectors(args: argparse.Namespace) -> int:
         else:
             texts = [t for path in args.input for t in _file_texts(path, args.text_col)]
         tok = WordTokenizer(lowercase=not args.no_lowercase)
-        vectors = train_word_vectors(
-            (tok(t) for t in texts), dim=args.dim, method=args.method, window=args.window,
-            min_count=args.min_count, negative=args.negative, epochs=args.epochs,
-            workers=args.workers, seed=args.seed,
-        )  # fmt: skip
-        path = save_vectors(vectors, args.out)
+        with file_lock(args.out):  # one writer per vectors file
+            vectors = train_word_vectors(
+                (tok(t) for t in texts), dim=args.dim, method=args.method, window=args.window,
+                min_count=args.min_count, negative=args.negative, epochs=args.epochs,
+                workers=args.workers, seed=args.seed,
+            )  # fmt: skip
+            path = save_vectors(vectors, args.out)
     except (ValueError, OSError, ImportError) as err:
         print(f"seqattn train vectors: {err}", file=sys.stderr)
         return 2
