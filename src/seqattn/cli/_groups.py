@@ -40,6 +40,12 @@ def add_run_flags(parser: argparse.ArgumentParser, *, resume: bool = True) -> No
     """``--resume`` (continue from the checkpoints) and ``--progress`` of a training command."""
     if resume:
         parser.add_argument("--resume", action="store_true", help="continue from the checkpoints")
+        parser.add_argument(
+            "--resume-options", choices=("refuse", "checkpoint"), default="refuse",
+            help="with --resume, options that differ from the checkpoint's: refuse (default: "
+            "each is named; only --epochs and --patience may change) or checkpoint (continue "
+            "with all the checkpoint's options)",
+        )  # fmt: skip
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
 
 

@@ -71,7 +71,8 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
     with folder_lock(args.out):  # one writer per model folder
         bundle = fit_text_classifier(train, valid, config, args.out,
                                      callbacks=callbacks if args.progress else (),
-                                     resume=args.resume)  # fmt: skip
+                                     resume=args.resume,
+                                     resume_options=args.resume_options)  # fmt: skip
     import json
 
     summary = json.loads((bundle.path / "train_summary.json").read_text(encoding="utf-8"))

@@ -79,7 +79,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         callbacks.append(ProgressBar(metric="val_loss", items_label="tok", desc="train"))
     with folder_lock(args.out):  # one writer per model folder
         bundle = fit_translation(train, valid, config, args.out, callbacks=callbacks,
-                                 resume=args.resume)  # fmt: skip
+                                 resume=args.resume,
+                                 resume_options=args.resume_options)  # fmt: skip
     info = bundle.info
     vocab = f"{info['src_vocab']}/{info['tgt_vocab']}"
     line = (f"{config.model.cell}+{config.model.decoder}: {info['train_pairs']} training pairs, "

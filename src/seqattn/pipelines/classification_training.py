@@ -24,6 +24,7 @@ from seqattn.data.datasets.text_classification import TextExample
 from seqattn.io import atomic_write_json
 from seqattn.models import SequenceClassifier
 from seqattn.pipelines.classification_config import SPECIALS, TextClassifierConfig
+from seqattn.pipelines.resume import resume_config
 from seqattn.training import Trainer, TrainerConfig, seed_everything
 
 if TYPE_CHECKING:
@@ -41,6 +42,10 @@ def _label_names(labels: Sequence[Any]) -> list[str]:
         return sorted(names, key=int)
     except ValueError:
         return sorted(names)
+
+
+#: The options a resumed classifier training honours new values of (others are refused).
+RESUMABLE = ("epochs", "patience")
 
 
 def _warn_rare_labels(train: Sequence[TextExample]) -> None:
@@ -276,6 +281,7 @@ def fit_text_classifier(
     out_dir: str | os.PathLike = "model",
     callbacks: Sequence[Any] = (),
     resume: bool = False,
+    resume_options: str = "refuse",
 ) -> ClassifierBundle:
     """Train a text classifier and write its model directory (see the module docstring).
 
@@ -288,6 +294,10 @@ def fit_text_classifier(
         callbacks: trainer callbacks, e.g. :class:`~seqattn.training.ProgressBar`.
         resume: continue from the newest checkpoint in ``out_dir/checkpoints``; the data
             must give the same vocabulary (checked against ``out_dir/vocab.json``).
+        resume_options: when ``config`` differs from the checkpoint's options: ``"refuse"``
+            (new :data:`RESUMABLE` values are used, any other difference is a ValueError naming
+            each) or ``"checkpoint"`` (train with the checkpoint's options); see
+            :mod:`seqattn.pipelines.resume`. Recorded in train_summary.json (``resume``).
 
     Returns:
         the trained :class:`ClassifierBundle`, already saved in ``out_dir``.
@@ -317,12 +327,18 @@ def fit_text_classifier(
     config = config or TextClassifierConfig()
     if not isinstance(config, TextClassifierConfig):
         raise TypeError(f"expected a TextClassifierConfig, got {type(config).__name__}")
+    record = None
+    if resume:
+        config, record = resume_config(config, Path(out_dir) / "checkpoints", resume_options,
+                                       RESUMABLE)  # fmt: skip
     started = time.time()
     data = _encode_data(train, valid, config)
     model, optimizer, coverage = _build_model(config, data)
     out_dir = _prepare_out_dir(Path(out_dir), data, resume)
     result = _train(model, optimizer, config, data, out_dir, callbacks, resume)
     summary = _summary(model, config, data, result, coverage, started)
+    if record is not None:
+        summary["resume"] = record
     atomic_write_json(out_dir / "train_summary.json", summary)
     bundle = ClassifierBundle(model, data.tokenizer, data.vocab, data.labels,
                               info={"train_config": config.to_dict()})  # fmt: skip

@@ -33,6 +33,7 @@ from seqattn.data.tokenize import BPETokenizer, WordTokenizer, check_text, load_
 from seqattn.data.vocab import Vocab
 from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
 from seqattn.pipelines.model_dir import LegacyFormat, open_model_dir, write_model_dir
+from seqattn.pipelines.resume import resume_config
 from seqattn.pipelines.tables import _decode, _read_bytes
 from seqattn.pipelines.translation_config import (  # noqa: F401 (re-exported)
     DATA_FIELDS,
@@ -378,6 +379,7 @@ def fit_translation(
     *,
     callbacks: Sequence[Any] = (),
     resume: bool = False,
+    resume_options: str = "refuse",
     max_batches: int | None = None,
 ) -> TranslationModel:
     """Build tokenisers and vocabularies on ``train``, train, save the model directory.
@@ -388,6 +390,9 @@ def fit_translation(
         out_dir: the model directory (checkpoints in ``out_dir/checkpoints``).
         callbacks: trainer callbacks (a progress bar...).
         resume: continue from the newest checkpoint in ``out_dir``.
+        resume_options: when ``config`` differs from the checkpoint's options: ``"refuse"``
+            (new :data:`RESUMABLE` values used, others refused) or ``"checkpoint"``; see
+            :mod:`seqattn.pipelines.resume`. Recorded in ``info["resume"]``.
         max_batches: cap on optimizer steps (smoke tests).
 
     Returns:
@@ -396,6 +401,9 @@ def fit_translation(
     from seqattn.training import Trainer, TrainerConfig, seed_everything
 
     out_dir = Path(out_dir)
+    record = None
+    if resume:
+        config, record = resume_config(config, out_dir / "checkpoints", resume_options, RESUMABLE)
     started, cpu0 = time.perf_counter(), time.process_time()
     seed_everything(config.seed)
     data = _training_data(train, valid, config)
@@ -424,7 +432,8 @@ def fit_translation(
     trainer = Trainer(model, opt, loss_fn, examples, tcfg, out_dir, collate_fn=_collate,
                       batch_sampler=sampler,
                       val_fn=_val_fn(val_set) if val_set is not None else None,
-                      callbacks=[tf, *callbacks], extra_state={"data": fingerprint})  # fmt: skip
+                      callbacks=[tf, *callbacks],
+                      extra_state={"data": fingerprint, "pipeline": config.to_dict()})  # fmt: skip
     summary = trainer.fit(resume=resume)
     best = out_dir / "best.safetensors"
     if best.exists() and config.patience is not None:
@@ -438,9 +447,16 @@ def fit_translation(
         "train_seconds": time.perf_counter() - started,
         "train_cpu_seconds": time.process_time() - cpu0,
     }  # fmt: skip
+    if record is not None:
+        info["resume"] = record
     bundle = TranslationModel(model, config, src_side, tgt_side, info)
     bundle.save(out_dir)
     return bundle
+
+
+#: The options a resumed translation training honours new values of (others are refused; a new
+#: ``epochs`` also stretches a teacher-forcing schedule over the new length).
+RESUMABLE = ("epochs", "patience", "checkpoint_every")
 
 
 # -- scoring ---------------------------------------------------------------------------------
