@@ -122,3 +122,31 @@ def test_qkv_of_mixed_dtypes_or_ranks_are_clear_errors():
         sf.attention(torch.randn(2, 3, 4), torch.randn(3, 5, 4), torch.randn(3, 5, 4))
     with pytest.raises(ValueError, match="dim in"):
         sf.masked_softmax(torch.randn(2, 3), dim=2)
+
+
+# -- found by the hypothesis suite (test_fuzz_api.py) ---------------------------------------
+def test_a_mask_that_would_grow_the_scores_is_a_value_error():
+    q, k, v = torch.randn(0, 2), torch.randn(1, 2), torch.randn(1, 2)
+    with pytest.raises(ValueError, match=r"broadcastable to the scores' shape \(0, 1\)"):
+        sf.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(1, 3, dtype=torch.bool))
+
+
+def test_scaled_dot_score_with_zero_features_is_zero():
+    assert not sf.scaled_dot_score(torch.randn(2, 3, 0), torch.randn(2, 4, 0)).any()
+
+
+@pytest.mark.parametrize("cls", ["MinGRU", "MinLSTM"])
+def test_min_recurrent_empty_sequence_is_a_value_error(cls):
+    import seqattn.nn as snn
+
+    with pytest.raises(ValueError, match=r"T >= 1.*\(2, 0, 3\)"):
+        getattr(snn, cls)(3, 4)(torch.randn(2, 0, 3))
+
+
+def test_gat_on_an_empty_graph_and_tcn_on_no_steps():
+    from seqattn.nn import GATConv, TemporalConvNet
+
+    out = GATConv(3, 2, heads=2)(torch.randn(0, 3), torch.zeros(2, 0, dtype=torch.long))
+    assert out.shape == (0, 4)
+    assert TemporalConvNet(3, [4, 5])(torch.randn(2, 0, 3)).shape == (2, 0, 5)
+    assert TemporalConvNet(3, 4, batch_first=False)(torch.randn(0, 2, 3)).shape == (0, 2, 4)

@@ -104,14 +104,16 @@ def check_mask(mask: Tensor, scores_shape: Sequence[int], name: str = "mask") ->
         raise TypeError(f"expected {name} to be a Tensor, got {type(mask).__name__}")
     if mask.dtype != torch.bool and not mask.is_floating_point():
         raise TypeError(f"expected {name} of dtype bool or float, got {mask.dtype}")
-    try:
-        torch.broadcast_shapes(tuple(mask.shape), tuple(scores_shape))
-    except RuntimeError:
-        raise ValueError(
-            f"expected {name} broadcastable to the scores' shape {tuple(scores_shape)} "
-            f"(..., T, S), got shape {tuple(mask.shape)}"
-        ) from None
     if len(mask.shape) > len(scores_shape):
         raise ValueError(
             f"expected {name} of at most {len(scores_shape)} dims, got shape {tuple(mask.shape)}"
+        )
+    try:  # broadcastable *to* the scores: it may not grow them (a (1, 3) mask on (0, 1) scores)
+        ok = torch.broadcast_shapes(tuple(mask.shape), tuple(scores_shape)) == tuple(scores_shape)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"expected {name} broadcastable to the scores' shape {tuple(scores_shape)} "
+            f"(..., T, S), got shape {tuple(mask.shape)}"
         )

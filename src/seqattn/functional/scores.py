@@ -56,7 +56,8 @@ def dot_score(query: Tensor, key: Tensor) -> Tensor:
 def scaled_dot_score(query: Tensor, key: Tensor, scale: float | None = None) -> Tensor:
     """q·k · scale, scale = 1/sqrt(D) by default (Vaswani et al. 2017, eq. 1)."""
     _check_qk(query, key, same_dim=True)
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if scale is None:  # D = 0: every score is 0 whatever the scale (as in torch's sdpa)
+        scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
     return (query @ key.transpose(-2, -1)) * scale
 
 

@@ -176,6 +176,8 @@ class _MinRNNBase(nn.Module):
         if not self.batch_first:
             x = x.transpose(0, 1)
         B, T, _ = x.shape
+        if T == 0:  # as the classic layers (and torch's) refuse an empty sequence
+            raise ValueError(f"expected a sequence of T >= 1 steps, got input {tuple(x.shape)}")
         D = 2 if self.bidirectional else 1
         if h0 is not None and tuple(h0.shape) != (self.num_layers * D, B, self.hidden_size):
             raise ValueError(

@@ -205,6 +205,9 @@ class TemporalConvNet(nn.Module):
                     f"and max {int(lens.max())}"
                 )
             keep = (torch.arange(steps, device=x.device)[None, :] < lens[:, None]).unsqueeze(1)
+        if steps == 0:  # no steps, no outputs (Conv1d itself refuses an empty input)
+            out = x.new_zeros(batch, 0, self.output_size)
+            return out if self.batch_first else out.transpose(0, 1)
         h = x.transpose(1, 2)  # (B, I, T): Conv1d's layout
         for block in self.blocks:
             if keep is not None:

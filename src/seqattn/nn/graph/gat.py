@@ -303,7 +303,7 @@ class GATConv(nn.Module):
             values = _dropout(values, self.input_dropout)
         messages = alpha.unsqueeze(-1) * values.index_select(0, src)  # (E, H, C)
         out = scatter_sum(messages, dst, n_dst)  # (N_dst, H, C)
-        out = out.reshape(n_dst, -1) if self.concat else out.mean(dim=1)
+        out = out.reshape(n_dst, self.heads * self.out_channels) if self.concat else out.mean(1)
         if self.bias is not None:
             out = out + self.bias
         if return_attention_weights:
