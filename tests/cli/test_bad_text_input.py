@@ -106,3 +106,39 @@ def test_train_vectors_reads_jsonl(tmp_path, capsys, one_line):
                  "--out", str(out)]) == 2  # fmt: skip
     line = one_line()
     assert f"{jsonl}:2" in line and "'review'" in line
+
+
+def _damage(model, how: str) -> None:
+    from seqattn.io import sha256_file
+
+    weights = model / "model.safetensors"
+    raw = bytearray(weights.read_bytes())
+    if how == "truncated":
+        raw = raw[: len(raw) // 2]
+    else:  # a flipped header byte
+        raw[10] ^= 0xFF
+    weights.write_bytes(bytes(raw))
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["files"]["model.safetensors"] = sha256_file(weights)  # a tool that "fixed" it
+    (model / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped header"])
+@pytest.mark.parametrize(
+    "kind, argv",
+    [("classifier", ["predict", "good film"]), ("translator", ["translate", "ein hund ."]),
+     ("captioner", ["caption", "scene.png"])],
+)  # fmt: skip
+def test_a_damaged_model_folder_is_one_line_exit_2(tmp_path, monkeypatch, one_line, kind, argv,
+                                                   how):  # fmt: skip
+    import matplotlib.image
+    import numpy as np
+
+    model = tmp_path / "model"
+    shutil.copytree(CURRENT / kind / "model", model)
+    _damage(model, how)
+    monkeypatch.chdir(tmp_path)
+    matplotlib.image.imsave(tmp_path / "scene.png", np.zeros((8, 16, 3)))
+    assert main([argv[0], "--model", str(model), *argv[1:]]) == 2
+    line = one_line()
+    assert f"{model / 'model.safetensors'}" in line and "expected safetensors weights" in line

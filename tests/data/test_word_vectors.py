@@ -99,7 +99,8 @@ def test_cli_errors(tmp_path, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine\n\xff\xfe broken\n")
     assert main(["train", "vectors", "--input", str(bad), "--out", str(tmp_path / "v.txt")]) == 2
-    assert "bad.txt: expected UTF-8 text" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"expected UTF-8 text in {bad}" in err and "line 2, column 1" in err
     missing = tmp_path / "t.csv"
     missing.write_text("body\nhello\n")
     out = str(tmp_path / "v.txt")

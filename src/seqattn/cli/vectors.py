@@ -53,20 +53,16 @@ def _file_texts(path: str, text_col: str) -> list[str]:
     ``text_col`` field of each line's object) or a CSV/TSV table; errors name file:line."""
     from pathlib import Path
 
-    from seqattn.data.tokenize import check_text
-
     suffix = Path(path).suffix.lower()
     if suffix not in (".txt", ".jsonl"):
         from seqattn.pipelines import read_text_examples
 
         return [ex.text for ex in read_text_examples(path, text_col, None)]
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [(n, line.strip()) for n, line in enumerate(f, start=1) if line.strip()]
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: expected UTF-8 text, got {err.reason}") from err
-    for n, line in lines:
-        check_text(line, f"{path}:{n}", max_chars=len(line))  # a NUL byte
+    from seqattn.pipelines.tables import _decode  # UTF-8 and NUL checks naming line:column
+
+    text = _decode(Path(path).read_bytes(), Path(path))
+    lines = [(n, line.strip()) for n, line in enumerate(text.split("\n"), start=1)
+             if line.strip()]  # fmt: skip
     if suffix == ".txt":
         return [line for _, line in lines]
     return [_jsonl_text(line, f"{path}:{n}", text_col) for n, line in lines]
