@@ -5,3 +5,18 @@ Every building block is written from scratch and checked against a trusted refer
 """
 
 __version__ = "0.1.0"
+
+
+def load(path):
+    """The model saved in the directory ``path``, whatever its kind (classifier, translator,
+    captioner): :func:`seqattn.pipelines.load_model`. ``import seqattn`` itself stays light
+    (torch is imported on the first call).
+
+    >>> import seqattn
+    >>> model = seqattn.load("model")  # doctest: +SKIP
+    >>> model.predict(["a good film"])[0].label  # doctest: +SKIP
+    'pos'
+    """
+    from seqattn.pipelines.loading import load_model
+
+    return load_model(path)

@@ -14,8 +14,15 @@ from seqattn.pipelines.classification import (
     fit_text_classifier,
 )
 from seqattn.pipelines.export import EXPORT_FORMATS, ExportableClassifier, export_classifier
+from seqattn.pipelines.loading import load_model, model_kind
 from seqattn.pipelines.model_dir import open_model_dir, write_model_dir
 from seqattn.pipelines.tables import Table, read_table, read_text_examples, write_csv
+from seqattn.pipelines.translation import (
+    Translation,
+    TranslationConfig,
+    TranslationModel,
+    fit_translation,
+)
 
 __all__ = [
     "TextClassifierConfig",
@@ -34,4 +41,10 @@ __all__ = [
     "train_captioner",
     "open_model_dir",
     "write_model_dir",
+    "TranslationConfig",
+    "TranslationModel",
+    "Translation",
+    "fit_translation",
+    "load_model",
+    "model_kind",
 ]
