@@ -177,3 +177,25 @@ def test_the_translate_experiment_reads_its_old_flat_config_file():
     old = load_config(translate.Config, FIXTURES / "translate_quick.yaml")
     assert old == translate.quick(translate.Config())
     assert (old.model.model.hidden_size, old.model.bpe_vocab) == (64, 1000)
+
+
+def test_train_ends_with_a_bleu_summary_and_says_why_it_stopped(tmp_path, capsys):
+    src, tgt = _write(tmp_path / "t.de", SRC), _write(tmp_path / "t.en", TGT)
+    out = tmp_path / "m"
+    code = main(["train", "translate", "--src-train", src, "--tgt-train", tgt, "--src-valid", src,
+                 "--tgt-valid", tgt, "--src-test", src, "--tgt-test", tgt, "--bleu-beam", "2",
+                 "--out", str(out), *TINY])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "valid BLEU (16 sentences): " in printed and " greedy / " in printed
+    assert "test BLEU (16 sentences): " in printed and "sacreBLEU nrefs:1|" in printed
+    bleu = json.loads((out / "config.json").read_text())["info"]["bleu"]
+    assert set(bleu) == {"valid", "test"} and set(bleu["test"]) == {"greedy", "beam2"}
+    assert f"{bleu['test']['greedy']['bleu']:.2f} greedy" in printed
+    assert TranslationModel.load(out).info["bleu"] == bleu  # saved with the model, hashed
+    code = main(["train", "translate", "--src-train", src, "--tgt-train", tgt, "--no-bleu",
+                 "--max-minutes", "1e-9", "--out", str(tmp_path / "m2"), *TINY])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "stopped after 1 steps (0 full epochs): time budget of 1e-09 min" in printed
+    assert "BLEU" not in printed

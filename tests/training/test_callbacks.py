@@ -31,6 +31,9 @@ class RecordingBar:
     def close(self):
         self.closed = True
 
+    def set_description(self, desc):
+        self.kwargs["desc"] = desc
+
 
 def _trainer(tmp_path, callbacks, **cfg):
     torch.manual_seed(0)
@@ -99,3 +102,30 @@ def test_throughput_is_logged_per_window(tmp_path):
     for m in steps:
         assert m["examples_per_s"] > 0
         assert m["items_per_s"] == pytest.approx(TOKENS_PER_EXAMPLE * m["examples_per_s"])
+
+
+def test_the_bar_and_the_result_say_why_training_stopped(tmp_path):
+    RecordingBar.made = []
+    result = _trainer(tmp_path / "a", [ProgressBar(RecordingBar, desc="train")],
+                      max_steps=4).fit()  # fmt: skip
+    assert result["stopped"] == "max_steps" and RecordingBar.made[0].kwargs["desc"] == (
+        "train (stopped: max_steps)")  # fmt: skip
+    assert _trainer(tmp_path / "b", []).fit()["stopped"] == "max_epochs"
+    result = _trainer(tmp_path / "c", [], patience=1, monitor="val_acc", mode="max").fit()
+    assert result["stopped"] == "early_stopping" and result["epoch"] == 2  # val_acc flat
+
+
+def test_a_time_budget_bar_fills_with_time_and_counts_steps(tmp_path):
+    from seqattn.pipelines.translation import TimeBudget
+
+    RecordingBar.made = []
+    budget = TimeBudget(1e-9)  # spent at the first step
+    bar = ProgressBar(RecordingBar, desc="train", budget_minutes=0.5)
+    result = _trainer(tmp_path, [budget, bar]).fit()
+    (made,) = RecordingBar.made
+    assert made.kwargs["total"] == 30 and made.kwargs["unit"] == "s"
+    assert made.postfixes[0]["step"] == "1/9"
+    assert result["stopped"] == "time budget of 1e-09 min" and result["step"] == 1
+    assert made.kwargs["desc"] == "train (stopped: time budget of 1e-09 min)"
+    with pytest.raises(ValueError, match="expected budget_minutes > 0"):
+        ProgressBar(budget_minutes=0)

@@ -70,13 +70,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.unidirectional:
         changes["model.bidirectional"] = False
     config = replace_config(TranslationConfig(), changes)  # checked before reading data
-    if bool(args.src_valid) != bool(args.tgt_valid):
-        raise ValueError("expected both --src-valid and --tgt-valid or neither, got one")
+    for side in ("valid", "test"):
+        if bool(getattr(args, f"src_{side}")) != bool(getattr(args, f"tgt_{side}")):
+            raise ValueError(f"expected both --src-{side} and --tgt-{side} or neither, got one")
+    if args.bleu_beam < 1:
+        raise ValueError(f"expected --bleu-beam >= 1, got {args.bleu_beam}")
     train = read_parallel(args.src_train, args.tgt_train)
     valid = read_parallel(args.src_valid, args.tgt_valid) if args.src_valid else None
+    test = read_parallel(args.src_test, args.tgt_test) if args.src_test else None
     callbacks = [TimeBudget(args.max_minutes)]
     if args.progress:
-        callbacks.append(ProgressBar(metric="val_loss", items_label="tok", desc="train"))
+        callbacks.append(ProgressBar(metric="val_loss", items_label="tok", desc="train",
+                                     budget_minutes=args.max_minutes))  # fmt: skip
     with folder_lock(args.out):  # one writer per model folder
         bundle = fit_translation(train, valid, config, args.out, callbacks=callbacks,
                                  resume=args.resume,
@@ -90,8 +95,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(line)
     if info["skipped_long_pairs"]:
         print(f"skipped {info['skipped_long_pairs']} pairs longer than {config.max_length} tokens")
+    if info.get("stopped") not in (None, "max_epochs"):
+        print(f"stopped after {info['steps']} steps ({info['epochs']} full epochs): "
+              f"{info['stopped']}")  # fmt: skip
+    if not args.no_bleu and (valid or test):
+        _bleu_lines(bundle, {"valid": valid, "test": test}, args)
     print(f"model: {args.out}")
     return 0
+
+
+def _bleu_lines(bundle, splits, args: argparse.Namespace) -> None:
+    """Score the splits greedy and with beam ``--bleu-beam``; print, keep in config.json."""
+    from seqattn.pipelines.translation_eval import bleu_summary
+
+    print(f"scoring with sacreBLEU (greedy and beam {args.bleu_beam})...", flush=True)
+    scores = bleu_summary(bundle, splits, beams=(1, args.bleu_beam))
+    for split, rows in scores.items():
+        parts = [f"{row['bleu']:.2f} {'greedy' if name == 'greedy' else 'beam ' + name[4:]}"
+                 for name, row in rows.items()]  # fmt: skip
+        n = len(splits[split])
+        print(f"{split} BLEU ({n} sentences): {' / '.join(parts)}")
+    print(f"  sacreBLEU {next(iter(next(iter(scores.values())).values()))['signature']}")
+    bundle.info["bleu"] = scores
+    bundle.save(args.out)  # the scores go into config.json with the model
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
@@ -159,6 +185,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--tgt-train", required=True, metavar="FILE", help="their translations")
     tr.add_argument("--src-valid", metavar="FILE", help="validation source sentences")
     tr.add_argument("--tgt-valid", metavar="FILE", help="validation translations")
+    tr.add_argument("--src-test", metavar="FILE", help="test source sentences (scored at the end)")
+    tr.add_argument("--tgt-test", metavar="FILE", help="test translations")
+    tr.add_argument(
+        "--bleu-beam",
+        type=int,
+        default=5,
+        help="beam size of the final BLEU summary, besides greedy (default 5)",
+    )
+    tr.add_argument(
+        "--no-bleu", action="store_true", help="skip the final BLEU summary on --*-valid / --*-test"
+    )
     tr.add_argument("--out", default="translator", help="model directory (default ./translator)")
     for flag, (_, kind, help_text) in _TRAIN_OPTIONS.items():
         tr.add_argument(flag, dest=_dest(flag), type=kind, help=help_text)

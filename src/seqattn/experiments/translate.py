@@ -25,12 +25,10 @@ from seqattn.experiments.toolkit import attention_view
 from seqattn.pipelines.translation import (
     TimeBudget,
     TranslationConfig,
-    TranslationModel,
-    bleu_by_length,
-    bleu_scores,
     fit_translation,
     read_parallel,
 )
+from seqattn.pipelines.translation_eval import evaluate_translator
 from seqattn.viz import plot_panels
 from seqattn.viz.table import Column, Table, render_markdown
 
@@ -105,22 +103,7 @@ def load_splits(cfg: Config) -> tuple[list[SentencePair], list[SentencePair], li
     return train, valid, test
 
 
-def evaluate(bundle: TranslationModel, test: list[SentencePair], beam: int, lp: float = 0.0):
-    """Translate ``test`` with beam size ``beam``; BLEU, by-length BLEU, speed, translations."""
-    srcs, refs = [p.src for p in test], [p.tgt for p in test]
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = bundle.translate(srcs, beam=beam, length_penalty=lp)
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    hyps = [t.text for t in out]
-    src_len = [len(t.src_tokens) for t in out]
-    return {
-        "beam": beam,
-        **bleu_scores(hyps, refs),
-        "by_length": bleu_by_length(hyps, refs, src_len),
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "sentences_per_s": len(test) / seconds,
-    }, out
+evaluate = evaluate_translator  # its home is seqattn.pipelines.translation_eval
 
 
 def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> dict[str, Any]:

@@ -304,6 +304,8 @@ class TimeBudget:
 
     def on_step_end(self, trainer, logs) -> None:
         if self.minutes is not None and time.perf_counter() - self.start > 60 * self.minutes:
+            if not trainer.should_stop:
+                trainer.stop_reason = f"time budget of {self.minutes:g} min"
             trainer.should_stop = True
             self.stopped_at = trainer.step
 
@@ -444,6 +446,7 @@ def fit_translation(
         "valid_pairs": len(valid) if valid else 0, "src_vocab": len(src_side.vocab),
         "tgt_vocab": len(tgt_side.vocab), "parameters": model.num_parameters(),
         "steps": summary["step"], "epochs": summary["epoch"], "val": summary["val"],
+        "stopped": summary["stopped"],
         "train_seconds": time.perf_counter() - started,
         "train_cpu_seconds": time.process_time() - cpu0,
     }  # fmt: skip
@@ -459,34 +462,5 @@ def fit_translation(
 RESUMABLE = ("epochs", "patience", "checkpoint_every")
 
 
-# -- scoring ---------------------------------------------------------------------------------
-def bleu_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
-    """sacreBLEU corpus BLEU (cased and lowercased) and chrF on detokenised text, with the
-    signatures that make the numbers comparable (Post 2018); via :mod:`seqattn.evaluation`."""
-    from seqattn.evaluation import corpus_bleu, corpus_chrf
-
-    cased = corpus_bleu(hypotheses, references)
-    lower = corpus_bleu(hypotheses, references, lowercase=True)
-    chrf = corpus_chrf(hypotheses, references)
-    return {"bleu": cased.score, "bleu_lowercase": lower.score, "chrf": chrf.score,
-            "signature": cased.signature, "signature_lowercase": lower.signature}  # fmt: skip
-
-
-def bleu_by_length(
-    hypotheses: Sequence[str],
-    references: Sequence[str],
-    src_lengths: Sequence[int],
-    edges: Sequence[int] = (10, 15, 20, 25, 30),
-) -> list[dict[str, Any]]:
-    """Corpus BLEU of the sentences in each source-length bucket [lo, hi) (empty buckets
-    left out); via :func:`seqattn.evaluation.bleu_by_length`."""
-    from seqattn.evaluation import bleu_by_length as _by_length
-
-    top = max([*src_lengths, edges[-1]]) + 1
-    rows = _by_length(list(src_lengths), hypotheses, references, [0, *edges, top],
-                      skip_empty=True)  # fmt: skip
-    return [
-        {"bucket": f"{int(r.lo)}-{int(r.hi) - 1}" if r.hi < top else f"{int(r.lo)}+",
-         "sentences": r.count, "bleu": r.bleu}
-        for r in rows
-    ]  # fmt: skip
+# -- scoring: in translation_eval (re-exported here) -----------------------------------
+from seqattn.pipelines.translation_eval import bleu_by_length, bleu_scores  # noqa: E402, F401

@@ -12,6 +12,7 @@ Under torchrun only rank 0 draws it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,12 @@ class ProgressBar:
             validation returns it, else the first one returned.
         items_label: the name of the loss items in the throughput (None: examples/s only).
         desc: the bar's label.
+        budget_minutes: a wall-time budget the training stops at (``--max-minutes``): the bar
+            then fills with the time used (its total is the budget, in seconds) and shows the
+            step count, instead of a step total the budget may never reach.
+
+    When training ends before its last step, the bar's label says why (``stopped:
+    early_stopping``, ``stopped: time budget of 8 min``...: :attr:`Trainer.stop_reason`).
 
     Example:
         >>> bar = ProgressBar(items_label="tok", metric="val_acc")
@@ -59,13 +66,18 @@ class ProgressBar:
         metric: str | None = None,
         items_label: str | None = "items",
         desc: str | None = None,
+        budget_minutes: float | None = None,
     ) -> None:
         if factory is not None and not callable(factory):
             raise TypeError(f"expected factory to be callable, got {type(factory).__name__}")
         if items_label is not None and not isinstance(items_label, str):
             raise TypeError(f"expected items_label to be a str or None, got {items_label!r}")
         self.factory = factory or _tqdm
+        if budget_minutes is not None and not budget_minutes > 0:
+            raise ValueError(f"expected budget_minutes > 0 or None, got {budget_minutes!r}")
         self.metric, self.items_label, self.desc = metric, items_label, desc
+        self.budget_s = None if budget_minutes is None else 60.0 * budget_minutes
+        self._start = 0.0
         self.bar: Any = None
         self._monitor: str | None = None
         self._logs: dict[str, Any] = {}
@@ -95,16 +107,27 @@ class ProgressBar:
         if not trainer.is_main:
             return
         self._monitor = trainer.config.monitor
-        self.bar = self.factory(total=trainer.total_steps(), initial=trainer.step,
-                                desc=self.desc, unit="step")  # fmt: skip
+        self._start = time.perf_counter()
+        if self.budget_s is None:
+            self.bar = self.factory(total=trainer.total_steps(), initial=trainer.step,
+                                    desc=self.desc, unit="step")  # fmt: skip
+        else:
+            self.bar = self.factory(total=round(self.budget_s), initial=0, desc=self.desc,
+                                    unit="s")  # fmt: skip
         self._logs = {}
 
     def on_step_end(self, trainer: Any, logs: dict[str, Any]) -> None:
         if self.bar is None:
             return
         self._logs = logs
-        self.bar.update(1)
-        self.bar.set_postfix(self.postfix(logs, trainer.last_val))
+        postfix = self.postfix(logs, trainer.last_val)
+        if self.budget_s is None:
+            self.bar.update(1)
+        else:
+            used = min(round(time.perf_counter() - self._start), round(self.budget_s))
+            self.bar.update(used - self.bar.n)
+            postfix = {"step": f"{trainer.step}/{trainer.total_steps()}", **postfix}
+        self.bar.set_postfix(postfix)
 
     def on_epoch_end(self, trainer: Any, logs: dict[str, Any]) -> None:
         if self.bar is not None:  # show the fresh validation metric before the next step
@@ -112,6 +135,10 @@ class ProgressBar:
 
     def on_train_end(self, trainer: Any) -> None:
         if self.bar is not None:
+            reason = getattr(trainer, "stop_reason", None)
+            if trainer.should_stop:
+                label = f"stopped: {reason or 'by a callback'}"
+                self.bar.set_description(f"{self.desc} ({label})" if self.desc else label)
             self.bar.close()
             self.bar = None
 

@@ -213,6 +213,9 @@ class Trainer:
         )
         self.last_val: dict[str, float] = {}
         self.should_stop = False
+        #: why training ended: "max_epochs", "max_steps", "early_stopping", or what the
+        #: callback that set ``should_stop`` wrote here (None: a callback gave no reason)
+        self.stop_reason: str | None = None
         self._tb = None
         self._saved_step: int | None = None
         self._saved_path: Path | None = None
@@ -380,6 +383,8 @@ class Trainer:
                 sd = {k: v.detach().contiguous().cpu() for k, v in self.module.state_dict().items()}
                 blob = safetensors.torch.save(sd)
                 atomic_write(self.out_dir / "best.safetensors", lambda f: f.write(blob))
+            if stop and not self.should_stop:
+                self.stop_reason = "early_stopping"
             self.should_stop = self.should_stop or stop
 
     def _global_loss(self, loss: torch.Tensor, n_local: int) -> tuple[float, int, float]:
@@ -438,7 +443,8 @@ class Trainer:
             self._validate()
         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
             self.save()
-        if (cfg.max_steps is not None and self.step >= cfg.max_steps) or self.should_stop:
+        if cfg.max_steps is not None and self.step >= cfg.max_steps and not self.should_stop:
+            self.stop_reason = "max_steps"
             self.should_stop = True
         return self.should_stop
 
@@ -489,9 +495,12 @@ class Trainer:
                     self._validate()
                 self._call("on_epoch_end", {"epoch": self.epoch, **self.last_val})
                 self.save()
+        if not self.should_stop:
+            self.stop_reason = "max_epochs"
         self.save()
         self._call("on_train_end")
         if self._tb is not None:
             self._tb.close()
         return {"step": self.step, "epoch": self.epoch, "val": self.last_val,
-                "best": self.stopper.best if self.stopper else None}  # fmt: skip
+                "best": self.stopper.best if self.stopper else None,
+                "stopped": self.stop_reason}  # fmt: skip
