@@ -125,7 +125,37 @@ def test_predict_explain_writes_heat_maps(model, capsys):
         main(["predict", "--model", str(model / "model"), "good", "bad", "--explain", str(ex)]) == 0
     )
     assert "explanations (attention)" in capsys.readouterr().out
-    assert sorted(p.name for p in ex.iterdir()) == ["0001.png", "0002.png", "explain.html"]
+    assert sorted(p.name for p in ex.iterdir()) == ["explain.html"]  # one page, no PNG per row
+    argv = ["predict", "--model", str(model / "model"), "good", "bad", "--explain", str(ex)]
+    assert main([*argv, "--explain-figures", "png,svg"]) == 0
+    assert sorted(p.name for p in ex.iterdir()) == ["0001.png", "0001.svg", "0002.png",
+                                                    "0002.svg", "explain.html"]  # fmt: skip
+
+
+def test_predict_echoes_the_text(model, capsys):
+    assert main(["predict", "--model", str(model / "model"), "a good film"]) == 0
+    label, prob, text = capsys.readouterr().out.strip().split("\t")
+    assert text == "a good film" and label in ("pos", "neg") and 0 < float(prob) <= 1
+
+
+def test_explain_is_capped_and_shows_gold_labels_wrong_ones_first(model, tmp_path, capsys):
+    import csv as _csv
+
+    rows = [("a good film", "pos"), ("the plot was bad", "neg")] * 40 + [("a good film", "neg")]
+    inp = tmp_path / "gold.csv"
+    with open(inp, "w", newline="", encoding="utf-8") as f:
+        _csv.writer(f).writerows([("text", "label"), *rows])
+    ex = tmp_path / "ex"
+    argv = ["predict", "--model", str(model / "model"), "--input", str(inp), "--label-col",
+            "label", "--output", str(tmp_path / "p.csv"), "--explain", str(ex)]  # fmt: skip
+    assert main([*argv, "--explain-limit", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "(5 of 81 texts: --explain-limit)" in out
+    page = (ex / "explain.html").read_text()
+    assert page.count("gold ") == 5 and "4 of 5 right, 1 marked WRONG" in page
+    assert f"{inp}:82: pos (" in page and "gold neg - WRONG" in page  # the wrong one is shown
+    assert main([*argv, "--explain-limit", "0"]) == 2
+    assert "expected --explain-limit >= 1, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fmt", FORMAT_CHOICES)

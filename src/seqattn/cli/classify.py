@@ -95,15 +95,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     check_inputs(args.texts, args.input, args.output, "texts")
     if args.label_col and not args.input:
         raise ValueError("expected --label-col only with --input, got it with text arguments")
+    if args.explain_limit < 1:
+        raise ValueError(f"expected --explain-limit >= 1, got {args.explain_limit}")
     from seqattn.pipelines import ClassifierBundle, read_table, write_csv
 
     bundle = ClassifierBundle.load(args.model)
     info = sys.stderr if args.input and not args.output else sys.stdout  # stdout may be the CSV
+    gold = None
     if args.texts:
         texts, ids = list(args.texts), [f"text argument {i + 1}" for i in range(len(args.texts))]
         preds = bundle.predict(texts, args.batch_size, ids)
-        for p in preds:
-            print(f"{p.label}\t{p.probs[p.label]:.4f}")
+        for p, text in zip(preds, texts, strict=True):
+            print(f"{p.label}\t{p.probs[p.label]:.4f}\t{text}")
     else:
         table = read_table(args.input)
         texts = table.column(args.text_col)
@@ -135,10 +138,26 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             acc = correct / len(targets) if targets else float("nan")
             print(f"accuracy {acc:.4f} ({correct}/{len(targets)})", file=info)
     if args.explain:
-        result = bundle.explain(texts, args.explain, ids=ids)
-        n = len(result["figures"])
-        print(f"explanations ({result['method']}): {result['html']} + {n} figures", file=info)
+        _explain(bundle, texts, ids, gold, preds, args, info)
     return 0
+
+
+def _explain(bundle, texts, ids, gold, preds, args: argparse.Namespace, info) -> None:
+    """``--explain``: at most ``--explain-limit`` texts (with gold labels: the wrong ones
+    first), one HTML page, figures only in ``--explain-figures`` formats."""
+    order = list(range(len(texts)))
+    if gold is not None:  # the wrong predictions are the ones worth a look
+        order.sort(key=lambda i: str(gold[i]).strip() == preds[i].label)
+    chosen = sorted(order[: args.explain_limit])
+    formats = [f for f in (args.explain_figures or "").split(",") if f]
+    result = bundle.explain([texts[i] for i in chosen], args.explain,
+                            ids=[ids[i] for i in chosen], formats=formats,
+                            gold=None if gold is None else [gold[i] for i in chosen])  # fmt: skip
+    n = len(result["figures"])
+    figures = f" + {n} figures" if n else ""
+    limited = f" ({len(chosen)} of {len(texts)} texts: --explain-limit)" if len(chosen) < len(
+        texts) else ""  # fmt: skip
+    print(f"explanations ({result['method']}): {result['html']}{figures}{limited}", file=info)
 
 
 # -- export -----------------------------------------------------------------------------------
@@ -183,7 +202,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     pred.add_argument("--text-col", default="text", help="text column of --input")
     pred.add_argument("--label-col", help="gold label column of --input: report accuracy")
     pred.add_argument("--batch-size", type=int, default=64, help="texts per batch")
-    pred.add_argument("--explain", metavar="DIR", help="write token heat maps (HTML, PNG) here")
+    pred.add_argument("--explain", metavar="DIR", help="write token heat maps (explain.html) here")
+    pred.add_argument(
+        "--explain-limit",
+        type=int,
+        default=50,
+        metavar="N",
+        help="explain at most N texts (with --label-col the wrong ones first; default 50)",
+    )
+    pred.add_argument(
+        "--explain-figures",
+        metavar="FMTS",
+        default="",
+        help="also one figure per text in these formats, e.g. png or png,svg",
+    )
     pred.set_defaults(func=guarded("predict", _cmd_predict))
 
     exp = sub.add_parser(

@@ -292,6 +292,7 @@ class ClassifierBundle:
         out_dir: str | os.PathLike,
         ids: Sequence[str] | None = None,
         formats: Sequence[str] = ("png",),
+        gold: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Token heat maps through :mod:`seqattn.viz`: one page for all texts, a figure each.
 
@@ -303,6 +304,8 @@ class ClassifierBundle:
             out_dir: folder for ``explain.html`` and ``0001.png``, ``0002.png``...
             ids: names of the texts (shown in the titles).
             formats: figure formats per text (``png``, ``svg``, ``pdf``; empty: HTML only).
+            gold: the texts' true labels: each title then says the gold label and whether the
+                prediction is right, wrong ones marked ``WRONG``, and the page title the count.
 
         Returns:
             ``{"html": path, "figures": [paths], "method": "attention" | "gradient x input",
@@ -316,13 +319,17 @@ class ClassifierBundle:
         names = self._names(len(texts), ids)
         preds = self.saliency(texts, ids=names)  # validates everything before any write
         method = "attention" if self.model.config.head == "attention" else "gradient x input"
-        views = [
-            AttentionView(
-                torch.tensor(p.attention), keys=p.tokens,
-                title=f"{name}: {p.label} ({p.probs[p.label]:.2f})",
-            )
-            for p, name in zip(preds, names, strict=True)
-        ]  # fmt: skip
+        if gold is not None and len(gold) != len(texts):
+            raise ValueError(f"expected {len(texts)} gold labels (one per text), got {len(gold)}")
+        titles = [f"{name}: {p.label} ({p.probs[p.label]:.2f})"
+                  for p, name in zip(preds, names, strict=True)]  # fmt: skip
+        wrong = 0
+        for i, label in enumerate(gold or ()):
+            ok = str(label).strip() == preds[i].label
+            wrong += not ok
+            titles[i] += f", gold {str(label).strip()}" + ("" if ok else " - WRONG")
+        views = [AttentionView(torch.tensor(p.attention), keys=p.tokens, title=title)
+                 for p, title in zip(preds, titles, strict=True)]  # fmt: skip
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         figures = []
@@ -337,7 +344,10 @@ class ClassifierBundle:
                 finally:
                     tmp.unlink(missing_ok=True)
                 figures.append(path)
-        page = attention_html(views, title=f"Token {method} of {self.path or 'the model'}")
+        title = f"Token {method} of {self.path or 'the model'}"
+        if gold is not None:
+            title += f": {len(texts) - wrong} of {len(texts)} right, {wrong} marked WRONG"
+        page = attention_html(views, title=title)
         html_path = atomic_write_text(out_dir / "explain.html", page)
         return {"html": html_path, "figures": figures, "method": method, "predictions": preds}
 
