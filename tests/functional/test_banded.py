@@ -122,3 +122,17 @@ def test_bad_arguments():
         sliding_window_attention(q, q.double(), q, 1)
     with pytest.raises(TypeError, match="causal"):
         sliding_window_attention(q, q, q, 1, causal=1)
+
+
+def test_attention_complexity_has_a_banded_row(tmp_path):
+    from seqattn.experiments.attention_complexity import Config, run, tables
+
+    cfg = Config(lengths=(512, 2048), batch=1, heads=2, head_dim=16, repeats=1, window=16,
+                 methods=("naive", "banded"))  # fmt: skip
+    res = run(cfg, tmp_path)
+    mem = {(r["method"], r["n"]): r["train_peak_mib"] for r in res["rows"]}
+    assert mem[("naive", 2048)] > 3 * mem[("banded", 2048)]  # n × n against n · w
+    assert res["structure"]["banded"]["memory"] == "O(n·w)"
+    assert [row[0] for row in tables(res)[1].cells()] == ["naive", "banded"]
+    with pytest.raises(ValueError, match="expected window"):
+        Config(window=-1)

@@ -9,7 +9,9 @@ quadratic.
 For n over a range of lengths this measures, forward and forward+backward: the median time and
 the peak extra memory of naive attention (the n × n matrix), our O(n)-memory
 :func:`~seqattn.functional.efficient_attention`, torch's ``F.scaled_dot_product_attention``,
-and an ``nn.LSTM`` of the same width; and fits the log-log slopes.
+an ``nn.LSTM`` of the same width, and banded (sliding-window) attention
+:func:`~seqattn.functional.sliding_window_attention` with half-width ``window`` (each query sees
+2w + 1 keys: O(n·w·d) time and O(n·w) memory, slope 1 in n); and fits the log-log slopes.
 """
 
 from __future__ import annotations
@@ -26,16 +28,21 @@ import torch.nn.functional as F
 
 from seqattn.experiments.base import Experiment, Progress, no_progress
 from seqattn.experiments.measure import loglog_slope, median_time, peak_memory_child
-from seqattn.functional import efficient_attention, scaled_dot_product_attention
+from seqattn.functional import (
+    efficient_attention,
+    scaled_dot_product_attention,
+    sliding_window_attention,
+)
 from seqattn.viz import plot_panels
 from seqattn.viz.table import Column, Table, render_markdown
 
-METHODS = ("naive", "efficient", "sdpa", "lstm")
+METHODS = ("naive", "efficient", "sdpa", "lstm", "banded")
 LABELS = {
     "naive": "naive attention (n×n matrix)",
     "efficient": "efficient attention (ours, O(n) memory)",
     "sdpa": "F.scaled_dot_product_attention",
     "lstm": "nn.LSTM (same width)",
+    "banded": "sliding-window attention (ours, window w)",
 }
 
 
@@ -51,8 +58,14 @@ class Config:
     memory: bool = True
     naive_max_len: int = 8192  # the n × n matrices beyond this do not fit in 24 GB
     seed: int = 0
+    window: int = 64  # banded attention's half-width w
 
     def __post_init__(self) -> None:
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
+            raise ValueError(f"expected window to be an int >= 0, got {self.window!r}")
+        self._check_methods()
+
+    def _check_methods(self) -> None:
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ValueError(f"expected methods from {list(METHODS)}, got {sorted(unknown)}")
@@ -78,10 +91,12 @@ def _setup_code(method: str, n: int, cfg: Config, grad: bool) -> str:
         "naive": "scaled_dot_product_attention(q, k, v)",
         "efficient": f"efficient_attention(q, k, v, block_size={cfg.block_size})",
         "sdpa": "F.scaled_dot_product_attention(q, k, v)",
+        "banded": f"sliding_window_attention(q, k, v, {cfg.window})",
     }[method]
     return (
         "import torch.nn.functional as F\n"
         "from seqattn.functional import efficient_attention, scaled_dot_product_attention\n"
+        "from seqattn.functional import sliding_window_attention\n"
         f"torch.manual_seed({cfg.seed})\n"
         f"q, k, v = (torch.randn({b}, {h}, {n}, {d}, requires_grad={rg}) for _ in range(3))\n"
         f"fn = lambda: {call}\n"
@@ -100,6 +115,7 @@ def _measure(method: str, n: int, cfg: Config) -> dict[str, Any]:
             "F": F,
             "efficient_attention": efficient_attention,
             "scaled_dot_product_attention": scaled_dot_product_attention,
+            "sliding_window_attention": sliding_window_attention,
         }
         exec(_setup_code(method, n, cfg, grad), env)  # noqa: S102 - our own generated code
         fn = env["fn"]
@@ -141,15 +157,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             for key in ("forward_ms", "train_ms", "forward_peak_mib", "train_peak_mib")
             if mine and key in mine[0]
         }
-    structure = {
-        m: {
-            "sequential_steps": "n" if m == "lstm" else "1",
-            "max_path_length": "n - 1" if m == "lstm" else "1",
-            "time_per_layer": "O(n·d²)" if m == "lstm" else "O(n²·d)",
-            "memory": {"naive": "O(n²)", "lstm": "O(n·d)"}.get(m, "O(n·d)"),
-        }
-        for m in cfg.methods
-    }
+    structure = {m: _structure(m) for m in cfg.methods}
     figures = _plots(rows, slopes, cfg, out_dir)
     return {
         "experiment": "attention-complexity",
@@ -164,6 +172,16 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         "structure": structure,
         "figures": figures,
         "seconds": time.perf_counter() - started,
+    }
+
+
+def _structure(method: str) -> dict[str, str]:
+    """The structural costs of one layer of ``method`` (Vaswani et al. 2017, Table 1)."""
+    return {
+        "sequential_steps": "n" if method == "lstm" else "1",
+        "max_path_length": {"lstm": "n - 1", "banded": "⌈(n - 1) / w⌉"}.get(method, "1"),
+        "time_per_layer": {"lstm": "O(n·d²)", "banded": "O(n·w·d)"}.get(method, "O(n²·d)"),
+        "memory": {"naive": "O(n²)", "lstm": "O(n·d)", "banded": "O(n·w)"}.get(method, "O(n·d)"),
     }
 
 
@@ -235,7 +253,7 @@ def table_text(results: dict[str, Any]) -> str:
 
 EXPERIMENT = Experiment(
     name="attention-complexity",
-    summary="Time and peak memory vs n: naive, efficient, torch SDPA attention and an LSTM.",
+    summary="Time and peak memory vs n: naive, efficient, torch SDPA, banded attention, an LSTM.",
     config_cls=Config,
     run=run,
     quick=quick,
