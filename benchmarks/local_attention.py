@@ -11,6 +11,11 @@ Part 2, Luong attention at one decoder step (the cost of decoding): ``LocalAtten
 with the window backend and with the full-row reference backend, and global ``LuongAttention``,
 for a (B, hidden) query against S source states: median time of a step.
 
+Part 3, decoding speed of a whole (untrained) Luong translator: greedy decoding of
+``--decode-steps`` tokens (no early eos) with global attention and with local-p (window and
+reference backends), for batches of sources of length ``--decode-sources``. Untrained: this is
+the cost only; the BLEU side of the trade needs a trained model and is not measured here.
+
     python benchmarks/local_attention.py                      # n = 1k ... 32k, w = 64, 256
     python benchmarks/local_attention.py --lengths 1024 4096 --windows 64 --json out.json
 """
@@ -89,6 +94,38 @@ def measure_step(impl: str, src: int, args) -> dict:
     return {"impl": impl, "S": src, "step_ms": ms}
 
 
+def measure_decode(impl: str, src: int, args) -> dict:
+    """Greedy decoding time of a Luong Seq2Seq (global or local-p attention), per token."""
+    from seqattn.decoding import greedy_search
+    from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    torch.manual_seed(0)
+    kind = "global" if impl == "global" else "local-p"
+    cfg = Seq2SeqConfig(src_vocab=1000, tgt_vocab=1000, embed_dim=128, hidden_size=args.hidden,
+                        decoder="luong", luong_attention=kind, local_window=args.local_window,
+                        max_source_len=max(128, src), dropout=0.0)  # fmt: skip
+    model = Seq2Seq(cfg).to(args.device).eval()
+    if kind == "local-p":
+        model.decoder.attention.backend = "window" if impl == "local-p window" else "reference"
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(3, 1000, (args.batch, src), generator=g).to(args.device)
+    lengths = torch.full((args.batch,), src, device=args.device)
+
+    def step(tok, state):  # eos (id 2) never wins: every row decodes decode_steps tokens
+        log_probs, state, attn = model.step(tok, state)
+        return log_probs.index_fill(1, eos, float("-inf")), state, attn
+
+    eos = torch.tensor([2], device=args.device)
+    with torch.no_grad():
+
+        def decode():
+            state = model.decode_state(tokens, lengths)
+            return greedy_search(step, state, bos=1, eos=2, max_len=args.decode_steps)
+
+        ms = 1e3 * median_time(decode, repeats=args.repeats)
+    return {"impl": impl, "S": src, "decode_ms": ms, "per_token_ms": ms / args.decode_steps}
+
+
 def _slopes(rows, windows) -> list[tuple[str, dict]]:
     out = []
     for impl in CALLS:
@@ -125,7 +162,9 @@ def main(argv=None) -> int:
                    help="part 2: source lengths S")  # fmt: skip
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--local-window", type=int, default=10, help="part 2: Luong's D")
+    p.add_argument("--local-window", type=int, default=10, help="parts 2, 3: Luong's D")
+    p.add_argument("--decode-sources", nargs="*", type=int, default=[30, 300])
+    p.add_argument("--decode-steps", type=int, default=40)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--json", help="write the rows as JSON here")
     args = p.parse_args(argv)
@@ -161,9 +200,21 @@ def main(argv=None) -> int:
             r = measure_step(impl, src, args)
             steps.append(r)
             print(f"| {impl} | {src} | {r['step_ms']:.3f} |", flush=True)
+    print(f"\nGreedy decoding, untrained Luong translator (GRU, hidden {args.hidden}), B "
+          f"{args.batch}, {args.decode_steps} tokens\n")  # fmt: skip
+    print("| impl | S | decode ms | ms / token |")
+    print("|---|---:|---:|---:|")
+    decodes = []
+    for src in args.decode_sources:
+        for impl in ("global", "local-p reference", "local-p window"):
+            r = measure_decode(impl, src, args)
+            decodes.append(r)
+            print(f"| {impl} | {src} | {r['decode_ms']:.1f} | {r['per_token_ms']:.3f} |",
+                  flush=True)  # fmt: skip
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"rows": rows, "slopes": dict(slopes), "steps": steps}, f, indent=1)
+            out = {"rows": rows, "slopes": dict(slopes), "steps": steps, "decode": decodes}
+            json.dump(out, f, indent=1)
     return 0
 
 
