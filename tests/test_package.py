@@ -37,8 +37,9 @@ ALLOWED = {
                   "training", "viz"} | FOUNDATION,
     "experiments": {"functional", "nn", "models", "decoding", "data", "evaluation",
                     "diagnostics", "training", "viz", "pipelines"} | FOUNDATION,
+    "serve": {"data", "viz", "pipelines"} | FOUNDATION,
     "cli": {"functional", "nn", "models", "decoding", "data", "evaluation", "diagnostics",
-            "training", "viz", "pipelines", "experiments"} | FOUNDATION,
+            "training", "viz", "pipelines", "experiments", "serve"} | FOUNDATION,
 }  # fmt: skip
 
 

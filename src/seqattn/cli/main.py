@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     from seqattn.cli.bench import register as register_bench_command
 
     register_bench_command(sub)
+    from seqattn.cli.serve import register as register_serve_command
+
+    register_serve_command(sub)
     return parser
 
 

@@ -1,0 +1,58 @@
+"""Fixtures of the ``seqattn serve`` tests: the fixture model folders (copied), the app, and a
+real uvicorn server on loopback in a thread."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "model_dirs" / "current"
+KINDS = ("classifier", "translator", "captioner")
+
+
+@pytest.fixture(scope="session")
+def model_dirs(tmp_path_factory) -> dict[str, Path]:
+    """{kind: model folder}: copies of tests/fixtures/model_dirs/current/<kind>/model."""
+    root = tmp_path_factory.mktemp("models")
+    return {k: Path(shutil.copytree(FIXTURES / k / "model", root / k)) for k in KINDS}
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory) -> Path:
+    """A runs folder: two runs with a report, one without, and a secret file beside it."""
+    root = tmp_path_factory.mktemp("served")
+    runs = root / "runs"
+    for name in ("sentiment", "nested/translate"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "report.html").write_text(f"<html><body>report of {name}</body></html>")
+        (runs / name / "results.json").write_text("{}")
+    (runs / "no-report").mkdir()
+    (runs / "no-report" / "results.json").write_text("{}")
+    (root / "secret.txt").write_text("outside the runs folder")
+    return runs
+
+
+@pytest.fixture(scope="session")
+def app(model_dirs, runs_dir):
+    from seqattn.serve import create_app
+
+    return create_app(models=list(model_dirs.values()), runs=runs_dir)
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def server(app):
+    """The app on a real uvicorn server bound to a free loopback port: its base URL."""
+    from seqattn.serve.background import BackgroundServer
+
+    with BackgroundServer(app) as url:
+        yield url
