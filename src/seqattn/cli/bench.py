@@ -22,6 +22,8 @@ SUITE = {
     "beam": ("beam.py", "batched vs one-at-a-time greedy and beam-5 decoding (sentences/s)"),
     "packing": ("packing.py", "packed vs padded recurrent training on widely varying lengths"),
     "demo": ("demo.py", "end-to-end training throughput of `seqattn demo` (examples/s)"),
+    "local-attention": ("local_attention.py", "banded / Luong local-p attention vs global"),
+    "roofline": ("roofline.py", "GFLOP/s and GB/s of every hot path vs measured machine peaks"),
 }
 
 
