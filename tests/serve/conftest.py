@@ -16,7 +16,27 @@ KINDS = ("classifier", "translator", "captioner")
 def model_dirs(tmp_path_factory) -> dict[str, Path]:
     """{kind: model folder}: copies of tests/fixtures/model_dirs/current/<kind>/model."""
     root = tmp_path_factory.mktemp("models")
-    return {k: Path(shutil.copytree(FIXTURES / k / "model", root / k)) for k in KINDS}
+    dirs = {k: Path(shutil.copytree(FIXTURES / k / "model", root / k)) for k in KINDS}
+    dirs["transformer"] = _transformer(dirs["translator"], root / "transformer")
+    return dirs
+
+
+def _transformer(translator: Path, out: Path) -> Path:
+    """The fixture translator's tokenisers and vocabularies with a 2-layer, 2-head Transformer
+    decoder (random weights, fixed seed): a multi-head model for the per-head switch."""
+    import dataclasses
+
+    import torch
+
+    from seqattn.models.seq2seq import Seq2Seq
+    from seqattn.pipelines import TranslationModel
+
+    base = TranslationModel.load(translator)
+    cfg = dataclasses.replace(base.model.config, decoder="transformer", num_heads=2,
+                              decoder_layers=2)  # fmt: skip
+    torch.manual_seed(0)
+    TranslationModel(Seq2Seq(cfg).eval(), base.config, base.src, base.tgt).save(out)
+    return out
 
 
 @pytest.fixture(scope="session")

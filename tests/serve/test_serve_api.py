@@ -26,7 +26,7 @@ def test_models_lists_every_kind_and_the_views_colour(client):
     res = client.get("/api/models").json()
     kinds = {m["name"]: m["kind"] for m in res["models"]}
     assert kinds == {"classifier": "text-classifier", "translator": "translation",
-                     "captioner": "captioner"}  # fmt: skip
+                     "captioner": "captioner", "transformer": "translation"}  # fmt: skip
     assert res["shade_rgb"] == [214, 39, 40]  # the colour of viz.attention._shade
     assert _shade(1.0, 1.0) == "background:rgba(214,39,40,1.000)"
     by_name = {m["name"]: m for m in res["models"]}
@@ -103,6 +103,23 @@ def test_caption_equals_the_pipeline(client, model_dirs):
     assert body["grid"] == list(grid)
     assert len(body["attention"]) == len(body["words"])
     np.testing.assert_allclose(body["attention"], alphas[0][: len(body["words"])], atol=1e-6)
+
+
+def test_multi_head_decoders_expose_each_head(client):
+    """Per-head weights of the top layer: (H, T, S), they average to the search's attention
+    (checked by the server too) and differ between heads; single-attention decoders: none."""
+    for beam in (1, 3):
+        body = {"model": "transformer", "text": "ein hund läuft .", "beam": beam}
+        res = client.post("/api/translate", json=body).json()
+        for h in res["hypotheses"]:
+            heads = np.array(h["heads"])
+            att = np.array(h["attention"])
+            assert heads.shape == (2, *att.shape) and att.shape[1] == 4
+            np.testing.assert_allclose(heads.mean(0), att, atol=1e-5)
+            np.testing.assert_allclose(heads.sum(-1), 1.0, atol=1e-6)
+            assert np.abs(heads[0] - heads[1]).max() > 1e-4
+    res = client.post("/api/translate", json={"model": "translator", "text": "ein hund ."})
+    assert all(h["heads"] is None for h in res.json()["hypotheses"])
 
 
 @pytest.mark.parametrize(

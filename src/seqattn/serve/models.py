@@ -4,6 +4,7 @@ model must not interleave), answering with the bodies of :mod:`seqattn.serve.sch
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -22,6 +23,7 @@ __all__ = ["SHADE_RGB", "Limits", "ModelLoadError", "ServedModel", "load_served"
 #: the static views' shading colour (seqattn.viz.attention), read off their own function
 SHADE_RGB = [int(v) for v in re.findall(r"\d+", _shade(1.0, 1.0))[:3]]
 _SCENES = 6
+log = logging.getLogger(__name__)
 
 
 class ModelLoadError(ValueError):
@@ -134,8 +136,10 @@ class ServedModel:
             for search, k in searches:
                 (t,) = _pipeline(self.model.translate, [text], beam=k)
                 att = None if t.attention is None else t.attention.double().tolist()
+                heads = _head_weights(self.model, text, t)
                 hyps.append(schemas.Hypothesis(search=search, text=t.text, tokens=t.tokens,
-                                               score=t.score, attention=att))  # fmt: skip
+                                               score=t.score, attention=att,
+                                               heads=heads))  # fmt: skip
         return schemas.TranslateResponse(model=self.name, source_tokens=t.src_tokens,
                                          hypotheses=hyps)  # fmt: skip
 
@@ -155,6 +159,42 @@ class ServedModel:
         att = alphas[0][: len(words)].double().tolist()
         return schemas.CaptionResponse(model=self.name, scene=shown, caption=captions[0],
                                        words=words, grid=list(grid), attention=att)  # fmt: skip
+
+
+def _head_weights(tm: Any, text: str, t: Any) -> list[list[list[float]]] | None:
+    """Per-head cross-attention (H, T, S) of a Transformer decoder's top layer for the
+    hypothesis ``t``: its steps replayed through ``model.step``, each step's weights taken per
+    head. None for decoders without heads, or when the heads' mean is not the attention the
+    search reported (then the heads would not be those of this hypothesis)."""
+    layers = getattr(tm.model.decoder, "layers", None)
+    attn = getattr(layers[-1], "cross_attn", None) if layers else None
+    if t.attention is None or attn is None or getattr(attn, "num_heads", 1) < 2:
+        return None
+    seen: list[torch.Tensor] = []
+
+    def hook(module, args, kwargs, _output):
+        if kwargs.get("average_attn_weights", True):
+            more = {**kwargs, "need_weights": True, "average_attn_weights": False}
+            seen.append(module(*args, **more)[1][0, :, 0].detach())  # (H, S)
+
+    vocab = tm.tgt.vocab
+    ids, _ = tm.encode_sources([text])
+    inputs = [vocab.bos_id] + [vocab.stoi[p] for p in t.tokens][: t.attention.shape[0] - 1]
+    handle = attn.register_forward_hook(hook, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            state = tm.model.decode_state(torch.tensor(ids), torch.tensor([len(ids[0])]))
+            for tok in inputs:
+                _, state, _ = tm.model.step(torch.tensor([tok]), state)
+    finally:
+        handle.remove()
+    if len(seen) != t.attention.shape[0]:
+        return None
+    heads = torch.stack(seen, 1)[:, :, : t.attention.shape[1]].double()  # (H, T, S)
+    if not torch.allclose(heads.mean(0), t.attention.double(), atol=1e-5):
+        log.warning("per-head weights do not average to the search's attention; not shown")
+        return None
+    return heads.tolist()
 
 
 def _check_chars(texts: list[str], limits: Limits) -> None:

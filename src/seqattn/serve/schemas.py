@@ -71,6 +71,9 @@ class Hypothesis(BaseModel):
     attention: list[list[float]] | None = Field(
         None, description="alignment (T, S): one row per decoding step over the source tokens"
     )
+    heads: list[list[list[float]]] | None = Field(
+        None, description="per-head alignment (H, T, S) of a multi-head decoder's top layer"
+    )
 
 
 class TranslateResponse(BaseModel):

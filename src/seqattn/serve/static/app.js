@@ -100,6 +100,21 @@ function stepView(src, tgt, att, box, slider, label, table) {
   for (var i = 1; i < rows.length; i++) { rows[i].className = (i - 1 === t) ? "cur" : ""; }
 }
 
+// a per-head switch: "mean" (the attention the search used) and each head of the top layer
+function headTabs(h, choose) {
+  var tabs = el("div", null, "tabs");
+  var names = ["mean"].concat(h.heads.map(function (_, k) { return "head " + (k + 1); }));
+  names.forEach(function (name, k) {
+    var b = el("button", name, k === 0 ? "on" : ""); b.type = "button";
+    b.addEventListener("click", function () {
+      Array.prototype.forEach.call(tabs.children, function (c) { c.className = ""; });
+      b.className = "on"; choose(k === 0 ? h.attention : h.heads[k - 1]);
+    });
+    tabs.appendChild(b);
+  });
+  return tabs;
+}
+
 function hypothesis(src, h, index) {
   var div = el("div", null, "hyp"); div.id = "hyp-" + index;
   div.appendChild(el("h3", h.search + ": " + h.text));
@@ -112,9 +127,15 @@ function hypothesis(src, h, index) {
   var slider = el("input", null, "step"); slider.type = "range"; slider.min = "0";
   slider.max = String(h.attention.length - 1); slider.value = "0";
   var label = el("span", null, "note"), box = el("div", null, "tokens step-source");
-  var table = matrix(src, h.tokens, h.attention);
-  var update = function () { stepView(src, h.tokens, h.attention, box, slider, label, table); };
+  var att = h.attention, table = matrix(src, h.tokens, att);
+  var update = function () { stepView(src, h.tokens, att, box, slider, label, table); };
   slider.addEventListener("input", update);
+  if (h.heads) {
+    div.appendChild(headTabs(h, function (m) {
+      att = m; var fresh = matrix(src, h.tokens, att);
+      div.replaceChild(fresh, table); table = fresh; update();
+    }));
+  }
   div.appendChild(slider); div.appendChild(label); div.appendChild(box);
   div.appendChild(table);
   update();
