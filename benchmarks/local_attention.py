@@ -158,7 +158,7 @@ def main(argv=None) -> int:
         help="the global attentions to compare",
     )
     p.add_argument("--no-memory", action="store_true")
-    p.add_argument("--sources", nargs="+", type=int, default=[256, 1024, 4096, 16384],
+    p.add_argument("--sources", nargs="*", type=int, default=[256, 1024, 4096, 16384],
                    help="part 2: source lengths S")  # fmt: skip
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch", type=int, default=8)
