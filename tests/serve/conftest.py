@@ -18,7 +18,24 @@ def model_dirs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     dirs = {k: Path(shutil.copytree(FIXTURES / k / "model", root / k)) for k in KINDS}
     dirs["transformer"] = _transformer(dirs["translator"], root / "transformer")
+    dirs["saliency"] = _mean_head(dirs["classifier"], root / "saliency")
     return dirs
+
+
+def _mean_head(classifier: Path, out: Path) -> Path:
+    """The fixture classifier's tokenizer, vocabulary and labels with a GRU + mean-pooling head
+    (random weights, fixed seed): a head without attention, explained by saliency."""
+    import torch
+
+    from seqattn.models import ClassifierConfig, SequenceClassifier
+    from seqattn.pipelines import ClassifierBundle
+
+    base = ClassifierBundle.load(classifier)
+    cfg = ClassifierConfig(vocab_size=len(base.vocab), embed_dim=4, hidden_size=4,
+                           encoder="gru", head="mean", num_classes=len(base.labels))  # fmt: skip
+    torch.manual_seed(1)
+    ClassifierBundle(SequenceClassifier(cfg), base.tokenizer, base.vocab, base.labels).save(out)
+    return out
 
 
 def _transformer(translator: Path, out: Path) -> Path:

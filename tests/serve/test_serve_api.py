@@ -26,7 +26,8 @@ def test_models_lists_every_kind_and_the_views_colour(client):
     res = client.get("/api/models").json()
     kinds = {m["name"]: m["kind"] for m in res["models"]}
     assert kinds == {"classifier": "text-classifier", "translator": "translation",
-                     "captioner": "captioner", "transformer": "translation"}  # fmt: skip
+                     "captioner": "captioner", "transformer": "translation",
+                     "saliency": "text-classifier"}  # fmt: skip
     assert res["shade_rgb"] == [214, 39, 40]  # the colour of viz.attention._shade
     assert _shade(1.0, 1.0) == "background:rgba(214,39,40,1.000)"
     by_name = {m["name"]: m for m in res["models"]}
@@ -49,23 +50,13 @@ def test_classify_equals_the_saved_predictions_and_shades_as_viz(client):
         assert got["shades"] == [_shade(w, top) for w in got["weights"]]
 
 
-def test_classify_saliency_for_a_head_without_attention(model_dirs):
+def test_classify_saliency_for_a_head_without_attention(client, model_dirs):
     """A mean-pooling head has no attention: the API shades gradient x input, as explain."""
-    from fastapi.testclient import TestClient
-
-    from seqattn.models import ClassifierConfig, SequenceClassifier
-    from seqattn.serve import ServedModel, create_app
-
-    words = ClassifierBundle.load(model_dirs["classifier"])
-    cfg = ClassifierConfig(vocab_size=len(words.vocab), embed_dim=4, hidden_size=4,
-                           encoder="gru", head="mean", num_classes=2)  # fmt: skip
-    torch.manual_seed(1)
-    bundle = ClassifierBundle(SequenceClassifier(cfg), words.tokenizer, words.vocab, words.labels)
-    served = {"mean": ServedModel("mean", "text-classifier", model_dirs["classifier"], bundle)}
-    with TestClient(create_app(models=served)) as c:
-        body = c.post("/api/classify", json={"model": "mean", "texts": ["a good film"]}).json()
-    want = bundle.saliency(["a good film"])[0]
+    body = client.post("/api/classify", json={"model": "saliency", "texts": ["a good film"]})
+    body = body.json()
+    want = ClassifierBundle.load(model_dirs["saliency"]).saliency(["a good film"])[0]
     assert body["method"] == "gradient x input"
+    assert body["predictions"][0]["label"] == want.label
     assert body["predictions"][0]["weights"] == pytest.approx(want.attention, abs=1e-9)
     assert sum(body["predictions"][0]["weights"]) == pytest.approx(1.0)
 
