@@ -167,3 +167,25 @@ def test_page_and_static_files_are_offline(client):
     assert "http://" not in page.text and "https://" not in page.text
     assert client.get("/static/../app.py").status_code == 404
     assert client.get("/static/index.html").status_code == 404
+
+
+def test_captioner_scenes_from_a_folder(model_dirs, tmp_path):
+    """--scenes: the folder's PNGs of the model's size, in name order; others are left out."""
+    from fastapi.testclient import TestClient
+    from matplotlib.image import imsave
+
+    from seqattn.serve import create_app
+
+    rng = np.random.default_rng(0)
+    for name, shape in (("b.png", (8, 16, 3)), ("a.png", (8, 16, 3)), ("big.png", (9, 16, 3))):
+        imsave(tmp_path / name, rng.random(shape))
+    app = create_app(models=[model_dirs["captioner"]], scenes=tmp_path)
+    with TestClient(app) as c:
+        (info,) = c.get("/api/models").json()["models"]
+        assert info["scenes"] == ["a.png", "b.png"]
+        body = c.post("/api/caption", json={"model": "captioner", "scene": 1}).json()
+    assert body["scene"]["name"] == "b.png"
+    from seqattn.data.datasets.captions import read_image
+
+    want = np.round(read_image(tmp_path / "b.png") * 255)
+    np.testing.assert_array_equal(np.array(body["scene"]["pixels"]), want)
