@@ -189,3 +189,17 @@ def test_captioner_scenes_from_a_folder(model_dirs, tmp_path):
 
     want = np.round(read_image(tmp_path / "b.png") * 255)
     np.testing.assert_array_equal(np.array(body["scene"]["pixels"]), want)
+
+
+def test_a_body_over_the_largest_valid_request_is_413_before_parsing(model_dirs):
+    from fastapi.testclient import TestClient
+
+    from seqattn.serve import Limits, create_app
+
+    app = create_app(models=[model_dirs["classifier"]], limits=Limits(max_chars=10, max_batch=2))
+    with TestClient(app) as c:
+        big = '{"model": "classifier", "texts": ["' + "a" * 200_000 + '"]}'
+        r = c.post("/api/classify", content=big, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and "at most 4216 bytes" in r.json()["detail"]
+        ok = c.post("/api/classify", json={"model": "classifier", "texts": ["\u00e9" * 10] * 2})
+        assert ok.is_success, ok.text  # the largest valid request passes the body limit

@@ -55,6 +55,19 @@ def create_app(
         raise ValueError(f"expected runs to be a folder, got {runs_dir}")
     app = FastAPI(title="seqattn explorer", docs_url="/api/docs", redoc_url=None)
 
+    # a body larger than the largest valid request (max_batch texts of max_chars characters,
+    # each up to 4 bytes in UTF-8 or 6 as a JSON escape) is refused before it is read
+    max_body = 6 * limits.max_batch * limits.max_chars + 4096
+
+    @app.middleware("http")
+    async def _body_limit(request: Request, call_next):
+        size = request.headers.get("content-length", "")
+        if size.isdigit() and int(size) > max_body:
+            return JSONResponse({"detail": f"expected a request body of at most {max_body} "
+                                           f"bytes (max_batch x max_chars), got {size}"},
+                                status_code=413)  # fmt: skip
+        return await call_next(request)
+
     @app.exception_handler(RequestError)
     def _request_error(_request: Request, err: RequestError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=err.status)
