@@ -21,9 +21,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqattn.functional.softmax import masked_softmax
-
 __all__ = ["sliding_window_attention"]
+
+
+def _band_softmax(scores: Tensor, allowed: Tensor) -> Tensor:
+    """masked_softmax with one saved buffer: torch's softmax over the allowed keys; a row with
+    no allowed key is softmaxed unmasked, then zeroed (zeros and zero, finite gradients)."""
+    live = allowed.any(-1, keepdim=True)
+    weights = torch.softmax(scores.masked_fill(~(allowed | ~live), float("-inf")), -1)
+    return weights * live
 
 
 def _check(q: Tensor, k: Tensor, v: Tensor, window, causal, mask, block_size) -> None:
@@ -119,6 +125,6 @@ def sliding_window_attention(
     diff = diff + left
     in_band = (diff >= 0) & (diff <= window) if causal else diff.abs() <= window  # (bq, band)
     allowed = in_band & mb.unsqueeze(-2)  # (..., nb, bq, band)
-    weights = masked_softmax((qb @ kb) * scale, allowed)
+    weights = _band_softmax((qb @ kb) * scale, allowed)
     out = weights @ vb.transpose(-2, -1)  # (..., nb, bq, Dv)
     return out.flatten(-3, -2)[..., :n, :]
