@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: demo test test-slow test-all lint bench install clean
+.PHONY: demo test test-slow test-all lint bench docs install clean
 
 install: $(STAMP)
 
@@ -38,5 +38,10 @@ bench: $(STAMP)
 	@mkdir -p runs/bench
 	$(VENV)/bin/seqattn bench all --json runs/bench/bench.json
 
+# The docs site (mkdocs + Material, API reference from the docstrings) into site/; strict: a
+# broken link, anchor or reference fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site
