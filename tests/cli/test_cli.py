@@ -144,3 +144,34 @@ def test_run_dataset_shortcut_and_a_bad_data_file_is_a_message(tmp_path, capsys)
     assert err.startswith("seqattn run sentiment: ") and "reviews.csv" in err
     assert "Traceback" not in err
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_help_shows_each_options_default(capsys):
+    """--help names each option's default: read from the config class for the train options
+    (so the help cannot drift from what training uses), from argparse for the rest."""
+    from seqattn.cli.main import build_parser
+    from seqattn.pipelines.classification_config import TextClassifierConfig
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "classify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    cfg = TextClassifierConfig()
+    assert f"--epochs EPOCHS training epochs (default: {cfg.epochs})" in text
+    assert f"(default: {cfg.model.hidden_size})" in text
+    assert "(default: none)" in text  # --max-vocab is unset by default
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "translate", "--help"])
+    assert "(default: " in capsys.readouterr().out
+
+
+def test_building_the_parser_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from seqattn.cli.main import build_parser; build_parser(); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

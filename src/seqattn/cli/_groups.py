@@ -70,3 +70,39 @@ def guarded(name: str, fn: Callable[[argparse.Namespace], int]) -> Callable[...,
             return 2
 
     return run
+
+
+def default_help(help_text: str, config: str, key: str) -> str:
+    """``help_text`` + ``(default: X)``, X read from the config class ``config``
+    (``"module:Class"``) at the dotted ``key`` only when --help is printed (no torch import at
+    parse time). Help that already names its default is returned as it is."""
+    if "default" in help_text.lower():
+        return help_text
+    import importlib
+
+    from seqattn._registry import _LazyHelp
+
+    def fill() -> str:
+        module, name = config.split(":")
+        value = getattr(importlib.import_module(module), name)()
+        for part in key.split("."):
+            value = getattr(value, part)
+        return ("none" if value is None else str(value)).replace("%", "%%")
+
+    return _LazyHelp(f"{help_text} (default: {{}})", fill)
+
+
+def option_dest(flag: str) -> str:
+    """``--max-len`` -> ``max_len``."""
+    return flag.lstrip("-").replace("-", "_")
+
+
+def add_config_options(
+    parser: argparse.ArgumentParser, options: dict[str, tuple[str, type, str]], config: str
+) -> None:
+    """One option per ``{flag: (dotted config key, type, help)}``, default None (unset keeps the
+    config's value), its help ending in the config class's default (see default_help)."""
+    for flag, (key, kind, help_text) in options.items():
+        parser.add_argument(
+            flag, dest=option_dest(flag), type=kind, help=default_help(help_text, config, key)
+        )

@@ -12,7 +12,15 @@ import argparse
 import sys
 
 from seqattn._registry import LazyNames
-from seqattn.cli._groups import add_model_io, add_run_flags, check_inputs, guarded, train_group
+from seqattn.cli._groups import (
+    add_config_options,
+    add_model_io,
+    add_run_flags,
+    check_inputs,
+    guarded,
+    option_dest,
+    train_group,
+)
 
 # The registries themselves (seqattn.models.ENCODERS / HEADS), read only when a value is checked
 # or --help printed: the CLI imports no torch at parse time.
@@ -45,10 +53,6 @@ _TRAIN_OPTIONS = {
 }
 
 
-def _dest(flag: str) -> str:
-    return flag.lstrip("-").replace("-", "_")
-
-
 def _cmd_train_classify(args: argparse.Namespace) -> int:
     from seqattn.config import replace_config
     from seqattn.lock import folder_lock
@@ -56,9 +60,9 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
     from seqattn.training import ProgressBar
 
     changes = {
-        key: getattr(args, _dest(flag))
+        key: getattr(args, option_dest(flag))
         for flag, (key, _, _) in _TRAIN_OPTIONS.items()
-        if getattr(args, _dest(flag)) is not None
+        if getattr(args, option_dest(flag)) is not None
     }
     if args.freeze_embeddings:
         changes["model.freeze_embeddings"] = True
@@ -184,8 +188,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--text-col", default="text", help="text column (default text)")
     cls.add_argument("--label-col", default="label", help="label column (default label)")
     cls.add_argument("--out", default="model", help="model directory (default ./model)")
-    for flag, (_, kind, help_text) in _TRAIN_OPTIONS.items():
-        cls.add_argument(flag, dest=_dest(flag), type=kind, help=help_text)
+    add_config_options(
+        cls, _TRAIN_OPTIONS, "seqattn.pipelines.classification_config:TextClassifierConfig"
+    )
     cls.add_argument("--freeze-embeddings", action="store_true", help="keep embeddings fixed")
     cls.add_argument("--no-lowercase", action="store_true", help="keep the texts' case")
     add_run_flags(cls)

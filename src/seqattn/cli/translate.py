@@ -12,7 +12,15 @@ import argparse
 import sys
 
 from seqattn._registry import LazyNames
-from seqattn.cli._groups import add_model_io, add_run_flags, check_inputs, guarded, train_group
+from seqattn.cli._groups import (
+    add_config_options,
+    add_model_io,
+    add_run_flags,
+    check_inputs,
+    guarded,
+    option_dest,
+    train_group,
+)
 
 # the registry itself (seqattn.models.DECODERS), read only when a value is checked or --help
 # printed: the CLI imports no torch at parse time
@@ -44,10 +52,6 @@ _TRAIN_OPTIONS = {
 }
 
 
-def _dest(flag: str) -> str:
-    return flag.lstrip("-").replace("-", "_")
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     from seqattn.config import replace_config
     from seqattn.lock import folder_lock
@@ -59,7 +63,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     from seqattn.training import ProgressBar
 
-    changes = {key: getattr(args, _dest(flag)) for flag, (key, _, _) in _TRAIN_OPTIONS.items()}
+    changes = {
+        key: getattr(args, option_dest(flag)) for flag, (key, _, _) in _TRAIN_OPTIONS.items()
+    }
     changes = {k: v for k, v in changes.items() if v is not None}
     if args.tie_embeddings:
         changes["model.tie_embeddings"] = True
@@ -197,8 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-bleu", action="store_true", help="skip the final BLEU summary on --*-valid / --*-test"
     )
     tr.add_argument("--out", default="translator", help="model directory (default ./translator)")
-    for flag, (_, kind, help_text) in _TRAIN_OPTIONS.items():
-        tr.add_argument(flag, dest=_dest(flag), type=kind, help=help_text)
+    add_config_options(tr, _TRAIN_OPTIONS, "seqattn.pipelines.translation_config:TranslationConfig")
     tr.add_argument("--tie-embeddings", action="store_true", help="share output embeddings")
     tr.add_argument("--lowercase", action="store_true", help="lowercase both sides")
     tr.add_argument("--no-input-feeding", action="store_true", help="Luong without input feeding")
