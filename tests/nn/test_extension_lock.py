@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+
+import pytest
 
 from seqattn.nn.recurrent import _extension
 
@@ -24,3 +27,44 @@ def test_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path, monkeypatch,
         assert _extension.clear_stale_lock("seqattn_lock_probe", log)
     assert not lock.exists()
     assert "stale build lock" in caplog.text
+
+
+def test_build_cache_is_keyed_by_content_not_checkout(tmp_path, monkeypatch):
+    """Two checkouts of one version share a build; a changed source gets its own name."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    a, b = tmp_path / "a" / "k.cpp", tmp_path / "b" / "k.cpp"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_text("int f() { return 1; }\n")
+    flags = ["-O3"]
+    name = _extension.cache_name("seqattn_probe_", a, flags)
+    assert name == _extension.cache_name("seqattn_probe_", b, flags)
+    assert name != _extension.cache_name("seqattn_probe_", a, ["-O2"])
+    staged_a, built = _extension._stage(name, a)
+    staged_b, _ = _extension._stage(name, b)
+    assert staged_a == staged_b and not built  # one path for both: ninja sees no change
+    assert staged_a.read_text() == a.read_text()
+    b.write_text("int f() { return 2; }\n")
+    assert _extension.cache_name("seqattn_probe_", b, flags) != name
+
+
+@pytest.mark.slow
+def test_a_compile_is_announced_and_a_second_checkout_loads_the_cache(tmp_path, monkeypatch,
+                                                                      caplog):  # fmt: skip
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    code = "#include <torch/extension.h>\nint one() { return 1; }\n"
+    code += 'PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("one", &one); }\n'
+    modules = []
+    for checkout in ("a", "b"):
+        src = tmp_path / checkout / "probe.cpp"
+        src.parent.mkdir()
+        src.write_text(code)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            state = {}
+            modules.append(_extension.build_once(state, threading.Lock(), src, "seqattn_probe_",
+                                                 "probe", "nothing", expected_s=20))  # fmt: skip
+        assert state["reason"] is None and modules[-1].one() == 1
+        announced = "compiling the probe C++ extension" in caplog.text
+        assert announced == (checkout == "a"), caplog.text  # the second one is a cache load
+    assert state["seconds"] < 10

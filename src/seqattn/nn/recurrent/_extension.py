@@ -11,6 +11,7 @@ this process and logs why; the layers then fall back to Python (see :mod:`.fast`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -105,6 +106,33 @@ def _why_not() -> str | None:
     return None
 
 
+def cache_name(base: str, source: Path, flags: list[str]) -> str:
+    """``base`` + a digest of the source text, the flags and the torch version.
+
+    The build cache is keyed by content, not by checkout: two clones (or a reinstall) of the
+    same version share one build, and a changed source gets a new name instead of rebuilding
+    over the old one (a process that has loaded the old build keeps working)."""
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update("\0".join([*flags, torch.__version__]).encode())
+    return f"{base}_{digest.hexdigest()[:12]}"
+
+
+def _stage(name: str, source: Path) -> tuple[Path, bool]:
+    """Copy ``source`` into the build directory of ``name`` (same bytes at the same path for
+    every checkout, so ninja sees nothing changed); returns the copy and whether the library is
+    already built there."""
+    from torch.utils.cpp_extension import _get_build_directory
+
+    build = Path(_get_build_directory(name, verbose=False))
+    staged = build / source.name
+    text = source.read_bytes()
+    if not staged.is_file() or staged.read_bytes() != text:
+        tmp = staged.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(text)
+        os.replace(tmp, staged)  # atomic: a concurrent build never reads half a file
+    return staged, (build / f"{name}.so").is_file()
+
+
 def build_once(
     state: dict,
     lock,
@@ -113,14 +141,16 @@ def build_once(
     what: str,
     fallback: str,
     logger: logging.Logger = log,
+    expected_s: int = 40,
 ):
     """Build (or load from torch's cache) the extension ``source`` once per process.
 
     ``state`` and ``lock`` are the caller's; ``prefix`` replaces ``seqattn_recurrent_`` in the
     module name (one name per source and instruction set); ``what`` names the extension in the
     messages of ``logger`` (the caller's module logger), ``fallback`` says what runs without
-    it. Returns the module, or None with the reason in ``state["reason"]``, logged once (a
-    broken toolchain must not break the layers)."""
+    it; a compile (not a cache load) is announced at WARNING level with ``expected_s``.
+    Returns the module, or None with the reason in ``state["reason"]``, logged once (a broken
+    toolchain must not break the layers)."""
     if "done" in state:
         return state.get("module")
     with lock:
@@ -132,13 +162,18 @@ def build_once(
         module = None
         if reason is None:
             name, flags = _flags()
-            name = name.replace("seqattn_recurrent_", prefix)
+            name = cache_name(name.replace("seqattn_recurrent_", prefix), source, flags)
             start = time.perf_counter()
             try:
                 from torch.utils.cpp_extension import load as _load
 
                 clear_stale_lock(name, logger)
-                module = _load(name, [str(source)], extra_cflags=flags, verbose=False)
+                staged, built = _stage(name, source)
+                if not built:
+                    logger.warning("seqattn: compiling the %s C++ extension (once per installed "
+                                   "version, about %d s; later runs load it in well under a "
+                                   "second)", what, expected_s)  # fmt: skip
+                module = _load(name, [str(staged)], extra_cflags=flags, verbose=False)
             except Exception as err:
                 reason = f"build failed: {type(err).__name__}: {str(err)[-500:]}"
             else:
