@@ -92,6 +92,27 @@ def default_help(help_text: str, config: str, key: str) -> str:
     return _LazyHelp(f"{help_text} (default: {{}})", fill)
 
 
+def add_config_file(parser: argparse.ArgumentParser, starters: str) -> None:
+    """``--config FILE`` and ``--set KEY=VALUE`` of a training command, as ``seqattn run`` has
+    them (``starters``: the configs/ folder with starter files for it)."""
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help=f"YAML file of config values (starters: {starters})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config value, dotted keys for nested ones, e.g. --set "
+        "model.hidden_size=128 (repeatable); wins over the flags and --config",
+    )  # fmt: skip
+
+
+def resolve_train_config(cls: type, args: argparse.Namespace, changes: dict) -> object:
+    """``cls()`` defaults, then ``--config``, then the flags (``changes``), then ``--set``."""
+    from seqattn.config import apply_overrides, load_config, replace_config
+
+    return apply_overrides(replace_config(load_config(cls, args.config), changes), args.set)
+
+
 def option_dest(flag: str) -> str:
     """``--max-len`` -> ``max_len``."""
     return flag.lstrip("-").replace("-", "_")

@@ -13,12 +13,14 @@ import sys
 
 from seqattn._registry import LazyNames
 from seqattn.cli._groups import (
+    add_config_file,
     add_config_options,
     add_model_io,
     add_run_flags,
     check_inputs,
     guarded,
     option_dest,
+    resolve_train_config,
     train_group,
 )
 
@@ -54,7 +56,6 @@ _TRAIN_OPTIONS = {
 
 
 def _cmd_train_classify(args: argparse.Namespace) -> int:
-    from seqattn.config import replace_config
     from seqattn.lock import folder_lock
     from seqattn.pipelines import TextClassifierConfig, fit_text_classifier, read_text_examples
     from seqattn.training import ProgressBar
@@ -68,7 +69,7 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
         changes["model.freeze_embeddings"] = True
     if args.no_lowercase:
         changes["lowercase"] = False
-    config = replace_config(TextClassifierConfig(), changes)
+    config = resolve_train_config(TextClassifierConfig, args, changes)
     train = read_text_examples(args.train, args.text_col, args.label_col)
     valid = read_text_examples(args.valid, args.text_col, args.label_col) if args.valid else None
     callbacks = [ProgressBar(metric="val_acc", items_label=None, desc="train")]
@@ -188,6 +189,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--text-col", default="text", help="text column (default text)")
     cls.add_argument("--label-col", default="label", help="label column (default label)")
     cls.add_argument("--out", default="model", help="model directory (default ./model)")
+    add_config_file(cls, "configs/classify/")
     add_config_options(
         cls, _TRAIN_OPTIONS, "seqattn.pipelines.classification_config:TextClassifierConfig"
     )

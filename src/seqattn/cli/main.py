@@ -44,6 +44,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"seqattn run {exp.name}: {err}", file=sys.stderr)
         return 2
+    if args.print_config:  # the resolved config as YAML, nothing run
+        import yaml
+
+        from seqattn.config import config_to_dict
+
+        print(f"# seqattn run {exp.name}: {exp.summary}")
+        print(f"# use: seqattn run {exp.name} --config THIS_FILE [--set KEY=VALUE ...]")
+        print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+        return 0
     try:
         record = experiments.run_experiment(
             exp, cfg, Path(args.out or Path("runs") / exp.name), quick=args.quick,
@@ -135,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config value; dotted keys reach nested configs, "
         "e.g. --set model.hidden_size=128 (repeatable)",
     )
+    run.add_argument(
+        "--print-config", action="store_true",
+        help="print the resolved config as YAML (a --config file) and exit without running",
+    )  # fmt: skip
     run.set_defaults(func=_cmd_run)
     demo = sub.add_parser(
         "demo", help="the main job: sentiment probe (offline), then VADER tweets when present"

@@ -13,12 +13,14 @@ import sys
 
 from seqattn._registry import LazyNames
 from seqattn.cli._groups import (
+    add_config_file,
     add_config_options,
     add_model_io,
     add_run_flags,
     check_inputs,
     guarded,
     option_dest,
+    resolve_train_config,
     train_group,
 )
 
@@ -53,7 +55,6 @@ _TRAIN_OPTIONS = {
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from seqattn.config import replace_config
     from seqattn.lock import folder_lock
     from seqattn.pipelines.translation import (
         TimeBudget,
@@ -75,7 +76,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         changes["model.input_feeding"] = False
     if args.unidirectional:
         changes["model.bidirectional"] = False
-    config = replace_config(TranslationConfig(), changes)  # checked before reading data
+    config = resolve_train_config(TranslationConfig, args, changes)  # checked before reading data
     for side in ("valid", "test"):
         if bool(getattr(args, f"src_{side}")) != bool(getattr(args, f"tgt_{side}")):
             raise ValueError(f"expected both --src-{side} and --tgt-{side} or neither, got one")
@@ -203,6 +204,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-bleu", action="store_true", help="skip the final BLEU summary on --*-valid / --*-test"
     )
     tr.add_argument("--out", default="translator", help="model directory (default ./translator)")
+    add_config_file(tr, "configs/translate/")
     add_config_options(tr, _TRAIN_OPTIONS, "seqattn.pipelines.translation_config:TranslationConfig")
     tr.add_argument("--tie-embeddings", action="store_true", help="share output embeddings")
     tr.add_argument("--lowercase", action="store_true", help="lowercase both sides")
