@@ -7,7 +7,7 @@ from seqattn.nn.embeddings import (
     SinusoidalPositionalEncoding,
     sinusoidal_encoding,
 )
-from seqattn.nn.graph import GATConv
+from seqattn.nn.graph import GATConv, GATv2Conv
 from seqattn.nn.mingru import MinGRU, MinLSTM
 from seqattn.nn.recurrent import (
     GRU,
@@ -24,6 +24,7 @@ from seqattn.nn.tcn import TemporalConvNet
 
 __all__ = [
     "GATConv",
+    "GATv2Conv",
     *_attention.__all__,
     "SinusoidalPositionalEncoding",
     "LearnedPositionalEncoding",
