@@ -77,7 +77,11 @@ def main(argv: list[str]) -> int:
     for text, row in zip(texts, probs, strict=True):
         k = int(row.argmax())
         if as_json:
-            print(json.dumps({"label": labels[k], "probs": dict(zip(labels, row.tolist()))}))
+            print(
+                json.dumps(
+                    {"label": labels[k], "probs": dict(zip(labels, row.tolist(), strict=True))}
+                )
+            )
         else:
             print(f"{labels[k]}\t{row[k]:.4f}\t{text}")
     return 0
