@@ -39,3 +39,13 @@ def test_exploding_vanishing_prints_the_powers_and_a_decay() -> None:
     last = number(r"step  99: grad norm ([\d.e+-]+)", out)
     assert 0 < first < 1e-6 * last
     assert number(r"decay ratio grad\[0\] / grad\[99\] = ([\d.e+-]+)", out) < 1e-6
+
+
+def test_bahdanau_tiny_corrects_the_mini_softmax_and_matches_by_hand() -> None:
+    out = run_example("bahdanau_tiny.py")
+    found = re.search(r"softmax = \[([\d.]+), ([\d.]+), ([\d.]+)\]", out)
+    assert found is not None, out
+    assert [float(g) for g in found.groups()] == [0.778, 0.116, 0.105]
+    assert number(r"manual recompute max \|diff\| = ([\d.e+-]+)", out) < 1e-12
+    sums = re.findall(r"sum tensor\(([\d.]+)", out)
+    assert len(sums) == 2 and all(float(s) == pytest.approx(1.0) for s in sums)
