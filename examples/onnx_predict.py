@@ -24,6 +24,18 @@ import numpy as np
 import onnxruntime as ort
 
 BR = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
+# seqattn's built-in token patterns (seqattn.data.tokenize.PATTERNS); tokenizer.json names one
+# (older files hold its text). A regular expression from a file is never compiled.
+PATTERNS = {"word": r"[^\W_]+(?:['’\-][^\W_]+)*|\S"}
+
+
+def pattern(tok: dict) -> str:
+    name = tok.get("pattern", "word")
+    if name in PATTERNS:
+        return PATTERNS[name]
+    if name in PATTERNS.values():
+        return name
+    raise SystemExit(f"expected a built-in pattern {sorted(PATTERNS)}, got {name!r}")
 
 
 def load(model_dir: Path):
@@ -42,7 +54,7 @@ def tokenize(text: str, tok: dict) -> list[str]:
         text = html.unescape(text)
     if tok["lowercase"]:
         text = text.lower()
-    return re.findall(tok["pattern"], text)
+    return re.findall(pattern(tok), text)
 
 
 def encode(texts: list[str], tok: dict, vocab: dict, max_length: int):
