@@ -49,3 +49,20 @@ def test_bahdanau_tiny_corrects_the_mini_softmax_and_matches_by_hand() -> None:
     assert number(r"manual recompute max \|diff\| = ([\d.e+-]+)", out) < 1e-12
     sums = re.findall(r"sum tensor\(([\d.]+)", out)
     assert len(sums) == 2 and all(float(s) == pytest.approx(1.0) for s in sums)
+
+
+def test_tanh_saturation_matches_the_chapter_table() -> None:
+    out = run_example("tanh_saturation.py")
+    for a, claimed in ((0.99, 0.02), (0.80, 0.36), (0.20, 0.96)):
+        got = number(rf"tanh\(x\) = {a:.2f}: x = [\d.]+, tanh'\(x\) = ([\d.]+)", out)
+        assert got == pytest.approx(1 - a * a, abs=1e-4)
+        assert got == pytest.approx(claimed, abs=5e-3)
+    assert number(r"20 steps at tanh = 0\.99: product of tanh' = ([\d.e+-]+)", out) < 1e-30
+
+
+def test_gate_conventions_gru_reversed_and_forget_bias_two() -> None:
+    out = run_example("gate_conventions.py")
+    assert number(r"\(1-z\)\*n \+ z\*h\|   = ([\d.e+-]+)", out) < 1e-12
+    assert number(r"\(1-z\)\*h \+ z\*n\|   = ([\d.e+-]+)", out) > 1e-2
+    assert number(r"effective bias = ([\d.]+) \.\.", out) == 2.0
+    assert number(r"forget gate at zero input = ([\d.]+)", out) == pytest.approx(0.881, abs=1e-3)
