@@ -66,3 +66,11 @@ def test_gate_conventions_gru_reversed_and_forget_bias_two() -> None:
     assert number(r"\(1-z\)\*h \+ z\*n\|   = ([\d.e+-]+)", out) > 1e-2
     assert number(r"effective bias = ([\d.]+) \.\.", out) == 2.0
     assert number(r"forget gate at zero input = ([\d.]+)", out) == pytest.approx(0.881, abs=1e-3)
+
+
+def test_jacobian_worked_example_and_rnn_step_layout() -> None:
+    out = run_example("jacobian.py")
+    assert "by autograd = [[2.0, 1.0], [6.0, 3.0]]" in out
+    assert number(r"\|autograd - diag\(1-h\^2\) W_hh\|   = ([\d.e+-]+)", out) < 1e-12
+    assert number(r"\|autograd - W_hh\^T diag\(1-h\^2\)\| = ([\d.e+-]+)", out) > 1e-3
+    assert number(r"diag\(1-h\^2\) dL/dh: ([\d.e+-]+)", out) < 1e-12
