@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODES = ("sequential", "chunked")
+from seqattn.nn._streaming import MODES, check_input, check_mode, valid_mask
+
+__all__ = ["MODES", "CausalLinearAttention", "elu_feature_map"]
 
 
 def elu_feature_map(x: Tensor) -> Tensor:
@@ -80,9 +82,7 @@ class CausalLinearAttention(nn.Module):
         )
 
     def _check(self, x: Tensor, state, lengths) -> tuple[tuple[Tensor, Tensor], Tensor | None]:
-        if x.dim() != 3 or x.shape[-1] != self.embed_dim:
-            raise ValueError(f"expected x of shape (B, T, {self.embed_dim}), got {tuple(x.shape)}")
-        B, T, _ = x.shape
+        B, T = check_input(x, self.embed_dim)
         if state is None:
             state = self.init_state(B, x.dtype, x.device)
         H, Dh = self.num_heads, self.head_dim
@@ -91,14 +91,7 @@ class CausalLinearAttention(nn.Module):
                 f"expected state of shapes ({B}, {H}, {Dh}, {Dh}) and ({B}, {H}, {Dh}), "
                 f"got {tuple(state[0].shape)} and {tuple(state[1].shape)}"
             )
-        mask = None
-        if lengths is not None:
-            lengths = torch.as_tensor(lengths, device=x.device)
-            if lengths.shape != (B,) or bool((lengths < 0).any()) or bool((lengths > T).any()):
-                raise ValueError(
-                    f"expected lengths of shape ({B},) in [0, {T}], got {lengths.tolist()}"
-                )
-            mask = torch.arange(T, device=x.device)[None] < lengths[:, None]  # (B, T)
+        mask = valid_mask(lengths, B, T, x.device)  # (B, T) or None
         return state, mask
 
     def forward(
@@ -110,10 +103,7 @@ class CausalLinearAttention(nn.Module):
         chunk_size: int = 64,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """Attend causally over ``x`` from ``state``; returns (output, final state)."""
-        if mode not in MODES:
-            raise ValueError(f"expected mode in {MODES}, got {mode!r}")
-        if chunk_size <= 0:
-            raise ValueError(f"expected chunk_size > 0, got {chunk_size}")
+        check_mode(mode, chunk_size)
         (S, z), mask = self._check(x, state, lengths)
         q, k, v = self._qkv(x)
         if mask is not None:  # padded steps add nothing to the state
