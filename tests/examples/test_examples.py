@@ -74,3 +74,11 @@ def test_jacobian_worked_example_and_rnn_step_layout() -> None:
     assert number(r"\|autograd - diag\(1-h\^2\) W_hh\|   = ([\d.e+-]+)", out) < 1e-12
     assert number(r"\|autograd - W_hh\^T diag\(1-h\^2\)\| = ([\d.e+-]+)", out) > 1e-3
     assert number(r"diag\(1-h\^2\) dL/dh: ([\d.e+-]+)", out) < 1e-12
+
+
+def test_lstm_vs_linear_cost_lstm_is_slower() -> None:
+    out = run_example("lstm_vs_linear_cost.py")
+    lstm = number(r"LSTM forward pass: ([\d.]+) ms", out)
+    linear = number(r"Linear forward pass: ([\d.]+) ms", out)
+    assert lstm > linear > 0
+    assert number(r"Speedup: ([\d.]+)x", out) == pytest.approx(lstm / linear, rel=0.05)
