@@ -8,6 +8,7 @@ from seqattn.nn.embeddings import (
     sinusoidal_encoding,
 )
 from seqattn.nn.graph import GATConv, GATv2Conv
+from seqattn.nn.linear_attention import CausalLinearAttention
 from seqattn.nn.mingru import MinGRU, MinLSTM
 from seqattn.nn.recurrent import (
     GRU,
@@ -20,6 +21,7 @@ from seqattn.nn.recurrent import (
     pack_padded_sequence,
 )
 from seqattn.nn.squeeze_excitation import SqueezeExcitation, se_parameter_count
+from seqattn.nn.ssd import SSD
 from seqattn.nn.tcn import TemporalConvNet
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "TemporalConvNet",
     "MinGRU",
     "MinLSTM",
+    "CausalLinearAttention",
+    "SSD",
     "SqueezeExcitation",
     "se_parameter_count",
 ]
