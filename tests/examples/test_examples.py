@@ -11,10 +11,11 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *args: str, cwd: Path | None = None) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -82,3 +83,11 @@ def test_lstm_vs_linear_cost_lstm_is_slower() -> None:
     linear = number(r"Linear forward pass: ([\d.]+) ms", out)
     assert lstm > linear > 0
     assert number(r"Speedup: ([\d.]+)x", out) == pytest.approx(lstm / linear, rel=0.05)
+
+
+def test_two_layer_rnn_states_forgets_the_first_token_and_plots(tmp_path: Path) -> None:
+    out = run_example("two_layer_rnn_states.py", str(tmp_path / "states.png"), cwd=tmp_path)
+    for layer in ("layer 1", "layer 2"):
+        pattern = rf"{layer}: spike memory ratio dist\[29\] / dist\[0\] = ([\d.e+-]+)"
+        assert number(pattern, out) < 1e-4
+    assert (tmp_path / "states.png").stat().st_size > 1000
