@@ -91,3 +91,9 @@ def test_two_layer_rnn_states_forgets_the_first_token_and_plots(tmp_path: Path) 
         pattern = rf"{layer}: spike memory ratio dist\[29\] / dist\[0\] = ([\d.e+-]+)"
         assert number(pattern, out) < 1e-4
     assert (tmp_path / "states.png").stat().st_size > 1000
+
+
+def test_static_vs_contextual_bank() -> None:
+    out = run_example("static_vs_contextual.py")
+    assert number(r"static cosine \(river vs loan\) = ([\d.-]+)", out) == pytest.approx(1.0)
+    assert number(r"contextual cosine \(river vs loan\) = ([\d.-]+)", out) < 0.999
