@@ -47,6 +47,32 @@ def add_run_flags(parser: argparse.ArgumentParser, *, resume: bool = True) -> No
             "with all the checkpoint's options)",
         )  # fmt: skip
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_tensorboard(parser)
+
+
+def add_tensorboard(parser: argparse.ArgumentParser) -> None:
+    """``--tensorboard DIR``: losses, metrics, learning rate, gradient norms (and attention
+    images where the training evaluates) as TensorBoard event files."""
+    parser.add_argument(
+        "--tensorboard", metavar="DIR",
+        help="write TensorBoard events (loss, metrics, lr, per-layer gradient norms, attention "
+        "images) to DIR; needs the tensorboard package",
+    )  # fmt: skip
+
+
+def tensorboard_logger(args: argparse.Namespace):
+    """The :class:`~seqattn.training.TensorBoardLogger` of ``--tensorboard``, or None; checks
+    the package is there before anything trains."""
+    if not getattr(args, "tensorboard", None):
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("expected the tensorboard package for --tensorboard "
+                         "(pip install 'seqattn[tensorboard]'), got it missing")  # fmt: skip
+    from seqattn.training import TensorBoardLogger
+
+    return TensorBoardLogger(args.tensorboard)
 
 
 def add_model_io(parser: argparse.ArgumentParser, input_help: str, output_help: str) -> None:

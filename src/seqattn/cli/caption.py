@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from seqattn.cli._groups import add_run_flags, guarded, train_group
+from seqattn.cli._groups import add_run_flags, guarded, tensorboard_logger, train_group
 
 _TRAIN_OPTIONS = {
     # flag: (config field, type, help)
@@ -66,7 +66,10 @@ def _cmd_train_caption(args: argparse.Namespace) -> int:
                                    resize=args.size is not None)  # fmt: skip
         print(f"{len(data.names)} images {data.images.shape[2]}x{data.images.shape[3]}x"
               f"{data.images.shape[1]}, {len(data)} captions")  # fmt: skip
-        captioner = train_captioner(data, cfg, progress=_progress if args.progress else None)
+        from seqattn.training import tracking
+
+        with tracking(tensorboard_logger(args)):  # its TrainLoop steps (loss, lr, grad norm)
+            captioner = train_captioner(data, cfg, progress=_progress if args.progress else None)
         captioner.save(out)  # written beside the target, then renamed (pipelines.model_dir)
     t = captioner.info["train"]
     print(

@@ -21,6 +21,7 @@ from seqattn.cli._groups import (
     guarded,
     option_dest,
     resolve_train_config,
+    tensorboard_logger,
     train_group,
 )
 
@@ -72,10 +73,11 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
     config = resolve_train_config(TextClassifierConfig, args, changes)
     train = read_text_examples(args.train, args.text_col, args.label_col)
     valid = read_text_examples(args.valid, args.text_col, args.label_col) if args.valid else None
+    tb = tensorboard_logger(args)
     callbacks = [ProgressBar(metric="val_acc", items_label=None, desc="train")]
+    callbacks = (callbacks if args.progress else []) + ([tb] if tb else [])
     with folder_lock(args.out):  # one writer per model folder
-        bundle = fit_text_classifier(train, valid, config, args.out,
-                                     callbacks=callbacks if args.progress else (),
+        bundle = fit_text_classifier(train, valid, config, args.out, callbacks=callbacks,
                                      resume=args.resume,
                                      resume_options=args.resume_options)  # fmt: skip
     import json

@@ -19,6 +19,17 @@ def _progress(items, desc="", total=None):
     return tqdm(items, desc=desc, total=total, dynamic_ncols=True, disable=None)
 
 
+def _numbers(results: dict, prefix: str = "") -> dict[str, float]:
+    """The numbers of a results dict, nested keys joined with '/'."""
+    out: dict[str, float] = {}
+    for key, value in results.items():
+        if isinstance(value, dict):
+            out.update(_numbers(value, f"{prefix}{key}/"))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from seqattn import experiments
     from seqattn.config import ConfigError
@@ -54,10 +65,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
         return 0
     try:
-        record = experiments.run_experiment(
-            exp, cfg, Path(args.out or Path("runs") / exp.name), quick=args.quick,
-            progress=_progress, command=args.argv,
-        )  # fmt: skip
+        from seqattn.cli._groups import tensorboard_logger
+        from seqattn.training import tracking
+
+        with tracking(tensorboard_logger(args)) as tb:  # every TrainLoop of the run
+            record = experiments.run_experiment(
+                exp, cfg, Path(args.out or Path("runs") / exp.name), quick=args.quick,
+                progress=_progress, command=args.argv,
+            )  # fmt: skip
+            if tb is not None:
+                tb.scalars("results", _numbers(record.results), 0)
     except (ValueError, TypeError, OSError, DatasetNotFoundError, CheckpointError) as err:
         # a user error found while running (a bad data file, a missing dataset, a full disk):
         # the message, not a traceback (-v logs it with the traceback for a bug report)
@@ -144,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config value; dotted keys reach nested configs, "
         "e.g. --set model.hidden_size=128 (repeatable)",
     )
+    from seqattn.cli._groups import add_tensorboard
+
+    add_tensorboard(run)
     run.add_argument(
         "--print-config", action="store_true",
         help="print the resolved config as YAML (a --config file) and exit without running",

@@ -21,6 +21,7 @@ from seqattn.cli._groups import (
     guarded,
     option_dest,
     resolve_train_config,
+    tensorboard_logger,
     train_group,
 )
 
@@ -85,7 +86,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train = read_parallel(args.src_train, args.tgt_train)
     valid = read_parallel(args.src_valid, args.tgt_valid) if args.src_valid else None
     test = read_parallel(args.src_test, args.tgt_test) if args.src_test else None
-    callbacks = [TimeBudget(args.max_minutes)]
+    tb = tensorboard_logger(args)
+    callbacks = [TimeBudget(args.max_minutes)] + ([tb] if tb else [])
     if args.progress:
         callbacks.append(ProgressBar(metric="val_loss", items_label="tok", desc="train",
                                      budget_minutes=args.max_minutes))  # fmt: skip

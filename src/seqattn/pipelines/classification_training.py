@@ -205,6 +205,34 @@ def _prepare_out_dir(out_dir: Path, data: _Data, resume: bool) -> Path:
     return out_dir
 
 
+def _attention_probe(data: _Data, n: int = 3):
+    """``probe(model) -> [AttentionView]``: the attention head's weights on the first ``n``
+    validation (else training) examples, titled with the prediction and the gold label (no
+    views for heads without attention)."""
+    from seqattn.viz import AttentionView, attention_image
+
+    examples = (data.valid_set or data.train_set)[:n]
+    collate = PadCollate(pad_value=data.vocab.pad_id)
+
+    def probe(model: nn.Module) -> list:
+        model.eval()
+        batch = collate(examples)
+        out = model(batch["tokens"], batch["tokens_lengths"])
+        if out.attention is None:
+            return []
+        probs = out.logits.softmax(-1)
+        views = []
+        for row, ex in enumerate(examples):
+            k, length = int(probs[row].argmax()), len(ex["tokens"])
+            title = (f"predicted {data.labels[k]} ({float(probs[row, k]):.2f}), "
+                     f"gold {data.labels[int(ex['label'])]}")  # fmt: skip
+            keys = data.vocab.decode(ex["tokens"], strip_specials=False)
+            views.append(AttentionView(out.attention[row, :length], keys=keys, title=title))
+        return [attention_image(v) for v in views]
+
+    return probe
+
+
 def _train(
     model: SequenceClassifier,
     optimizer: torch.optim.Optimizer,
@@ -230,6 +258,9 @@ def _train(
         return {"val_acc": scores["acc"], "val_loss": scores["loss"]}
 
     extra_state = {"pipeline": config.to_dict(), "labels": data.labels}
+    for cb in callbacks:  # a TensorBoard logger draws a few examples' attention
+        if hasattr(cb, "use_attention_probe"):
+            cb.use_attention_probe(_attention_probe(data))
     trainer = Trainer(
         model, optimizer, _loss_fn, train_set, trainer_cfg, out_dir,
         collate_fn=PadCollate(pad_value=pad_id), val_fn=val_fn if valid_set else None,

@@ -373,6 +373,30 @@ def _val_fn(val_set: _Batches) -> Any:
     return val_fn
 
 
+def _attention_probe(config: TranslationConfig, src: _Side, tgt: _Side,
+                     pairs: Sequence[SentencePair], n: int = 2):  # fmt: skip
+    """``probe(model) -> [AttentionView]``: the cross-attention of the greedy translations of
+    the first ``n`` source sentences (target pieces against source pieces)."""
+    from seqattn.viz import AttentionView, attention_image
+
+    texts = [p.src for p in pairs[:n]]
+
+    def probe(model: Seq2Seq) -> list:
+        views = []
+        for text, t in zip(texts, TranslationModel(model, config, src, tgt).translate(texts),
+                           strict=True):  # fmt: skip
+            if t.attention is None or not t.attention.numel():
+                continue
+            w = t.attention  # (T, S): a step per target piece (and the eos step)
+            queries = [*t.tokens, "</s>"][: w.shape[0]]
+            queries += [str(i) for i in range(len(queries), w.shape[0])]
+            views.append(AttentionView(w, keys=t.src_tokens, queries=queries,
+                                       title=f"{text[:60]} -> {t.text[:60]}"))  # fmt: skip
+        return [attention_image(v) for v in views]
+
+    return probe
+
+
 def fit_translation(
     train: Sequence[SentencePair],
     valid: Sequence[SentencePair] | None,
@@ -436,6 +460,9 @@ def fit_translation(
                       val_fn=_val_fn(val_set) if val_set is not None else None,
                       callbacks=[tf, *callbacks],
                       extra_state={"data": fingerprint, "pipeline": config.to_dict()})  # fmt: skip
+    for cb in callbacks:  # a TensorBoard logger draws the attention of a few translations
+        if hasattr(cb, "use_attention_probe"):
+            cb.use_attention_probe(_attention_probe(config, src_side, tgt_side, valid or train))
     summary = trainer.fit(resume=resume)
     best = out_dir / "best.safetensors"
     if best.exists() and config.patience is not None:

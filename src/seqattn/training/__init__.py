@@ -13,6 +13,7 @@ from seqattn.training.checkpoint import (
 from seqattn.training.distributed import *  # noqa: F403  (its __all__)
 from seqattn.training.loop import LoopState, TrainLoop, clip_gradients, optimizer_step
 from seqattn.training.tbptt import TBPTTResult, detach_state, tbptt
+from seqattn.training.tensorboard import TensorBoardLogger, tracking
 from seqattn.training.trainer import EarlyStopping, Trainer, TrainerConfig, seed_everything
 
 __all__ = [
@@ -33,5 +34,7 @@ __all__ = [
     "TrainerConfig",
     "seed_everything",
     "ProgressBar",
+    "TensorBoardLogger",
+    "tracking",
     *_distributed.__all__,
 ]

@@ -37,6 +37,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from seqattn.training.tensorboard import active_logger
+
 __all__ = [
     "LoopState",
     "StepCallback",
@@ -223,6 +225,9 @@ class TrainLoop:
         s.step += 1
         for callback in self.after_step:
             callback(s, batch)
+        tracker = active_logger()  # seqattn run --tensorboard: every loop is tracked
+        if tracker is not None:
+            tracker.loop_step(self)
         if s.stop:
             s.stopped_by, s.stop = "callback", False
             return False

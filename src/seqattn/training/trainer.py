@@ -74,6 +74,7 @@ from seqattn.training.distributed import (
     get_world_size,
 )
 from seqattn.training.loop import clip_gradients, seed_everything
+from seqattn.training.tensorboard import TensorBoardLogger
 
 __all__ = ["TrainerConfig", "Trainer", "EarlyStopping", "seed_everything"]
 
@@ -93,6 +94,8 @@ class TrainerConfig:
     keep_last: checkpoints kept. eval_every: optimizer steps between validations (0: per epoch).
     monitor / mode / patience: early stopping on a validation metric (patience None: off).
     log_every: optimizer steps between metric lines. shuffle: reshuffle every epoch.
+    tensorboard: also write TensorBoard events to ``out_dir/tensorboard`` (a
+    :class:`~seqattn.training.tensorboard.TensorBoardLogger` with ``every=log_every``).
     """
 
     max_epochs: int = 10
@@ -216,7 +219,6 @@ class Trainer:
         #: why training ended: "max_epochs", "max_steps", "early_stopping", or what the
         #: callback that set ``should_stop`` wrote here (None: a callback gave no reason)
         self.stop_reason: str | None = None
-        self._tb = None
         self._saved_step: int | None = None
         self._saved_path: Path | None = None
         self._autocast_device = _param_device(self.module).type
@@ -282,10 +284,6 @@ class Trainer:
             return
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-        if self._tb is not None:
-            for k, v in record.items():
-                if isinstance(v, int | float) and k not in ("step", "epoch"):
-                    self._tb.add_scalar(k, v, record["step"])
 
     def _reset_window(self) -> None:
         """Start a new averaging window for the logged loss and throughput."""
@@ -477,13 +475,12 @@ class Trainer:
             self.resume()
         elif self.is_main and (self.out_dir / "metrics.jsonl").exists():
             (self.out_dir / "metrics.jsonl").unlink()
-        if cfg.tensorboard and self.is_main:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
-            except ImportError:
-                log.warning("tensorboard is not installed; metrics go to metrics.jsonl only")
+        if (
+            cfg.tensorboard
+            and self.is_main
+            and not any(isinstance(cb, TensorBoardLogger) for cb in self.callbacks)
+        ):
+            self.callbacks.append(TensorBoardLogger(self.out_dir / "tensorboard", cfg.log_every))
         self._call("on_train_start")
         self.model.train()
         self._reset_window()
@@ -499,8 +496,6 @@ class Trainer:
             self.stop_reason = "max_epochs"
         self.save()
         self._call("on_train_end")
-        if self._tb is not None:
-            self._tb.close()
         return {"step": self.step, "epoch": self.epoch, "val": self.last_val,
                 "best": self.stopper.best if self.stopper else None,
                 "stopped": self.stop_reason}  # fmt: skip

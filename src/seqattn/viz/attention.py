@@ -154,6 +154,18 @@ function seqattnTab(id, h){
 """
 
 
+def attention_image(view: AttentionView) -> np.ndarray:
+    """The heat map of :func:`attention_heatmap` as an (H, W, 4) float array in [0, 1] (for
+    TensorBoard images and the like)."""
+    import tempfile
+
+    import matplotlib.image
+
+    with tempfile.TemporaryDirectory(prefix="seqattn-att-") as tmp:
+        path = attention_heatmap(view, Path(tmp) / "attention.png")
+        return np.asarray(matplotlib.image.imread(str(path)), dtype=np.float32)
+
+
 def _shade(weight: float, top: float) -> str:
     alpha = 0.0 if top <= 0 else min(1.0, weight / top)
     return f"background:rgba(214,39,40,{alpha:.3f})"
