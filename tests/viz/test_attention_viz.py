@@ -102,3 +102,21 @@ def test_plot_panels_keeps_one_colour_per_label_and_legends_differing_panels(tmp
     assert b.get_lines()[0].get_color() == colour["y"]  # "y" is the same colour in both panels
     assert a.get_legend() is not None and b.get_legend() is not None
     assert (tmp_path / "p.png").exists()
+
+
+def test_plot_panels_names_categorical_x_positions(tmp_path, monkeypatch):
+    """The sentiment report's accuracy-by-length plot labels its x axis with the buckets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from seqattn.viz import plot_panels
+
+    figures, real_close = [], plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: (figures.append(fig), real_close(fig)))
+    names = ["1-100", "101-200", "201+"]
+    plot_panels({"A": {"m": ([0, 1, 2], [0.9, 0.8, 0.7])}}, tmp_path / "p.png",
+                xlabel="length", ylabel="acc", xticklabels=names)  # fmt: skip
+    (ax,) = figures[0].axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == names

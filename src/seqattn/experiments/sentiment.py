@@ -400,8 +400,9 @@ def _plots(cfg: Config, curves: dict, out_dir: Path) -> list[str]:
         fig_curves[panel] = {m: (list(range(len(xs))), ys) for m, (xs, ys) in models.items()}
     path = plot_panels(
         fig_curves, out_dir / "accuracy_by_length.png",
-        xlabel="input length bucket: " + ", ".join(length_bucket_names(cfg.length_buckets)),
-        ylabel="test accuracy", title=f"{cfg.dataset}: accuracy by input length",
+        xlabel="input length (tokens)", ylabel="test accuracy",
+        title=f"{cfg.dataset}: accuracy by input length",
+        xticklabels=length_bucket_names(cfg.length_buckets),
     )  # fmt: skip
     return [str(path)]
 

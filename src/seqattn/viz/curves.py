@@ -26,6 +26,7 @@ def plot_panels(
     sharey: bool = True,
     title: str | None = None,
     bands: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]] | None = None,
+    xticklabels: Sequence[str] | None = None,
 ) -> Path:
     """One subplot per panel, one line per labelled curve; save to ``path`` (PNG or SVG).
 
@@ -34,6 +35,8 @@ def plot_panels(
         path: output file; the suffix picks the format.
         logy: log-scale y axis. logx: log-scale (base 2) x axis.
         bands: optional ``{panel: {label: (low, high)}}`` shaded around the matching curve.
+        xticklabels: names of the x positions 0, 1, ... (categories such as length buckets)
+            instead of numbers.
 
     Returns:
         The path written.
@@ -55,6 +58,8 @@ def plot_panels(
                 ax.fill_between(x, band[0], band[1], color=line.get_color(), alpha=0.18)
         ax.set_title(panel)
         ax.set_xlabel(xlabel)
+        if xticklabels is not None:
+            ax.set_xticks(range(len(xticklabels)), list(xticklabels), rotation=30, fontsize="small")
         if logy:
             ax.set_yscale("log")
         if logx:
