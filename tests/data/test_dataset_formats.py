@@ -547,3 +547,21 @@ def test_verify_reports_each_state(toy):
         "README": ("missing", False),
         "extra.bin": ("unverified", False),
     }
+
+
+def test_auto_label_map_numbers_string_labels_as_train_classify(tmp_path):
+    """One label handling for both classifier paths: `run sentiment --set dataset=FILE` takes
+    pos/neg labels, numbered as `train classify` numbers them; integer labels are kept."""
+    from seqattn.data.datasets.text_classification import label_names, load_classification_file
+
+    p = tmp_path / "r.csv"
+    p.write_text("text,label\ngood film,pos\nbad film,neg\nok film,pos\n")
+    got = load_classification_file(p, label_map="auto")
+    assert [e.label for e in got] == [1, 0, 1] and label_names(["pos", "neg"]) == ["neg", "pos"]
+    q = tmp_path / "i.csv"
+    q.write_text("text,label\na,3\nb,1\n")
+    assert [e.label for e in load_classification_file(q, label_map="auto")] == [3, 1]
+    with pytest.raises(ValueError, match="expected a 'stars' field"):
+        load_classification_file(q, label_field="stars", label_map="auto")
+    with pytest.raises(ValueError, match="expected label_map as a mapping, 'auto' or None"):
+        load_classification_file(p, label_map="guess")

@@ -91,7 +91,8 @@ def _load_examples(cfg: Config):
         return ds.load_imdb("train"), None, ds.load_imdb("test")
     if cfg.dataset == "rt-polarity":
         return ds.load_rt_polarity(), None, None
-    return ds.load_classification_file(cfg.dataset), None, None
+    # string labels (pos/neg) are numbered as `train classify` numbers them
+    return ds.load_classification_file(cfg.dataset, label_map="auto"), None, None
 
 
 def _split(items: list, fraction: float, seed: int) -> tuple[list, list]:

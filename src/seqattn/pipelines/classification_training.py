@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from seqattn.data import PadCollate, Vocab, WordTokenizer
 from seqattn.data.datasets.text_classification import TextExample
+from seqattn.data.datasets.text_classification import label_names as _label_names
 from seqattn.io import atomic_write_json
 from seqattn.models import SequenceClassifier
 from seqattn.pipelines.classification_config import SPECIALS, TextClassifierConfig
@@ -33,15 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["fit_text_classifier"]
 
 log = logging.getLogger("seqattn.pipelines")
-
-
-def _label_names(labels: Sequence[Any]) -> list[str]:
-    """Distinct labels as strings: numeric order if all are integers, else alphabetical."""
-    names = {str(x).strip() for x in labels}
-    try:
-        return sorted(names, key=int)
-    except ValueError:
-        return sorted(names)
 
 
 #: The options a resumed classifier training honours new values of (others are refused).

@@ -15,9 +15,10 @@ import logging
 import os
 import re
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seqattn.data.datasets._download import require
 
@@ -390,13 +391,50 @@ def _rows(path: Path, fmt: str, encoding: str) -> Iterator[tuple[int, dict, list
             yield reader.line_num, dict(zip(header, row, strict=True)), header
 
 
+def label_names(labels: Sequence[Any]) -> list[str]:
+    """Distinct labels as strings: numeric order if all are integers, else alphabetical.
+
+    >>> label_names(["pos", "neg", "pos"]), label_names(["10", "9"])
+    (['neg', 'pos'], ['9', '10'])
+    """
+    names = {str(x).strip() for x in labels}
+    try:
+        return sorted(names, key=int)
+    except ValueError:
+        return sorted(names)
+
+
+def _auto_labels(path: Path, text_field: str, label_field: str | None, fmt: str,
+                 encoding: str) -> list[TextExample]:  # fmt: skip
+    """``load_classification_file(..., label_map="auto")``."""
+    if label_field is None:
+        return load_classification_file(path, text_field=text_field, label_field=None,
+                                        format=fmt, encoding=encoding)  # fmt: skip
+    raw = load_classification_file(path, text_field=text_field, label_field=None, format=fmt,
+                                   encoding=encoding)  # fmt: skip
+    labels = []
+    for lineno, record, columns in _rows(path, fmt, encoding):
+        if label_field not in record:
+            raise ValueError(f"expected a {label_field!r} field in {path} (line {lineno}), got "
+                             f"fields {columns}")  # fmt: skip
+        labels.append(str(record[label_field]).strip())
+    names = label_names(labels)
+    try:
+        ids = [int(x) for x in labels]
+    except ValueError:
+        index = {name: i for i, name in enumerate(names)}
+        ids = [index[x] for x in labels]
+        log.info("labels of %s numbered %s", path, dict(index))
+    return [TextExample(e.text, k, id=e.id) for e, k in zip(raw, ids, strict=True)]
+
+
 def load_classification_file(
     path: str | os.PathLike,
     *,
     text_field: str = "text",
     label_field: str | None = "label",
     format: str | None = None,
-    label_map: Mapping[str, int] | None = None,
+    label_map: Mapping[str, int] | str | None = None,
     encoding: str = "utf-8-sig",
 ) -> list[TextExample]:
     """A text classification set from a CSV, TSV (header row) or JSONL file, optionally gzipped.
@@ -409,7 +447,10 @@ def load_classification_file(
         text_field: column / key holding the text.
         label_field: column / key holding the label, or None for unlabelled data.
         format: ``csv``, ``tsv`` or ``jsonl``; inferred from the suffix when None.
-        label_map: label string -> class id, required when the labels are not integers.
+        label_map: label string -> class id, required when the labels are not integers;
+            ``"auto"``: integer labels are kept, other labels (``pos``/``neg``...) get ids in
+            the order of :func:`label_names` (alphabetical), as ``seqattn train classify``
+            numbers them.
         encoding: text encoding (e.g. ``cp1252`` for legacy Windows files).
 
     Returns:
@@ -430,6 +471,10 @@ def load_classification_file(
     fmt = format or _infer_format(path)
     if fmt not in ("csv", "tsv", "jsonl"):
         raise ValueError(f"expected format in ['csv', 'tsv', 'jsonl'], got {fmt!r}")
+    if isinstance(label_map, str):
+        if label_map != "auto":
+            raise ValueError(f"expected label_map as a mapping, 'auto' or None, got {label_map!r}")
+        return _auto_labels(path, text_field, label_field, fmt, encoding)
     if not path.is_file():
         raise FileNotFoundError(f"expected a {fmt} file, got no file at {path}")
     out = []
