@@ -48,6 +48,10 @@ def test_vanishing_gradients_quick_run_writes_results(tmp_path, capsys):
     assert payload["command"] == cmd
     assert (tmp_path / "gradient_norms.png").stat().st_size > 10_000
     assert (tmp_path / "jacobian_products.png").stat().st_size > 10_000
+    captured = capsys.readouterr()
+    err = captured.err  # not a terminal: progress as plain lines, every phase
+    assert f"seqattn run vanishing-gradients (quick): running into {tmp_path}" in err
+    assert "vanishing-gradients: started (" in err and "vanishing-gradients: done after" in err
     rows = {(r["cell"], r["init"]): r for r in payload["results"]["table"]}
     assert len(rows) == 12
     # The classic claim, as measured: a vanilla RNN's gradient at step 0 is many orders of
@@ -67,7 +71,7 @@ def test_vanishing_gradients_quick_run_writes_results(tmp_path, capsys):
     assert pos["lstm_last"]["ratio_last_over_0"] > 1e10
     assert pos["lstm_attention"]["ratio_last_over_0"] < 10
     assert pos["transformer"]["grad_step0"] > 1e-4
-    assert "| RNN | default |" in capsys.readouterr().out
+    assert "| RNN | default |" in captured.out
 
 
 def test_config_validation():
@@ -175,3 +179,20 @@ def test_building_the_parser_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_progress_lines_say_started_how_far_and_done_or_stopped():
+    import io
+
+    from seqattn.cli.main import progress_lines
+
+    out = io.StringIO()
+    assert list(progress_lines(range(3), "train", 3, every_s=0.0, stream=out)) == [0, 1, 2]
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "train: started (3 steps)" and lines[1].startswith("train: 1/3 (")
+    assert lines[-1].startswith("train: done after 3/3 in ")
+    out = io.StringIO()
+    gen = progress_lines(range(10), "loop", None, stream=out)
+    next(gen)
+    gen.close()  # a budget ended the loop early
+    assert out.getvalue().splitlines()[-1].startswith("loop: stopped after 1 in ")

@@ -14,9 +14,37 @@ from seqattn import __version__
 
 
 def _progress(items, desc="", total=None):
-    from tqdm.auto import tqdm
+    """A tqdm bar on a terminal; elsewhere (a log file, a pipe, CI) plain progress lines."""
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
 
-    return tqdm(items, desc=desc, total=total, dynamic_ncols=True, disable=None)
+        return tqdm(items, desc=desc, total=total, dynamic_ncols=True)
+    return progress_lines(items, desc, total)
+
+
+def progress_lines(items, desc="", total=None, every_s: float = 30.0, stream=None):
+    """Yield ``items``, writing ``desc: started``, then ``desc: i/total (s)`` at most every
+    ``every_s`` seconds, then ``desc: done`` (or ``stopped``) lines to ``stream`` (stderr)."""
+    import time
+
+    stream = stream or sys.stderr
+    start = last = time.monotonic()
+    count, finished = 0, False
+    of = f"/{total}" if total is not None else ""
+    print(f"{desc}: started" + (f" ({total} steps)" if total is not None else ""),
+          file=stream, flush=True)  # fmt: skip
+    try:
+        for count, item in enumerate(items, 1):  # noqa: B007 (count is read after the loop)
+            yield item
+            now = time.monotonic()
+            if now - last >= every_s:
+                print(f"{desc}: {count}{of} ({now - start:.0f} s)", file=stream, flush=True)
+                last = now
+        finished = True
+    finally:
+        word = "done" if finished else "stopped"
+        print(f"{desc}: {word} after {count}{of} in {time.monotonic() - start:.0f} s",
+              file=stream, flush=True)  # fmt: skip
 
 
 def _numbers(results: dict, prefix: str = "") -> dict[str, float]:
@@ -68,10 +96,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from seqattn.cli._groups import tensorboard_logger
         from seqattn.training import tracking
 
+        out = Path(args.out or Path("runs") / exp.name)
+        print(f"seqattn run {exp.name}{' (quick)' if args.quick else ''}: running into {out}",
+              file=sys.stderr, flush=True)  # fmt: skip
         with tracking(tensorboard_logger(args)) as tb:  # every TrainLoop of the run
             record = experiments.run_experiment(
-                exp, cfg, Path(args.out or Path("runs") / exp.name), quick=args.quick,
-                progress=_progress, command=args.argv,
+                exp, cfg, out, quick=args.quick, progress=_progress, command=args.argv,
             )  # fmt: skip
             if tb is not None:
                 tb.scalars("results", _numbers(record.results), 0)
