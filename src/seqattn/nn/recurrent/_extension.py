@@ -107,13 +107,17 @@ def _why_not() -> str | None:
 
 
 def cache_name(base: str, source: Path, flags: list[str]) -> str:
-    """``base`` + a digest of the source text, the flags and the torch version.
+    """``base`` + a digest of the source text, the flags, the torch version and the torch
+    installation it compiles against.
 
-    The build cache is keyed by content, not by checkout: two clones (or a reinstall) of the
-    same version share one build, and a changed source gets a new name instead of rebuilding
-    over the old one (a process that has loaded the old build keeps working)."""
+    The build cache is keyed by content and installation, not by checkout: the source is staged
+    at one path per name, so a reinstall or a second clone using the same environment reuses
+    the build; another virtualenv (its own torch headers, so its own ninja command lines) gets
+    its own name instead of rebuilding over this one's each time the two alternate; a changed
+    source gets a new name (a process that has loaded the old build keeps working)."""
     digest = hashlib.sha256(source.read_bytes())
-    digest.update("\0".join([*flags, torch.__version__]).encode())
+    install = str(Path(torch.__file__).resolve().parent)
+    digest.update("\0".join([*flags, torch.__version__, install]).encode())
     return f"{base}_{digest.hexdigest()[:12]}"
 
 
