@@ -97,8 +97,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from seqattn.training import tracking
 
         out = Path(args.out or Path("runs") / exp.name)
-        print(f"seqattn run {exp.name}{' (quick)' if args.quick else ''}: running into {out}",
-              file=sys.stderr, flush=True)  # fmt: skip
         with tracking(tensorboard_logger(args)) as tb:  # every TrainLoop of the run
             record = experiments.run_experiment(
                 exp, cfg, out, quick=args.quick, progress=_progress, command=args.argv,
