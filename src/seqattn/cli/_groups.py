@@ -139,6 +139,24 @@ def resolve_train_config(cls: type, args: argparse.Namespace, changes: dict) -> 
     return apply_overrides(replace_config(load_config(cls, args.config), changes), args.set)
 
 
+def add_train_config(
+    parser: argparse.ArgumentParser,
+    options: dict[str, tuple[str, type, str]],
+    config: str,
+    starters: str,
+) -> None:
+    """``--config``/``--set`` (:func:`add_config_file`) and one flag per config option
+    (:func:`add_config_options`) of a training command."""
+    add_config_file(parser, starters)
+    add_config_options(parser, options, config)
+
+
+def option_changes(args: argparse.Namespace, options: dict[str, tuple[str, type, str]]) -> dict:
+    """``{dotted config key: value}`` of the option flags given on the command line."""
+    values = {key: getattr(args, option_dest(flag)) for flag, (key, _, _) in options.items()}
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def option_dest(flag: str) -> str:
     """``--max-len`` -> ``max_len``."""
     return flag.lstrip("-").replace("-", "_")

@@ -13,13 +13,12 @@ import sys
 
 from seqattn._registry import LazyNames
 from seqattn.cli._groups import (
-    add_config_file,
-    add_config_options,
     add_model_io,
     add_run_flags,
+    add_train_config,
     check_inputs,
     guarded,
-    option_dest,
+    option_changes,
     resolve_train_config,
     tensorboard_logger,
     train_group,
@@ -61,11 +60,7 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
     from seqattn.pipelines import TextClassifierConfig, fit_text_classifier, read_text_examples
     from seqattn.training import ProgressBar
 
-    changes = {
-        key: getattr(args, option_dest(flag))
-        for flag, (key, _, _) in _TRAIN_OPTIONS.items()
-        if getattr(args, option_dest(flag)) is not None
-    }
+    changes = option_changes(args, _TRAIN_OPTIONS)
     if args.freeze_embeddings:
         changes["model.freeze_embeddings"] = True
     if args.no_lowercase:
@@ -191,9 +186,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     cls.add_argument("--text-col", default="text", help="text column (default text)")
     cls.add_argument("--label-col", default="label", help="label column (default label)")
     cls.add_argument("--out", default="model", help="model directory (default ./model)")
-    add_config_file(cls, "configs/classify/")
-    add_config_options(
-        cls, _TRAIN_OPTIONS, "seqattn.pipelines.classification_config:TextClassifierConfig"
+    add_train_config(
+        cls,
+        _TRAIN_OPTIONS,
+        "seqattn.pipelines.classification_config:TextClassifierConfig",
+        "configs/classify/",
     )
     cls.add_argument("--freeze-embeddings", action="store_true", help="keep embeddings fixed")
     cls.add_argument("--no-lowercase", action="store_true", help="keep the texts' case")

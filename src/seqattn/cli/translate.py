@@ -12,18 +12,7 @@ import argparse
 import sys
 
 from seqattn._registry import LazyNames
-from seqattn.cli._groups import (
-    add_config_file,
-    add_config_options,
-    add_model_io,
-    add_run_flags,
-    check_inputs,
-    guarded,
-    option_dest,
-    resolve_train_config,
-    tensorboard_logger,
-    train_group,
-)
+from seqattn.cli import _groups as g
 
 # the registry itself (seqattn.models.DECODERS), read only when a value is checked or --help
 # printed: the CLI imports no torch at parse time
@@ -65,10 +54,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     from seqattn.training import ProgressBar
 
-    changes = {
-        key: getattr(args, option_dest(flag)) for flag, (key, _, _) in _TRAIN_OPTIONS.items()
-    }
-    changes = {k: v for k, v in changes.items() if v is not None}
+    changes = g.option_changes(args, _TRAIN_OPTIONS)
     if args.tie_embeddings:
         changes["model.tie_embeddings"] = True
     if args.lowercase:
@@ -77,7 +63,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         changes["model.input_feeding"] = False
     if args.unidirectional:
         changes["model.bidirectional"] = False
-    config = resolve_train_config(TranslationConfig, args, changes)  # checked before reading data
+    config = g.resolve_train_config(TranslationConfig, args, changes)  # checked before reading data
     for side in ("valid", "test"):
         if bool(getattr(args, f"src_{side}")) != bool(getattr(args, f"tgt_{side}")):
             raise ValueError(f"expected both --src-{side} and --tgt-{side} or neither, got one")
@@ -86,7 +72,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train = read_parallel(args.src_train, args.tgt_train)
     valid = read_parallel(args.src_valid, args.tgt_valid) if args.src_valid else None
     test = read_parallel(args.src_test, args.tgt_test) if args.src_test else None
-    tb = tensorboard_logger(args)
+    tb = g.tensorboard_logger(args)
     callbacks = [TimeBudget(args.max_minutes)] + ([tb] if tb else [])
     if args.progress:
         callbacks.append(ProgressBar(metric="val_loss", items_label="tok", desc="train",
@@ -130,7 +116,7 @@ def _bleu_lines(bundle, splits, args: argparse.Namespace) -> None:
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
-    check_inputs(args.sentences, args.input, args.output, "sentences")
+    g.check_inputs(args.sentences, args.input, args.output, "sentences")
     if args.beam < 1:
         raise ValueError(f"expected --beam >= 1, got {args.beam}")
     from pathlib import Path
@@ -184,7 +170,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train translate`` and ``translate`` to the ``seqattn`` parser."""
-    tr = train_group(sub).add_parser(
+    tr = g.train_group(sub).add_parser(
         "translate",
         help="train a translation model from two line-aligned files",
         description="Train a seq2seq translator; writes a model directory (model.safetensors, "
@@ -206,15 +192,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-bleu", action="store_true", help="skip the final BLEU summary on --*-valid / --*-test"
     )
     tr.add_argument("--out", default="translator", help="model directory (default ./translator)")
-    add_config_file(tr, "configs/translate/")
-    add_config_options(tr, _TRAIN_OPTIONS, "seqattn.pipelines.translation_config:TranslationConfig")
+    g.add_train_config(
+        tr,
+        _TRAIN_OPTIONS,
+        "seqattn.pipelines.translation_config:TranslationConfig",
+        "configs/translate/",
+    )
     tr.add_argument("--tie-embeddings", action="store_true", help="share output embeddings")
     tr.add_argument("--lowercase", action="store_true", help="lowercase both sides")
     tr.add_argument("--no-input-feeding", action="store_true", help="Luong without input feeding")
     tr.add_argument("--unidirectional", action="store_true", help="a one-direction encoder")
     tr.add_argument("--max-minutes", type=float, help="stop training after this wall time")
-    add_run_flags(tr)
-    tr.set_defaults(func=guarded("train translate", _cmd_train))
+    g.add_run_flags(tr)
+    tr.set_defaults(func=g.guarded("train translate", _cmd_train))
 
     p = sub.add_parser(
         "translate",
@@ -223,8 +213,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "lines (to --output or stdout).",
     )
     p.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate")
-    add_model_io(p, "file of sentences, one per line", "file to write (default: stdout)")
+    g.add_model_io(p, "file of sentences, one per line", "file to write (default: stdout)")
     p.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy; default 5)")
     p.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     p.add_argument("--show-alignment", metavar="PNG", help="heat map of the first sentence")
-    p.set_defaults(func=guarded("translate", _cmd_translate))
+    p.set_defaults(func=g.guarded("translate", _cmd_translate))
