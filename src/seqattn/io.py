@@ -38,8 +38,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    tmp = None
+    try:  # mkstemp inside: a Ctrl-C right after it must not leave the temporary file behind
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -52,7 +53,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
         finally:
             os.close(dir_fd)
     except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError) and err.errno is not None and err.filename is None:
             # a full disk fails in write() or fsync(), whose error names no file: name it
             raise OSError(err.errno, err.strerror or str(err), str(path)) from err
