@@ -9,6 +9,7 @@ from seqattn.nn.embeddings import (
 )
 from seqattn.nn.graph import GATConv, GATv2Conv
 from seqattn.nn.linear_attention import CausalLinearAttention
+from seqattn.nn.mamba import Mamba
 from seqattn.nn.mingru import MinGRU, MinLSTM
 from seqattn.nn.recurrent import (
     GRU,
@@ -44,6 +45,7 @@ __all__ = [
     "MinLSTM",
     "CausalLinearAttention",
     "SSD",
+    "Mamba",
     "SqueezeExcitation",
     "se_parameter_count",
 ]
