@@ -2,6 +2,7 @@
 
 from seqattn.nn import attention as _attention
 from seqattn.nn.attention import *  # noqa: F403  (its __all__)
+from seqattn.nn.crf import CRF
 from seqattn.nn.embeddings import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
@@ -45,6 +46,7 @@ __all__ = [
     "MinLSTM",
     "CausalLinearAttention",
     "SSD",
+    "CRF",
     "Mamba",
     "SqueezeExcitation",
     "se_parameter_count",
