@@ -25,6 +25,7 @@ from seqattn.nn.recurrent import (
 from seqattn.nn.squeeze_excitation import SqueezeExcitation, se_parameter_count
 from seqattn.nn.ssd import SSD
 from seqattn.nn.tcn import TemporalConvNet
+from seqattn.nn.xlstm import MLSTM, SLSTM
 
 __all__ = [
     "GATConv",
@@ -48,6 +49,8 @@ __all__ = [
     "SSD",
     "CRF",
     "Mamba",
+    "MLSTM",
+    "SLSTM",
     "SqueezeExcitation",
     "se_parameter_count",
 ]
