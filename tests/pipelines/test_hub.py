@@ -80,3 +80,22 @@ def test_damaged_folder_is_refused(tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="sha256"):
         hub.from_pretrained(out)
+
+
+def test_methods_on_the_model_classes(tmp_path):
+    model = ClassifierBundle.load(DIRS / "classifier" / "model")
+    out = model.save_pretrained(tmp_path / "m", metrics={"accuracy": 0.5})
+    same = ClassifierBundle.from_pretrained(out)
+    assert same.predict(["a good film"]) == model.predict(["a good film"])
+    assert huggingface_hub.ModelCard.load(out / hub.CARD).data.library_name == "seqattn"
+    with pytest.raises(ValueError, match="expected a saved TranslationModel.*ClassifierBundle"):
+        TranslationModel.from_pretrained(out)
+
+
+def test_push_method_uploads(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
+                        lambda self, **kw: seen.setdefault("repo", kw["repo_id"]))  # fmt: skip
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, *a, **k: None)
+    model = TranslationModel.load(DIRS / "translator" / "model")
+    assert model.push_to_hub("user/t", token="t") == "user/t"

@@ -39,6 +39,7 @@ import torch
 from seqattn.data.synthetic.composed_images import CAPTION_WORDS
 from seqattn.data.vocab import Vocab
 from seqattn.models.show_attend_tell import ShowAttendTell, ShowAttendTellConfig, caption_loss
+from seqattn.pipelines._hub_mixin import HubMixin
 from seqattn.pipelines.model_dir import LegacyFormat, open_model_dir, write_model_dir
 from seqattn.training.loop import TrainLoop
 
@@ -263,7 +264,7 @@ class CaptionTrainConfig:
 
 
 @dataclass
-class Captioner:
+class Captioner(HubMixin):
     """A trained captioner: model, vocabulary, tokenizer and the image shape it takes."""
 
     model: ShowAttendTell

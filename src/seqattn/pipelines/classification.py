@@ -57,6 +57,7 @@ from seqattn.data import Vocab, WordTokenizer, load_tokenizer, pad_sequences
 from seqattn.data.tokenize import check_text
 from seqattn.io import atomic_write_text
 from seqattn.models import ClassifierConfig, SequenceClassifier
+from seqattn.pipelines._hub_mixin import HubMixin
 from seqattn.pipelines.classification_config import (  # noqa: F401 (re-exported)
     DATA_FIELDS,
     SPECIALS,
@@ -103,7 +104,7 @@ class Prediction:
 
 # -- the bundle -------------------------------------------------------------------------------
 @dataclass
-class ClassifierBundle:
+class ClassifierBundle(HubMixin):
     """A trained classifier with everything needed to use it: tokenizer, vocabulary, labels.
 
     Build one with :func:`fit_text_classifier` or :meth:`load`; :meth:`save` writes the model

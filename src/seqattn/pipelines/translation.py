@@ -32,6 +32,7 @@ from seqattn.data.datasets.parallel import SentencePair, load_parallel_files
 from seqattn.data.tokenize import BPETokenizer, WordTokenizer, check_text, load_tokenizer
 from seqattn.data.vocab import Vocab
 from seqattn.models.seq2seq import Seq2Seq, Seq2SeqConfig, sequence_loss
+from seqattn.pipelines._hub_mixin import HubMixin
 from seqattn.pipelines.model_dir import LegacyFormat, open_model_dir, write_model_dir
 from seqattn.pipelines.resume import resume_config
 from seqattn.pipelines.tables import _decode, _read_bytes
@@ -146,7 +147,7 @@ class Translation:
 
 
 @dataclass
-class TranslationModel:
+class TranslationModel(HubMixin):
     """A trained model with its tokenisers and vocabularies; save/load a model directory."""
 
     model: Seq2Seq
