@@ -19,7 +19,15 @@ import torch
 
 from seqattn.experiments.base import Progress, no_progress
 
-__all__ = ["attention_view", "mean_std", "seeds", "torch_threads", "worker_map"]
+__all__ = [
+    "HookProgress",
+    "attention_view",
+    "mean_std",
+    "phase",
+    "seeds",
+    "torch_threads",
+    "worker_map",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -112,6 +120,74 @@ def worker_map(
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
         futures = [pool.submit(_call_with_threads, fn, threads, tuple(job)) for job in jobs]
         return [f.result() for f in progress(futures, desc, len(futures))]
+
+
+@contextlib.contextmanager
+def phase(progress: Progress, desc: str) -> Iterator[None]:
+    """Announce a one-shot phase (an evaluation, a search over the test set) through the
+    progress hook: one step that starts when the block does and ends with it, so a run never
+    works silently for long (the CLI prints ``desc: started``, then ``desc: done ... in N s``).
+
+    >>> with phase(no_progress, "beam search"):
+    ...     pass
+    """
+    steps = iter(progress([None], desc, 1))
+    next(steps, None)
+    try:
+        yield
+    except BaseException:
+        close = getattr(steps, "close", None)
+        if close is not None:
+            close()  # the hook says the phase stopped
+        raise
+    for _ in steps:  # the hook's end: ``done``
+        pass
+
+
+class HookProgress:
+    """A trainer callback that advances a progress hook one step per optimizer step, for
+    pipelines that train through :class:`~seqattn.training.Trainer` callbacks (the hook is
+    the ``progress(iterable, desc, total)`` that :func:`run_experiment` passes).
+
+    Args:
+        progress: the hook.
+        desc: its label.
+    """
+
+    def __init__(self, progress: Progress, desc: str) -> None:
+        self.progress, self.desc = progress, desc
+        self._steps: Iterator[Any] | None = None
+        self._running = self._first = False
+
+    def _ticks(self) -> Iterator[None]:
+        while self._running:
+            yield None
+
+    def start(self, total: int | None = None) -> None:
+        """Announce the start now (before the trainer's setup: data, vocabularies); the
+        trainer's start then does not start it again."""
+        if self._steps is None:
+            self._running, self._first = True, True
+            self._steps = iter(self.progress(self._ticks(), self.desc, total))
+            next(self._steps, None)  # the hook's start line, not after the first step
+
+    def on_train_start(self, trainer: Any) -> None:
+        if getattr(trainer, "is_main", True):
+            self.start(trainer.total_steps() if hasattr(trainer, "total_steps") else None)
+
+    def on_step_end(self, trainer: Any, logs: dict[str, Any]) -> None:
+        # the hook counts an item when the next one is asked for: one step behind, so that
+        # the end (on_train_end) completes the last step and the count equals the steps run
+        if self._steps is not None and not self._first:
+            next(self._steps, None)
+        self._first = False
+
+    def on_train_end(self, trainer: Any) -> None:
+        if self._steps is not None:
+            self._running = False
+            for _ in self._steps:  # the ticks end: the hook says ``done``
+                pass
+            self._steps = None
 
 
 def attention_view(

@@ -21,7 +21,7 @@ from typing import Any
 from seqattn.config import replace_config
 from seqattn.data.datasets.parallel import SentencePair, load_fra_eng, load_multi30k
 from seqattn.experiments.base import Experiment, Progress, no_progress
-from seqattn.experiments.toolkit import attention_view
+from seqattn.experiments.toolkit import HookProgress, attention_view, phase
 from seqattn.pipelines.translation import (
     TimeBudget,
     TranslationConfig,
@@ -112,12 +112,16 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     train, valid, test = load_splits(cfg)
     budget = TimeBudget(cfg.time_budget_min)
     model_cfg = dataclasses.replace(cfg.model, seed=cfg.seed)
-    bundle = fit_translation(train, valid, model_cfg, out_dir / "model", callbacks=[budget],
-                             resume=cfg.resume)  # fmt: skip
+    train_bar = HookProgress(progress, f"train on {len(train)} pairs (BPE, vocabularies, steps)")
+    train_bar.start()  # now: fit_translation learns its BPE and vocabularies before step 1
+    bundle = fit_translation(train, valid, model_cfg, out_dir / "model",
+                             callbacks=[budget, train_bar], resume=cfg.resume)  # fmt: skip
     rows, translations = [], {}
     for beam in dict.fromkeys((1, cfg.beam)):
-        row, out = evaluate(bundle, test, beam, cfg.length_penalty)
-        row["search"] = "greedy" if beam == 1 else f"beam {beam}"
+        search = "greedy" if beam == 1 else f"beam {beam}"
+        with phase(progress, f"test: {search} search over {len(test)} sentences"):
+            row, out = evaluate(bundle, test, beam, cfg.length_penalty)
+        row["search"] = search
         rows.append(row)
         translations[beam] = out
     best_beam = cfg.beam
