@@ -165,8 +165,17 @@ def _explain(bundle, texts, ids, gold, preds, args: argparse.Namespace, info) ->
 # -- export -----------------------------------------------------------------------------------
 def _cmd_export(args: argparse.Namespace) -> int:
     from seqattn.pipelines import export_classifier
+    from seqattn.pipelines import export_translator as tr
 
+    if tr.is_translator_dir(args.model):
+        path = tr.export_translator(args.model, args.format, args.output, args.quantize)
+        print(f"exported {args.model} as {args.format}: {path} ({tr.ENCODER_FILE}, "
+              f"{tr.STEP_FILE}, manifest.json; run it with seqattn.serving)")  # fmt: skip
+        return 0
+    tr.check_quantize(args.format, args.quantize)
     path = export_classifier(args.model, args.format, args.output)
+    if args.quantize:
+        print(f"quantized ({args.quantize}): {tr.quantize_onnx_file(path)}")
     print(f"exported {args.model} as {args.format}: {path}")
     print("inputs: tokens (B, T) int64 ids from vocab.json, mask (B, T) bool (True = token); "
           "output: probs (B, C) in the order of config.json's labels")  # fmt: skip
@@ -232,4 +241,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--model", required=True, metavar="DIR", help="model directory")
     exp.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="export format")
     exp.add_argument("--output", metavar="FILE", help="file to write (default: in DIR)")
+    exp.add_argument("--quantize", choices=["int8"], help="also ONNX dynamic int8 quantisation")
     exp.set_defaults(func=guarded("export", _cmd_export))

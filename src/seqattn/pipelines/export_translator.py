@@ -62,7 +62,9 @@ __all__ = [
     "ExportableStep",
     "export_translator",
     "is_translator_dir",
+    "check_quantize",
     "quantize_onnx",
+    "quantize_onnx_file",
     "MANIFEST_FORMAT",
 ]
 
@@ -167,7 +169,7 @@ class ExportableEncoder(nn.Module):
         self.names: list[str] = []  # filled by the first forward (the state's keys)
 
     def initial_state(self, src: Tensor, src_lengths: Tensor) -> dict[str, Tensor]:
-        m, cfg = self.model, self.model.config
+        m = self.model
         memory, h, c = self.rnn(m.src_embedding(src), src_lengths)
         src_mask = torch.arange(src.shape[1], device=src.device)[None, :] < src_lengths[:, None]
         h_layers = m._per_layer(h)
@@ -285,8 +287,9 @@ def _spec(names: list[str], arrays, role: str) -> dict[str, dict]:
     out = {}
     for name, a in zip(names, arrays, strict=True):
         axes = _axes(name.removesuffix("_out"), role)
+        dtype = a.numpy().dtype if isinstance(a, Tensor) else a.dtype
         out[name] = {"shape": [axes.get(d, int(n)) for d, n in enumerate(a.shape)],
-                     "dtype": str(a.numpy().dtype if isinstance(a, Tensor) else a.dtype)}  # fmt: skip
+                     "dtype": str(dtype)}  # fmt: skip
     return out
 
 
@@ -411,6 +414,26 @@ def quantize_onnx(blob: bytes) -> bytes:
         return dst.read_bytes()
 
 
+def check_quantize(format: str, quantize: str | None) -> None:
+    """ValueError unless ``quantize`` is None, or a known quantisation of an ONNX export."""
+    if quantize is not None and (quantize not in QUANTIZE or format != "onnx"):
+        raise ValueError(f"expected quantize None or one of {QUANTIZE} with format 'onnx', got "
+                         f"{quantize!r} with format {format!r}")  # fmt: skip
+
+
+def quantize_onnx_file(path: str | os.PathLike, quantize: str = "int8") -> Path:
+    """Write ``<name>.int8.onnx`` beside the ONNX file ``path`` (e.g. an exported
+    classifier), dynamically quantised (:func:`quantize_onnx`); returns its path."""
+    from seqattn.io import atomic_write
+
+    check_quantize("onnx", quantize)
+    path = Path(path)
+    blob = quantize_onnx(path.read_bytes())
+    out = path.with_name(f"{path.name.removesuffix('.onnx')}.{quantize}.onnx")
+    atomic_write(out, lambda f: f.write(blob))
+    return out
+
+
 def _versions() -> dict[str, str]:
     import onnx
 
@@ -456,8 +479,7 @@ def export_translator(
 
     if format != "onnx":
         raise ValueError(f"expected format 'onnx' for a translator, got {format!r}")
-    if quantize is not None and quantize not in QUANTIZE:
-        raise ValueError(f"expected quantize None or one of {QUANTIZE}, got {quantize!r}")
+    check_quantize(format, quantize)
     try:
         import onnx  # noqa: F401
     except ImportError:
