@@ -3,6 +3,7 @@
 from seqattn.nn import attention as _attention
 from seqattn.nn.attention import *  # noqa: F403  (its __all__)
 from seqattn.nn.crf import CRF
+from seqattn.nn.delta import DeltaNet, GatedLinearAttention
 from seqattn.nn.embeddings import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
@@ -51,6 +52,8 @@ __all__ = [
     "Mamba",
     "MLSTM",
     "SLSTM",
+    "DeltaNet",
+    "GatedLinearAttention",
     "SqueezeExcitation",
     "se_parameter_count",
 ]
