@@ -11,6 +11,7 @@ Example:
 """
 
 from seqattn.data.datasets import _catalog  # noqa: F401  (registers the built-in datasets)
+from seqattn.data.datasets import conll as _conll
 from seqattn.data.datasets import text_classification as _text_classification
 from seqattn.data.datasets._download import (
     ChecksumError,
@@ -33,6 +34,7 @@ from seqattn.data.datasets._registry import (
     register,
 )
 from seqattn.data.datasets.babi import BABI_TASKS, BabiExample, babi_file, load_babi, parse_babi
+from seqattn.data.datasets.conll import *  # noqa: F403  (its __all__)
 from seqattn.data.datasets.digits import DIGIT_WORDS, load_digits
 from seqattn.data.datasets.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist, read_idx
 from seqattn.data.datasets.parallel import (
@@ -63,6 +65,7 @@ __all__ = [
     "missing_files",
     "sha256_file",
     *_text_classification.__all__,
+    *_conll.__all__,
     "SentencePair",
     "load_multi30k",
     "load_fra_eng",
