@@ -6,6 +6,7 @@ from seqattn.evaluation.buckets import (
     assign_buckets,
     bleu_by_length,
 )
+from seqattn.evaluation.tagging import entity_scores, tagging_scores, token_accuracy
 from seqattn.evaluation.translation import CorpusScore, corpus_bleu, corpus_chrf
 
 __all__ = [
@@ -16,4 +17,7 @@ __all__ = [
     "bleu_by_length",
     "corpus_bleu",
     "corpus_chrf",
+    "entity_scores",
+    "tagging_scores",
+    "token_accuracy",
 ]
