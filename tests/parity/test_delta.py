@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.parity.test_mamba import _assert_ragged_from_state_equals_unpadded
 from tests.parity.test_modern_recurrent import (
     _assert_grads_equal,
     _assert_ragged_equals_unpadded,
@@ -126,6 +127,10 @@ def test_ragged_lengths_and_streaming(make):
     x = torch.randn(3, 9, 12, dtype=F64)
     _assert_ragged_equals_unpadded(make(), x, torch.tensor([9, 4, 0]))
     _assert_streaming_equals_forward(make(), x)
+    x = torch.randn(3, 12, 12, dtype=F64)
+    for mode in ("sequential", "chunked"):
+        lengths = torch.tensor([9, 1, 0])
+        _assert_ragged_from_state_equals_unpadded(make(), x, lengths, mode=mode, chunk_size=4)
 
 
 @pytest.mark.parametrize("make", [_delta, _gla], ids=["deltanet", "gla"])

@@ -126,6 +126,27 @@ def test_mamba_ragged_lengths_and_streaming():
     _assert_streaming_equals_forward(block, x)
 
 
+def _assert_ragged_from_state_equals_unpadded(layer, x, lengths, **kw):
+    """A ragged batch continuing from a carried state equals each row run alone from its state."""
+    _, state = layer(x[:, :3], **kw)
+    flat = list(state) if isinstance(state, tuple) else [state]
+    y, new = layer(x[:, 3:], state, lengths=lengths, **kw)
+    new = list(new) if isinstance(new, tuple) else [new]
+    for b, n in enumerate(lengths.tolist()):
+        row = [s[b : b + 1] for s in flat]
+        y_b, new_b = layer(x[b : b + 1, 3 : 3 + n], tuple(row) if len(row) > 1 else row[0], **kw)
+        new_b = list(new_b) if isinstance(new_b, tuple) else [new_b]
+        torch.testing.assert_close(y[b, :n], y_b[0])
+        assert torch.all(y[b, n:] == 0)
+        for s, s_b in zip(new, new_b, strict=True):
+            torch.testing.assert_close(s[b], s_b[0])
+
+
+def test_mamba_ragged_lengths_from_a_carried_state():
+    x = torch.randn(3, 12, 6, dtype=F64)
+    _assert_ragged_from_state_equals_unpadded(_mamba(), x, torch.tensor([9, 1, 0]))
+
+
 def test_mamba_defaults_and_init():
     block = Mamba(32)
     assert (block.hidden_size, block.state_size, block.dt_rank) == (64, 16, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.parity.test_mamba import _assert_ragged_from_state_equals_unpadded
 from tests.parity.test_modern_recurrent import (
     _assert_grads_equal,
     _assert_ragged_equals_unpadded,
@@ -111,6 +112,15 @@ def test_mlstm_ragged_lengths_streaming_and_finite_gradients():
         y, (C, n, m) = cell(x, lengths=lengths, mode=mode, chunk_size=4)
         grads = torch.autograd.grad(y.sum() + C.sum() + m.sum(), [x, *cell.parameters()])
         assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_xlstm_ragged_lengths_from_a_carried_state():
+    x = torch.randn(3, 12, 12, dtype=F64)
+    for mode in ("sequential", "chunked"):
+        _assert_ragged_from_state_equals_unpadded(
+            _mlstm(), x, torch.tensor([9, 1, 0]), mode=mode, chunk_size=4
+        )
+    _assert_ragged_from_state_equals_unpadded(_slstm(), x[..., :5], torch.tensor([9, 1, 0]))
 
 
 def _slstm(seed=0, **kw):
