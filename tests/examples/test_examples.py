@@ -97,3 +97,26 @@ def test_static_vs_contextual_bank() -> None:
     out = run_example("static_vs_contextual.py")
     assert number(r"static cosine \(river vs loan\) = ([\d.-]+)", out) == pytest.approx(1.0)
     assert number(r"contextual cosine \(river vs loan\) = ([\d.-]+)", out) < 0.999
+
+
+def agreement_rows(out: str, regime: str) -> dict[int, dict[str, float]]:
+    section = out.split(f"trained on {regime}")[1].split("trained on")[0]
+    rows = re.findall(r"clause length +(\d+): (.+)", section)
+    assert [int(n) for n, _ in rows] == [5, 10, 25, 50, 100], section
+    table = {}
+    for n, row in rows:
+        table[int(n)] = {k.strip(): float(v) for k, v in re.findall(r"([a-z -]+?) ([\d.]+)", row)}
+    return table
+
+
+def test_subject_verb_agreement_attention_learns_what_last_state_cannot() -> None:
+    out = run_example("subject_verb_agreement.py")
+    assert len(re.findall(r"nearest noun 0\.000,", out)) == 5  # every test noun is an attractor
+    short = agreement_rows(out, "short to long")
+    long_only = agreement_rows(out, "long only")
+    for length in (5, 10, 25, 50, 100):
+        assert set(short[length]) == {"rnn last-state", "lstm last-state", "lstm attention"}
+        assert min(short[length].values()) >= 0.95, short[length]
+        assert long_only[length]["lstm attention"] >= 0.95, long_only[length]
+    assert long_only[100]["lstm last-state"] <= 0.75, long_only[100]
+    assert long_only[100]["rnn last-state"] <= 0.85, long_only[100]
