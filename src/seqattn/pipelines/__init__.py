@@ -17,6 +17,8 @@ from seqattn.pipelines.export import EXPORT_FORMATS, ExportableClassifier, expor
 from seqattn.pipelines.loading import load_model, model_kind
 from seqattn.pipelines.model_dir import open_model_dir, write_model_dir
 from seqattn.pipelines.tables import Table, read_table, read_text_examples, write_csv
+from seqattn.pipelines.tagging import TaggerBundle, TaggerTrainConfig
+from seqattn.pipelines.tagging_training import fit_tagger
 from seqattn.pipelines.translation import (
     Translation,
     TranslationConfig,
@@ -45,6 +47,9 @@ __all__ = [
     "TranslationModel",
     "Translation",
     "fit_translation",
+    "TaggerTrainConfig",
+    "TaggerBundle",
+    "fit_tagger",
     "load_model",
     "model_kind",
 ]
