@@ -38,6 +38,7 @@ ALLOWED = {
     "experiments": {"functional", "nn", "models", "decoding", "data", "evaluation",
                     "diagnostics", "training", "viz", "pipelines"} | FOUNDATION,
     "serve": {"data", "viz", "pipelines"} | FOUNDATION,
+    "serving": FOUNDATION,  # numpy + onnxruntime only: no torch (tests/serving checks it runs)
     "cli": {"functional", "nn", "models", "decoding", "data", "evaluation", "diagnostics",
             "training", "viz", "pipelines", "experiments", "serve"} | FOUNDATION,
 }  # fmt: skip

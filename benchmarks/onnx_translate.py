@@ -1,0 +1,104 @@
+"""A translator outside PyTorch: ONNX (fp32, int8) vs PyTorch on a test set, outputs and speed.
+
+Exports the model directory (``seqattn.pipelines.export_translator``; fp32 to ``DIR/onnx``,
+dynamic int8 to ``DIR/onnx-int8``), translates the whole test set with PyTorch's
+``TranslationModel.translate`` and ``seqattn.serving.OnnxTranslator`` (greedy and beam), and
+reports per runtime the sentences whose tokens differ from PyTorch's and sacreBLEU against the
+references; then sentences/s end to end (tokenise, search, detokenise) at batch 1 (the first
+``--speed-sentences`` sentences) and at batch 64 (the whole set), one thread each
+(``torch.set_num_threads`` and onnxruntime's ``intra_op_num_threads``).
+
+    OMP_NUM_THREADS=1 python benchmarks/onnx_translate.py --model translator \\
+        --src test_2016_flickr.de.gz --ref test_2016_flickr.en.gz --json onnx_translate.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import platform
+import time
+from pathlib import Path
+
+
+def _lines(path: str) -> list[str]:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def _timed(fn, texts, **kw):
+    start = time.perf_counter()
+    out = fn(texts, **kw)
+    return out, time.perf_counter() - start
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="translator model directory")
+    p.add_argument("--src", required=True, help="test source sentences (.gz ok)")
+    p.add_argument("--ref", required=True, help="their reference translations")
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--speed-sentences", type=int, default=100, help="batch-1 timing subset")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args(argv)
+
+    import sacrebleu
+    import torch
+
+    from seqattn.pipelines.export_translator import export_translator
+    from seqattn.pipelines.translation import TranslationModel
+    from seqattn.serving import OnnxTranslator
+
+    torch.set_num_threads(args.threads)
+    texts, refs = _lines(args.src), _lines(args.ref)
+    started = time.perf_counter()
+    folders = {"onnx_fp32": export_translator(args.model),
+               "onnx_int8": export_translator(args.model, quantize="int8")}  # fmt: skip
+    export_s = time.perf_counter() - started
+    runners = {"pytorch": TranslationModel.load(args.model).translate}
+    for name, folder in folders.items():
+        runners[name] = OnnxTranslator(folder, threads=args.threads).translate
+    searches = {"greedy": 1, f"beam{args.beam}": args.beam}
+    quality, speed, outputs = {}, {}, {}
+    for search, beam in searches.items():
+        for name, run in runners.items():  # the whole set at batch 64: outputs and speed
+            out, secs = _timed(run, texts, beam=beam, batch_size=64)
+            outputs[name, search] = out
+            hyps = [t.text for t in out]
+            ref_out = outputs["pytorch", search]
+            quality[f"{name}/{search}"] = {
+                "bleu": round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2),
+                "differing_sentences": sum(
+                    a.tokens != b.tokens for a, b in zip(out, ref_out, strict=True)
+                ),
+                "sentences": len(out),
+            }
+            speed[f"{name}/{search}/batch64"] = round(len(texts) / secs, 1)
+            print(name, search, quality[f"{name}/{search}"], speed[f"{name}/{search}/batch64"],
+                  flush=True)  # fmt: skip
+    subset = texts[: args.speed_sentences]
+    for search, beam in searches.items():
+        for name, run in runners.items():
+            _, secs = _timed(run, subset, beam=beam, batch_size=1)
+            speed[f"{name}/{search}/batch1"] = round(len(subset) / secs, 1)
+            print(name, search, "batch 1", speed[f"{name}/{search}/batch1"], flush=True)
+    result = {
+        "model": args.model, "src": args.src, "quality": quality,
+        "sentences_per_s": speed, "threads": args.threads, "export_s": round(export_s, 1),
+        "speed_sentences_batch1": len(subset), "torch": torch.__version__,
+        "machine": platform.platform(), "python": platform.python_version(),
+        "int8_bytes": {f: (Path(folders["onnx_int8"]) / f).stat().st_size
+                       for f in ("encoder.onnx", "decoder_step.onnx")},
+        "fp32_bytes": {f: (Path(folders["onnx_fp32"]) / f).stat().st_size
+                       for f in ("encoder.onnx", "decoder_step.onnx")},
+    }  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
