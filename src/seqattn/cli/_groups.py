@@ -46,7 +46,11 @@ def add_run_flags(parser: argparse.ArgumentParser, *, resume: bool = True) -> No
             "each is named; only --epochs and --patience may change) or checkpoint (continue "
             "with all the checkpoint's options)",
         )  # fmt: skip
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True,
+        help="show training progress: a bar on a terminal, a line every 30 s otherwise "
+        "(a log, a pipe)",
+    )  # fmt: skip
     add_tensorboard(parser)
 
 

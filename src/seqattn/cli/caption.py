@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from seqattn.cli._groups import add_run_flags, guarded, tensorboard_logger, train_group
+from seqattn.cli._progress import progress as _progress
 
 _TRAIN_OPTIONS = {
     # flag: (config field, type, help)
@@ -78,12 +79,6 @@ def _cmd_train_caption(args: argparse.Namespace) -> int:
     )
     print(f"model: {out}")
     return 0
-
-
-def _progress(items, desc="", total=None):
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, total=total, dynamic_ncols=True)
 
 
 def _cmd_caption(args: argparse.Namespace) -> int:

@@ -56,6 +56,7 @@ _TRAIN_OPTIONS = {
 
 
 def _cmd_train_classify(args: argparse.Namespace) -> int:
+    from seqattn.cli._progress import bar_factory
     from seqattn.lock import folder_lock
     from seqattn.pipelines import TextClassifierConfig, fit_text_classifier, read_text_examples
     from seqattn.training import ProgressBar
@@ -69,7 +70,7 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
     train = read_text_examples(args.train, args.text_col, args.label_col)
     valid = read_text_examples(args.valid, args.text_col, args.label_col) if args.valid else None
     tb = tensorboard_logger(args)
-    callbacks = [ProgressBar(metric="val_acc", items_label=None, desc="train")]
+    callbacks = [ProgressBar(bar_factory(), metric="val_acc", items_label=None, desc="train")]
     callbacks = (callbacks if args.progress else []) + ([tb] if tb else [])
     with folder_lock(args.out):  # one writer per model folder
         bundle = fit_text_classifier(train, valid, config, args.out, callbacks=callbacks,

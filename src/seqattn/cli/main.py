@@ -11,40 +11,8 @@ import traceback
 from pathlib import Path
 
 from seqattn import __version__
-
-
-def _progress(items, desc="", total=None):
-    """A tqdm bar on a terminal; elsewhere (a log file, a pipe, CI) plain progress lines."""
-    if sys.stderr.isatty():
-        from tqdm.auto import tqdm
-
-        return tqdm(items, desc=desc, total=total, dynamic_ncols=True)
-    return progress_lines(items, desc, total)
-
-
-def progress_lines(items, desc="", total=None, every_s: float = 30.0, stream=None):
-    """Yield ``items``, writing ``desc: started``, then ``desc: i/total (s)`` at most every
-    ``every_s`` seconds, then ``desc: done`` (or ``stopped``) lines to ``stream`` (stderr)."""
-    import time
-
-    stream = stream or sys.stderr
-    start = last = time.monotonic()
-    count, finished = 0, False
-    of = f"/{total}" if total is not None else ""
-    print(f"{desc}: started" + (f" ({total} steps)" if total is not None else ""),
-          file=stream, flush=True)  # fmt: skip
-    try:
-        for count, item in enumerate(items, 1):  # noqa: B007 (count is read after the loop)
-            yield item
-            now = time.monotonic()
-            if now - last >= every_s:
-                print(f"{desc}: {count}{of} ({now - start:.0f} s)", file=stream, flush=True)
-                last = now
-        finished = True
-    finally:
-        word = "done" if finished else "stopped"
-        print(f"{desc}: {word} after {count}{of} in {time.monotonic() - start:.0f} s",
-              file=stream, flush=True)  # fmt: skip
+from seqattn.cli._progress import progress as _progress
+from seqattn.cli._progress import progress_lines  # noqa: F401 (its home before _progress)
 
 
 def _numbers(results: dict, prefix: str = "") -> dict[str, float]:
@@ -208,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     from seqattn.cli.classify import register as register_classify_commands
 
     register_classify_commands(sub)
+    from seqattn.cli.tag import register as register_tag_commands
+
+    register_tag_commands(sub)
     from seqattn.cli.vectors import register as register_vectors_command
 
     register_vectors_command(sub)

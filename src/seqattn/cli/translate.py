@@ -45,6 +45,7 @@ _TRAIN_OPTIONS = {
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from seqattn.cli._progress import bar_factory
     from seqattn.lock import folder_lock
     from seqattn.pipelines.translation import (
         TimeBudget,
@@ -75,8 +76,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     tb = g.tensorboard_logger(args)
     callbacks = [TimeBudget(args.max_minutes)] + ([tb] if tb else [])
     if args.progress:
-        callbacks.append(ProgressBar(metric="val_loss", items_label="tok", desc="train",
-                                     budget_minutes=args.max_minutes))  # fmt: skip
+        callbacks.append(ProgressBar(bar_factory(), metric="val_loss", items_label="tok",
+                                     desc="train", budget_minutes=args.max_minutes))  # fmt: skip
+        print(f"train: learning the subwords and vocabularies of {len(train)} pairs, then "
+              "training", file=sys.stderr, flush=True)  # fmt: skip
     with folder_lock(args.out):  # one writer per model folder
         bundle = fit_translation(train, valid, config, args.out, callbacks=callbacks,
                                  resume=args.resume,
@@ -141,6 +144,10 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     info = sys.stderr if not args.output else sys.stdout
     if unknown:
         print(f"note: {unknown} unknown source tokens mapped to <unk>", file=sys.stderr)
+    if args.input:  # a file can take minutes: say what runs
+        search = "greedy" if args.beam == 1 else f"beam {args.beam}"
+        print(f"translating {len(texts)} sentences of {args.input} ({search})...",
+              file=sys.stderr, flush=True)  # fmt: skip
     out = bundle.translate(texts, beam=args.beam, where=where, batch_size=args.batch_size)
     if args.output:
         atomic_write_text(args.output, "".join(t.text + "\n" for t in out))

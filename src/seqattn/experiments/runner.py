@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from seqattn.experiments.base import Experiment, Progress, no_progress, versions, write_metrics
-from seqattn.experiments.toolkit import torch_threads
+from seqattn.experiments.toolkit import phase, torch_threads
 from seqattn.io import atomic_write_json
 from seqattn.lock import folder_lock
 
@@ -169,16 +169,17 @@ def run_experiment(
             "versions": versions(),
             "command": _command(exp.name, quick, out, command),
         }
-        results_path = atomic_write_json(out / "results.json", payload)
-        metrics_path = write_metrics(out, results, since=started)
-        table = exp.table(results)
-        report_path = write_report(
-            out, title=f"{exp.name}{' (quick)' if quick else ''}", command=payload["command"],
-            config=payload["config"], results=results, versions=payload["versions"],
-            table_markdown=table, tables=exp.result_tables(results),
-            figures=results.get("figures", []), metrics_path=metrics_path,
-            attention=results.get("attention", []),
-        )  # fmt: skip
+        with phase(progress, f"report: {out / 'report.html'}"):
+            results_path = atomic_write_json(out / "results.json", payload)
+            metrics_path = write_metrics(out, results, since=started)
+            table = exp.table(results)
+            report_path = write_report(
+                out, title=f"{exp.name}{' (quick)' if quick else ''}",
+                command=payload["command"], config=payload["config"], results=results,
+                versions=payload["versions"], table_markdown=table,
+                tables=exp.result_tables(results), figures=results.get("figures", []),
+                metrics_path=metrics_path, attention=results.get("attention", []),
+            )  # fmt: skip
         return RunRecord(
             name=exp.name, config=cfg, quick=quick, results=results, out_dir=out,
             results_path=results_path, metrics_path=metrics_path, report_path=report_path,

@@ -346,6 +346,8 @@ def _train_grid(cfg: Config, tasks: list, run_seeds: list[int], progress: Progre
         for items in runs.values():  # only the first run's model is kept for heat maps
             for _, r in items:
                 r.pop("model", None)
+    for _ in bar:  # the last job is done: the hook's end line
+        pass
     return data_info, attention, runs
 
 
