@@ -8,6 +8,11 @@ references; then sentences/s end to end (tokenise, search, detokenise) at batch 
 ``--speed-sentences`` sentences) and at batch 64 (the whole set), one thread each
 (``torch.set_num_threads`` and onnxruntime's ``intra_op_num_threads``).
 
+With ``--classifier DIR --classifier-data FILE`` (a CSV/TSV with ``--text-col`` and
+``--label-col``) it also exports that text classifier (``model.onnx``, ``model.int8.onnx``) and
+reports the accuracy of PyTorch, ONNX fp32 and ONNX int8 on the file, how many predictions
+int8 changes, and sentences/s at batch 64.
+
     OMP_NUM_THREADS=1 python benchmarks/onnx_translate.py --model translator \\
         --src test_2016_flickr.de.gz --ref test_2016_flickr.en.gz --json onnx_translate.json
 """
@@ -43,6 +48,10 @@ def main(argv=None) -> dict:
     p.add_argument("--speed-sentences", type=int, default=100, help="batch-1 timing subset")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--classifier", help="also a text classifier directory (fp32 vs int8)")
+    p.add_argument("--classifier-data", help="its labelled CSV/TSV file")
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--label-col", default="label")
     args = p.parse_args(argv)
 
     import sacrebleu
@@ -95,9 +104,57 @@ def main(argv=None) -> dict:
         "fp32_bytes": {f: (Path(folders["onnx_fp32"]) / f).stat().st_size
                        for f in ("encoder.onnx", "decoder_step.onnx")},
     }  # fmt: skip
+    if args.classifier:
+        result["classifier"] = _classifier(args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _classifier(args) -> dict:
+    """Accuracy and speed of a classifier: PyTorch, ONNX fp32, ONNX int8 (one thread)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from seqattn.pipelines import ClassifierBundle, export_classifier, read_table
+    from seqattn.pipelines.export_translator import quantize_onnx_file
+
+    bundle = ClassifierBundle.load(args.classifier)
+    table = read_table(args.classifier_data)
+    texts = [str(t) for t in table.column(args.text_col)]
+    gold = [str(g).strip() for g in table.column(args.label_col)]
+    fp32 = export_classifier(args.classifier, "onnx")
+    files = {"onnx_fp32": fp32, "onnx_int8": quantize_onnx_file(fp32)}
+    preds, secs = _timed(bundle.predict, texts, batch_size=64)
+    labels = {"pytorch": [p.label for p in preds]}
+    speed = {"pytorch": len(texts) / secs}
+    tokens = [bundle.vocab.encode(bundle.tokenize(t)) for t in texts]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    for name, path in files.items():
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        start, out = time.perf_counter(), []
+        for i in range(0, len(tokens), 64):
+            chunk = tokens[i : i + 64]
+            width = max(len(c) for c in chunk)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=bool)
+            for j, c in enumerate(chunk):
+                ids[j, : len(c)], mask[j, : len(c)] = c, True
+            (probs,) = session.run(["probs"], {"tokens": ids, "mask": mask})
+            out += [bundle.labels[k] for k in probs.argmax(-1)]
+        speed[name], labels[name] = len(texts) / (time.perf_counter() - start), out
+    return {
+        "model": args.classifier, "data": args.classifier_data, "examples": len(texts),
+        "accuracy": {k: round(sum(a == b for a, b in zip(v, gold, strict=True)) / len(gold), 4)
+                     for k, v in labels.items()},
+        "changed_by_int8": sum(a != b for a, b in zip(labels["onnx_fp32"], labels["onnx_int8"],
+                                                      strict=True)),
+        "fp32_vs_pytorch_differing": sum(a != b for a, b in zip(labels["onnx_fp32"],
+                                                                labels["pytorch"], strict=True)),
+        "sentences_per_s_batch64": {k: round(v, 1) for k, v in speed.items()},
+        "bytes": {k: Path(v).stat().st_size for k, v in files.items()},
+    }  # fmt: skip
 
 
 if __name__ == "__main__":

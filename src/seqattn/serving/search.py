@@ -78,8 +78,9 @@ def _extensions(scores: np.ndarray, log_probs: np.ndarray, width: int, k: int, e
     n, vocab = scores.shape[0], log_probs.shape[1]
     cand = (scores[:, :, None] + log_probs.reshape(n, width, vocab)).reshape(n, width * vocab)
     m = min(2 * k, width * vocab)
-    part = np.argpartition(-cand, m - 1, axis=1)[:, :m] if m < cand.shape[1] else (
-        np.broadcast_to(np.arange(cand.shape[1]), cand.shape))  # fmt: skip
+    size = cand.shape[1]
+    part = np.argpartition(cand, size - m, axis=1)[:, size - m :] if m < size else (
+        np.broadcast_to(np.arange(size), cand.shape))  # fmt: skip
     vals = np.take_along_axis(cand, part, 1)
     order = np.lexsort((part, -vals), axis=1)
     idx = np.take_along_axis(part, order, 1)
