@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from serving_models import KINDS, SENTENCES
 
@@ -26,6 +27,9 @@ def _compare(model_dir, folder, sentences=SENTENCES):
             assert g.tokens == w.tokens, (beam, batch, w.text, g.text)
             assert (g.text, g.src_tokens) == (w.text, w.src_tokens)
             assert g.score == pytest.approx(w.score, abs=1e-4)
+            assert (g.attention is None) == (w.attention is None)
+            if w.attention is not None:
+                np.testing.assert_allclose(g.attention, w.attention.numpy(), atol=1e-4)
 
 
 @pytest.mark.parametrize(

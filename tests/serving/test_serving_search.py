@@ -25,11 +25,11 @@ def _steps(table):
 
     def torch_step(tok, state):
         b, t = state["input"], state["t"]
-        return table[b, t, tok], {"input": b, "t": t + 1}, None
+        return table[b, t, tok], {"input": b, "t": t + 1}, table[b, t, tok, :3]
 
     def np_step(tok, state):
         b, t = state["input"], state["t"]
-        return np_table[b, t, tok], {"input": b, "t": t + 1}
+        return np_table[b, t, tok], {"input": b, "t": t + 1}, np_table[b, t, tok, :3]
 
     def np_reorder(state, rows, inputs):
         return {k: v[rows] for k, v in state.items()}
@@ -49,9 +49,11 @@ def test_searches_match_seqattn_decoding(seed):
     start = {"input": np.arange(batch), "t": np.zeros(batch, dtype=np.int64)}
     common = {"bos": vocab - 1, "eos": 0}
     want = torch_greedy(torch_step, rows, max_len=torch.from_numpy(max_len), **common)
-    got, scores = greedy_search(np_step, start, np_reorder,
+    got, scores, attn = greedy_search(np_step, start, np_reorder,
                                 max_len=max_len, **common)  # fmt: skip
     assert got == want.best()
+    for a, w in zip(attn, want.attention, strict=True):  # a step's 'attention': 3 log-probs
+        np.testing.assert_array_equal(a, w[0].numpy())
     np.testing.assert_allclose(scores, want.scores[:, 0].numpy(), rtol=0, atol=1e-6)
     for k in (1, 2, 4):
         n_best = int(rng.integers(1, k + 1))
@@ -60,14 +62,19 @@ def test_searches_match_seqattn_decoding(seed):
         options = {"length_penalty": alpha, "n_best": n_best, "early_stop": early, **common}
         want = torch_beam(torch_step, rows, beam_size=k, max_len=torch.from_numpy(max_len),
                           **options)  # fmt: skip
-        got, scores = beam_search(np_step, start, np_reorder, beam_size=k, max_len=max_len,
+        got, scores, attn = beam_search(np_step, start, np_reorder, beam_size=k, max_len=max_len,
                                   **options)  # fmt: skip
         assert got == want.tokens, (k, n_best, alpha, early)
+        for a_in, w_in in zip(attn, want.attention, strict=True):
+            for a, w in zip(a_in, w_in, strict=True):
+                assert (a is None) == (w is None)
+                if a is not None:
+                    np.testing.assert_array_equal(a, w.numpy())
         np.testing.assert_allclose(scores, want.scores.double().numpy(), rtol=0, atol=1e-6)
 
 
 def test_beam_search_checks_its_arguments():
-    step = lambda tok, s: (np.zeros((len(tok), 3), np.float32), s)  # noqa: E731
+    step = lambda tok, s: (np.zeros((len(tok), 3), np.float32), s, None)  # noqa: E731
     with pytest.raises(ValueError, match="beam_size"):
         beam_search(step, None, lambda s, r, i: s, bos=2, eos=0, beam_size=0,
                     max_len=np.array([3]))  # fmt: skip

@@ -23,13 +23,15 @@ FORMAT = "seqattn.translator-onnx/1"  # seqattn.pipelines.export_translator.MANI
 
 @dataclass
 class ServedTranslation:
-    """One translated sentence: text, target pieces, source pieces, score (as PyTorch's
-    :class:`~seqattn.pipelines.translation.Translation`, without attention)."""
+    """One translated sentence, as PyTorch's :class:`~seqattn.pipelines.translation.Translation`:
+    text, target pieces, source pieces, score, and attention (T, S) float32 whose row t is the
+    step that emitted ``tokens[t]`` (None for the plain and context decoders)."""
 
     text: str
     tokens: list[str]
     src_tokens: list[str]
     score: float
+    attention: np.ndarray | None = None
 
 
 class OnnxTranslator:
@@ -83,13 +85,14 @@ class OnnxTranslator:
         return dict(zip(self.encoder_outputs, outs, strict=True))
 
     def step(self, tokens: np.ndarray, state: dict[str, np.ndarray]):
-        """One decoder step: (log_probs (N, V), the new state (source tensors unchanged))."""
+        """One decoder step: (log_probs (N, V), the new state (source tensors unchanged),
+        attention (N, S) or None)."""
         feed = {"tokens": tokens, **{n: state[n] for n in self.state_names + self.source_names}}
         outs = dict(zip(self.step_outputs, self.step_session.run(None, feed), strict=True))
         new = dict(state)
         for n in self.state_names:
             new[n] = outs[f"{n}_out"]
-        return outs["log_probs"], new
+        return outs["log_probs"], new, outs.get("attention")
 
     def reorder(self, state: dict[str, np.ndarray], rows: np.ndarray, inputs) -> dict:
         """Keep (and repeat) ``rows`` of every tensor. The source tensors hold one row per
@@ -135,18 +138,20 @@ class OnnxTranslator:
             state = self.encode(src, lengths)
             common = {"bos": self.bos, "eos": self.eos, "max_len": max_len}
             if beam == 1:
-                tokens, scores = greedy_search(self.step, state, self.reorder, **common)
-                best = [(tokens[j], float(scores[j])) for j in range(len(chunk))]
+                tokens, scores, attn = greedy_search(self.step, state, self.reorder, **common)
+                best = [(tokens[j], float(scores[j]), attn[j]) for j in range(len(chunk))]
             else:
-                hyps, scores = beam_search(self.step, state, self.reorder, beam_size=beam,
-                                           length_penalty=length_penalty, **common)  # fmt: skip
-                best = [(hyps[j][0], float(scores[j, 0])) for j in range(len(chunk))]
+                found = beam_search(self.step, state, self.reorder, beam_size=beam,
+                                    length_penalty=length_penalty, **common)  # fmt: skip
+                hyps, scores, attn = found
+                best = [(hyps[j][0], float(scores[j, 0]), attn[j][0]) for j in range(len(chunk))]
             for j, i in enumerate(chunk):
-                toks, score = best[j]
+                toks, score, a = best[j]
                 results[i] = ServedTranslation(
                     detokenize(self.tgt_tok, self.tgt_vocab, toks),
                     [self.tgt_vocab.itos[t] for t in toks],
                     [self.src_vocab.itos[t] for t in ids[i]], score,
+                    None if a is None else a[:, : len(ids[i])],
                 )  # fmt: skip
         return results
 
