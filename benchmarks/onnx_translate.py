@@ -5,7 +5,8 @@ dynamic int8 to ``DIR/onnx-int8``), translates the whole test set with PyTorch's
 ``TranslationModel.translate`` and ``seqattn.serving.OnnxTranslator`` (greedy and beam), and
 reports per runtime the sentences whose tokens differ from PyTorch's and sacreBLEU against the
 references; then sentences/s end to end (tokenise, search, detokenise) at batch 1 (the first
-``--speed-sentences`` sentences) and at batch 64 (the whole set), one thread each
+``--speed-sentences`` sentences) and at batch 64 (the whole set), the median of ``--repeats``
+alternating passes, one thread each
 (``torch.set_num_threads`` and onnxruntime's ``intra_op_num_threads``).
 
 With ``--classifier DIR --classifier-data FILE`` (a CSV/TSV with ``--text-col`` and
@@ -23,6 +24,7 @@ import argparse
 import gzip
 import json
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -47,6 +49,7 @@ def main(argv=None) -> dict:
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--speed-sentences", type=int, default=100, help="batch-1 timing subset")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="timing passes (median reported)")
     p.add_argument("--json", help="write the results here")
     p.add_argument("--classifier", help="also a text classifier directory (fp32 vs int8)")
     p.add_argument("--classifier-data", help="its labelled CSV/TSV file")
@@ -71,32 +74,34 @@ def main(argv=None) -> dict:
     for name, folder in folders.items():
         runners[name] = OnnxTranslator(folder, threads=args.threads).translate
     searches = {"greedy": 1, f"beam{args.beam}": args.beam}
-    quality, speed, outputs = {}, {}, {}
-    for search, beam in searches.items():
-        for name, run in runners.items():  # the whole set at batch 64: outputs and speed
-            out, secs = _timed(run, texts, beam=beam, batch_size=64)
-            outputs[name, search] = out
-            hyps = [t.text for t in out]
-            ref_out = outputs["pytorch", search]
-            quality[f"{name}/{search}"] = {
-                "bleu": round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2),
-                "differing_sentences": sum(
-                    a.tokens != b.tokens for a, b in zip(out, ref_out, strict=True)
-                ),
-                "sentences": len(out),
-            }
-            speed[f"{name}/{search}/batch64"] = round(len(texts) / secs, 1)
-            print(name, search, quality[f"{name}/{search}"], speed[f"{name}/{search}/batch64"],
-                  flush=True)  # fmt: skip
-    subset = texts[: args.speed_sentences]
-    for search, beam in searches.items():
+    quality, outputs = {}, {}
+    for search, beam in searches.items():  # outputs: the whole set at batch 64
         for name, run in runners.items():
-            _, secs = _timed(run, subset, beam=beam, batch_size=1)
-            speed[f"{name}/{search}/batch1"] = round(len(subset) / secs, 1)
-            print(name, search, "batch 1", speed[f"{name}/{search}/batch1"], flush=True)
+            out = outputs[name, search] = run(texts, beam=beam, batch_size=64)
+            quality[f"{name}/{search}"] = {
+                "bleu": round(sacrebleu.corpus_bleu([t.text for t in out], [refs]).score, 2),
+                "differing_sentences": sum(a.tokens != b.tokens for a, b in
+                                           zip(out, outputs["pytorch", search], strict=True)),
+                "sentences": len(out),
+            }  # fmt: skip
+            print(name, search, quality[f"{name}/{search}"], flush=True)
+    subset = texts[: args.speed_sentences]
+    passes: dict[str, list[float]] = {}
+    for _ in range(args.repeats):  # alternating passes: a busy spell hits every runner alike
+        for batch, sents in ((64, texts), (1, subset)):
+            for search, beam in searches.items():
+                for name, run in runners.items():
+                    _, secs = _timed(run, sents, beam=beam, batch_size=batch)
+                    passes.setdefault(f"{name}/{search}/batch{batch}", []).append(
+                        round(len(sents) / secs, 1)
+                    )
+    speed = {k: statistics.median(v) for k, v in passes.items()}
+    for k, v in passes.items():
+        print(k, speed[k], v, flush=True)
     result = {
         "model": args.model, "src": args.src, "quality": quality,
-        "sentences_per_s": speed, "threads": args.threads, "export_s": round(export_s, 1),
+        "sentences_per_s": speed, "passes": passes, "threads": args.threads,
+        "export_s": round(export_s, 1),
         "speed_sentences_batch1": len(subset), "torch": torch.__version__,
         "machine": platform.platform(), "python": platform.python_version(),
         "int8_bytes": {f: (Path(folders["onnx_int8"]) / f).stat().st_size
