@@ -35,7 +35,7 @@ from torch import nn  # noqa: E402
 
 from seqattn.data.synthetic.ntm_copy import ntm_copy_batch  # noqa: E402
 from seqattn.experiments.base import Experiment, Progress, no_progress  # noqa: E402
-from seqattn.experiments.toolkit import seeds, worker_map  # noqa: E402
+from seqattn.experiments.toolkit import phase, seeds, worker_map  # noqa: E402
 from seqattn.models.ntm import NTM, NTMConfig  # noqa: E402
 from seqattn.nn import LSTM  # noqa: E402
 from seqattn.training.loop import LoopState, TrainLoop  # noqa: E402
@@ -354,7 +354,8 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
         for s, b, tb in zip(r["curve_seen"], r["curve_bits"], r["train_bits"], strict=True):
             metrics.append({"step": s, f"{name}_heldout_bits": b, f"{name}_train_bits": tb})
     table = _summary(cfg, runs)
-    figures, attention = _figures(cfg, runs, out_dir)
+    with phase(progress, "figures: curves and the NTM's weightings"):
+        figures, attention = _figures(cfg, runs, out_dir)
     for r in runs:
         del r["_model"]
     ntm_bits = [r["final_bits"] for r in runs if r["model"] == "ntm"]

@@ -41,7 +41,7 @@ from seqattn.data.datasets import load_fashion_mnist
 from seqattn.evaluation.excitation import class_means, class_specificity
 from seqattn.experiments.base import Experiment, Progress, no_progress
 from seqattn.experiments.se_plots import plots
-from seqattn.experiments.toolkit import mean_std, seeds
+from seqattn.experiments.toolkit import mean_std, phase, seeds
 from seqattn.models.se_resnet import SEResNet, SEResNetConfig
 from seqattn.training.loop import LoopState, TrainLoop
 from seqattn.viz.table import Column, Table, render_markdown
@@ -370,10 +370,11 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     started, cpu_started = time.perf_counter(), time.process_time()
     runs, skipped, y_test = _train_jobs(cfg, progress)
     table = _variant_rows(cfg, runs)
-    specificity = [
-        row for r in runs if r["_excitations"] for row in _excitation_analysis(r, y_test)
-    ]
-    figures = plots(cfg, runs, y_test, specificity, out_dir)
+    with phase(progress, "excitation analysis and figures"):
+        specificity = [
+            row for r in runs if r["_excitations"] for row in _excitation_analysis(r, y_test)
+        ]
+        figures = plots(cfg, runs, y_test, specificity, out_dir)
     metrics = [
         {"run": f"{r['variant']}/seed{r['seed']}", "step": e["epoch"], **e}
         for r in runs
