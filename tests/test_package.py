@@ -37,7 +37,7 @@ ALLOWED = {
                   "training", "viz"} | FOUNDATION,
     "experiments": {"functional", "nn", "models", "decoding", "data", "evaluation",
                     "diagnostics", "training", "viz", "pipelines"} | FOUNDATION,
-    "serve": {"data", "viz", "pipelines"} | FOUNDATION,
+    "serve": {"data", "viz", "pipelines", "serving"} | FOUNDATION,
     "serving": FOUNDATION,  # numpy + onnxruntime only: no torch (tests/serving checks it runs)
     "cli": {"functional", "nn", "models", "decoding", "data", "evaluation", "diagnostics",
             "training", "viz", "pipelines", "experiments", "serve"} | FOUNDATION,

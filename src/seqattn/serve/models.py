@@ -16,6 +16,7 @@ import torch
 
 from seqattn.pipelines.loading import load_model, model_kind
 from seqattn.serve import schemas
+from seqattn.serving import OnnxTranslator, is_export_folder
 from seqattn.viz.attention import _shade
 
 __all__ = ["SHADE_RGB", "Limits", "ModelLoadError", "ServedModel", "load_served"]
@@ -135,8 +136,9 @@ class ServedModel:
         with self.lock:
             for search, k in searches:
                 (t,) = _pipeline(self.model.translate, [text], beam=k)
-                att = None if t.attention is None else t.attention.double().tolist()
-                heads = _head_weights(self.model, text, t)
+                att = None if t.attention is None else t.attention.tolist()
+                onnx = isinstance(self.model, OnnxTranslator)  # no PyTorch modules to replay
+                heads = None if onnx else _head_weights(self.model, text, t)
                 hyps.append(schemas.Hypothesis(search=search, text=t.text, tokens=t.tokens,
                                                score=t.score, attention=att,
                                                heads=heads))  # fmt: skip
@@ -223,9 +225,11 @@ def load_served(paths: list[str | os.PathLike], scenes_dir: str | os.PathLike | 
     for raw in paths:
         path = Path(raw)
         try:
-            kind = model_kind(path)
-            model = load_model(path)
-        except (OSError, ValueError, TypeError, KeyError) as err:
+            if is_export_folder(path):  # `seqattn export` of a translator: onnxruntime
+                kind, model = "translation", OnnxTranslator(path)
+            else:
+                kind, model = model_kind(path), load_model(path)
+        except (OSError, ValueError, TypeError, KeyError, ImportError) as err:
             raise ModelLoadError(f"{path}: {err}") from None
         name = path.name if path.name != "model" else path.parent.name or "model"
         base, n = name, 2

@@ -17,7 +17,7 @@ Needs ``numpy`` and ``onnxruntime``, and ``tokenizers`` for BPE models (``subwor
 the default of ``seqattn train translate``).
 """
 
-from seqattn.serving.runner import OnnxTranslator, ServedTranslation
+from seqattn.serving.runner import OnnxTranslator, ServedTranslation, is_export_folder
 from seqattn.serving.search import beam_search, greedy_search, length_penalty_gnmt
 
 __all__ = [
@@ -25,5 +25,6 @@ __all__ = [
     "ServedTranslation",
     "beam_search",
     "greedy_search",
+    "is_export_folder",
     "length_penalty_gnmt",
 ]

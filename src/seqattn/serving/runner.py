@@ -14,11 +14,20 @@ import numpy as np
 from seqattn.serving.search import beam_search, greedy_search
 from seqattn.serving.text import MAX_CHARS, ServingVocab, detokenize, load_text_tokenizer
 
-__all__ = ["OnnxTranslator", "ServedTranslation"]
+__all__ = ["OnnxTranslator", "ServedTranslation", "is_export_folder"]
 
 log = logging.getLogger("seqattn.serving")
 
 FORMAT = "seqattn.translator-onnx/1"  # seqattn.pipelines.export_translator.MANIFEST_FORMAT
+
+
+def is_export_folder(path: str | Path) -> bool:
+    """True when ``path`` holds an exported translator (its manifest's format)."""
+    try:
+        manifest = json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
 
 
 @dataclass
