@@ -154,11 +154,10 @@ class DeltaNet(_MatrixStateLayer):
     @staticmethod
     def _sequential(q, k, v, beta, S):
         outs = []
-        for t in range(q.shape[2]):
-            kt, bt = k[:, :, t], beta[:, :, t, None]
-            err = v[:, :, t] - torch.einsum("bhkv,bhk->bhv", S, kt)  # v_t - S^T k_t
-            S = S + (bt * kt)[..., :, None] * err[..., None, :]
-            outs.append(torch.einsum("bhkv,bhk->bhv", S, q[:, :, t]))
+        for qt, kt, vt, bt in zip(*(t.unbind(2) for t in (q, k, v, beta)), strict=True):
+            err = vt - torch.einsum("bhkv,bhk->bhv", S, kt)  # v_t - S^T k_t
+            S = S + (bt[..., None] * kt)[..., :, None] * err[..., None, :]
+            outs.append(torch.einsum("bhkv,bhk->bhv", S, qt))
         return (torch.stack(outs, 2) if outs else v[:, :, :0]), S
 
     @staticmethod
@@ -237,9 +236,9 @@ class GatedLinearAttention(_MatrixStateLayer):
     @staticmethod
     def _sequential(q, k, v, log_a, S):
         outs = []
-        for t in range(q.shape[2]):
-            S = torch.exp(log_a[:, :, t, :, None]) * S + k[:, :, t, :, None] * v[:, :, t, None, :]
-            outs.append(torch.einsum("bhkv,bhk->bhv", S, q[:, :, t]))
+        for qt, kt, vt, la in zip(*(t.unbind(2) for t in (q, k, v, log_a)), strict=True):
+            S = torch.exp(la[..., :, None]) * S + kt[..., :, None] * vt[..., None, :]
+            outs.append(torch.einsum("bhkv,bhk->bhv", S, qt))
         return (torch.stack(outs, 2) if outs else v[:, :, :0]), S
 
     @staticmethod

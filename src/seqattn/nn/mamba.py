@@ -102,9 +102,10 @@ def selective_scan(
     b = (delta * u)[..., None] * B[:, :, None, :]  # B-bar u: (B, T, hidden_size, N)
     if mode == "sequential":
         ys, h = [], h0
-        for t in range(T):
-            h = a[:, t] * h + b[:, t]
-            ys.append((h * C[:, t, None, :]).sum(-1))
+        # unbind, not a[:, t]: each slice's backward would write a full-size zero gradient
+        for a_t, b_t, c_t in zip(a.unbind(1), b.unbind(1), C.unbind(1), strict=True):
+            h = a_t * h + b_t
+            ys.append((h * c_t[:, None, :]).sum(-1))
         y = torch.stack(ys, 1) if ys else u[:, :0]
     else:
         hs = linear_recurrence(a, b, h0, mode=mode, chunk_size=chunk_size)

@@ -152,12 +152,12 @@ class MLSTM(nn.Module):
     def _sequential(q, k, v, i_pre, log_f, state):
         C, n, m = state
         hs = []
-        for t in range(q.shape[2]):
-            m_new = torch.maximum(log_f[..., t] + m, i_pre[..., t])
-            fp = torch.exp(log_f[..., t] + m - m_new)[..., None]
-            ip = torch.exp(i_pre[..., t] - m_new)[..., None]
-            kt, qt = k[:, :, t], q[:, :, t]
-            C = fp[..., None] * C + ip[..., None] * v[:, :, t, :, None] * kt[..., None, :]
+        steps = zip(*(t.unbind(2) for t in (q, k, v, i_pre, log_f)), strict=True)
+        for qt, kt, vt, it, lf in steps:  # unbind: one backward per tensor, not one per slice
+            m_new = torch.maximum(lf + m, it)
+            fp = torch.exp(lf + m - m_new)[..., None]
+            ip = torch.exp(it - m_new)[..., None]
+            C = fp[..., None] * C + ip[..., None] * vt[..., :, None] * kt[..., None, :]
             n = fp * n + ip * kt
             num = torch.einsum("bhvk,bhk->bhv", C, qt)
             den = torch.maximum((n * qt).sum(-1).abs(), torch.exp(-m_new))
@@ -287,8 +287,8 @@ class SLSTM(nn.Module):
         mask = valid_mask(lengths, B, T, x.device)  # (B, T) or None
         pre = F.linear(x, self.weight_ih, self.bias_ih).view(B, T, 4, self.hidden_size)
         ys = []
-        for t in range(T):
-            new = self._cell(pre[:, t], state)
+        for t, pre_t in enumerate(pre.unbind(1)):
+            new = self._cell(pre_t, state)
             if mask is not None:  # padded steps keep the state
                 keep = mask[:, t, None]
                 new = tuple(torch.where(keep, a, b) for a, b in zip(new, state, strict=True))
