@@ -85,6 +85,8 @@ class OnnxTranslator:
         self.src_vocab = ServingVocab.load(self.folder / m["vocabularies"]["src"])
         self.tgt_vocab = ServingVocab.load(self.folder / m["vocabularies"]["tgt"])
         self.max_length = int(m["max_length"])
+        if m["decoder"] == "location":  # its score has one row per source position
+            self.max_length = min(self.max_length, int(m["model"]["max_source_len"]))
         self.bos, self.eos = m["special_ids"]["bos"], m["special_ids"]["eos"]
 
     # -- the two graphs ------------------------------------------------------------------------
@@ -124,7 +126,8 @@ class OnnxTranslator:
             ids = self.src_vocab.encode(self.src_tok(text))
             if len(ids) > self.max_length:
                 raise ValueError(f"expected at most {self.max_length} source tokens (the "
-                                 f"model's max_length) at {at}, got {len(ids)}")  # fmt: skip
+                                 f"model's max_length; location attention: max_source_len) at "
+                                 f"{at}, got {len(ids)}")  # fmt: skip
             out.append(ids)
         return out
 
