@@ -143,12 +143,15 @@ def beam_search(step: Step, state: Any, reorder: Reorder, *, bos: int, eos: int,
         ...             max_len=np.array([4]), n_best=2)[0]
         [[[1], [2, 1]]]
     """
-    if not isinstance(beam_size, int) or beam_size < 1:
-        raise ValueError(f"expected beam_size an int >= 1, got {beam_size!r}")
-    if not isinstance(n_best, int) or not 1 <= n_best <= beam_size:
-        raise ValueError(f"expected 1 <= n_best <= beam_size ({beam_size}), got {n_best!r}")
-    if not length_penalty >= 0:
-        raise ValueError(f"expected length_penalty (alpha) >= 0, got {length_penalty}")
+    checks = (  # (what is expected, the value, whether it holds), in order
+        ("beam_size an int >= 1", beam_size, lambda: isinstance(beam_size, int) and beam_size > 0),
+        (f"1 <= n_best <= beam_size ({beam_size})", n_best,
+         lambda: isinstance(n_best, int) and 1 <= n_best <= beam_size),
+        ("length_penalty (alpha) >= 0", length_penalty, lambda: length_penalty >= 0),
+    )  # fmt: skip
+    for what, got, holds in checks:
+        if not holds():
+            raise ValueError(f"expected {what}, got {got!r}")
     k, limit = beam_size, np.asarray(max_len, dtype=np.int64)
     finished: list[list[tuple]] = [[] for _ in range(limit.shape[0])]
     for b in np.flatnonzero(limit == 0):
