@@ -33,7 +33,8 @@ D~_ij = F_i - F_j + i~_j (j <= i), m_i = max(F_i + m_0, max_j D~_ij),
 C~ = (Q K^T) * exp(D~ - m), h_i = o_i * (C~ V)_i / max(|sum_j C~_ij|, exp(-m_i)) (plus the
 carried state's part); ``mode="chunked"`` applies that form inside chunks of ``chunk_size`` and
 carries (C, n, m) between them, so the result does not depend on the chunk size. ``parallel``
-is ``chunked`` with one chunk: O(T^2) memory, the fastest for short T.
+is ``chunked`` with one chunk: O(T^2) memory, and no faster than ``chunked`` on the dev CPU
+(equal at T = 64, slower from T = 256; benchmarks/modern_recurrent_forms.py).
 
 Right-padded batches take ``lengths=``: padded steps get f = 1 and i = 0 (sLSTM: the state is
 kept), so the state is unchanged there and the outputs are zero. The streaming API is
