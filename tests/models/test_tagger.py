@@ -63,7 +63,7 @@ def test_config_checks():
         TaggerConfig(vocab_size=3, crf="yes")
     with pytest.raises(ValueError, match="dropout in"):
         TaggerConfig(vocab_size=3, dropout=1.0)
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match="unknown config key .heads."):
         TaggerConfig.from_dict({"vocab_size": 3, "heads": 2})
     with pytest.raises(TypeError, match="TaggerConfig"):
         SequenceTagger({"vocab_size": 3})

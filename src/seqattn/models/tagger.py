@@ -14,8 +14,6 @@ Shape glossary: B batch, T time steps (tokens), D the encoder's features
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqattn.config import ConfigDict
 from seqattn.functional.masks import padding_mask
 from seqattn.nn import CRF, LSTM
 
@@ -32,7 +31,7 @@ _POSITIVE_INTS = ("vocab_size", "num_tags", "embed_dim", "hidden_size", "num_lay
 
 
 @dataclass(frozen=True)
-class TaggerConfig:
+class TaggerConfig(ConfigDict):
     """Hyperparameters of :class:`SequenceTagger`, checked on construction.
 
     Args:
@@ -60,39 +59,25 @@ class TaggerConfig:
 
     def __post_init__(self) -> None:
         for name in (*_POSITIVE_INTS, "pad_id"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"expected {name} to be an int, got {type(value).__name__}")
-        for name in _POSITIVE_INTS:
-            if getattr(self, name) < 1:
-                raise ValueError(f"expected {name} >= 1, got {getattr(self, name)}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
-            raise TypeError(f"expected dropout to be a float, got {type(self.dropout).__name__}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"expected dropout in [0, 1), got {self.dropout}")
-        if not isinstance(self.crf, bool):
-            raise TypeError(f"expected crf to be a bool, got {type(self.crf).__name__}")
+            _check_int(name, getattr(self, name), 0 if name == "pad_id" else 1)
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(
                 f"expected 0 <= pad_id < vocab_size ({self.vocab_size}), got {self.pad_id}"
             )
+        rate = self.dropout
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            raise TypeError(f"expected dropout to be a float, got {type(rate).__name__}")
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"expected dropout in [0, 1), got {rate}")
+        if not isinstance(self.crf, bool):
+            raise TypeError(f"expected crf to be a bool, got {type(self.crf).__name__}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON-ready dict of every field."""
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TaggerConfig:
-        """The config from :meth:`to_dict`'s output; unknown keys are errors."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"expected a mapping, got {type(data).__name__}")
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise ValueError(f"expected keys among {sorted(valid)}, got unknown key(s) {unknown}")
-        if "vocab_size" not in data:
-            raise ValueError("expected a 'vocab_size' key, got none")
-        return cls(**data)
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected {name} to be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"expected {name} >= {low}, got {value}")
 
 
 class SequenceTagger(nn.Module):

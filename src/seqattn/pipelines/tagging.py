@@ -108,18 +108,16 @@ class TaggerTrainConfig(ConfigDict):
     def __post_init__(self) -> None:
         if not isinstance(self.model, TaggerConfig):
             raise TypeError(f"expected model to be a TaggerConfig, got {type(self.model)}")
-        for name in ("epochs", "batch_size", "min_freq"):
+        # name: (lowest value, None allowed)
+        ints = {"epochs": (1, False), "batch_size": (1, False), "min_freq": (1, False),
+                "patience": (1, True), "max_vocab": (len(SPECIALS) + 1, True)}  # fmt: skip
+        for name, (low, optional) in ints.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"expected {name} to be an int >= 1, got {value!r}")
-        for name in ("patience", "max_vocab"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"expected {name} to be an int or None, got {value!r}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"expected patience >= 1 or None, got {self.patience}")
-        if self.max_vocab is not None and self.max_vocab < len(SPECIALS) + 1:
-            raise ValueError(f"expected max_vocab >= {len(SPECIALS) + 1}, got {self.max_vocab}")
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                also = " or None" if optional else ""
+                raise ValueError(f"expected {name} to be an int >= {low}{also}, got {value!r}")
         if not (isinstance(self.lr, int | float) and not isinstance(self.lr, bool) and self.lr > 0):
             raise ValueError(f"expected lr > 0, got {self.lr!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:

@@ -132,12 +132,9 @@ def _prepare_out_dir(out_dir: Path, data: _Data, resume: bool) -> Path:
             f"expected the training data to give the vocabulary saved in {saved} to resume, "
             f"got a different one (changed data or options: train again without resume)"
         )
-    if not resume:
-        for stale in (out_dir / "checkpoints", out_dir / "best.safetensors"):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            elif stale.exists():
-                stale.unlink()
+    if not resume:  # a fresh training: no checkpoint of an earlier one may be resumed or kept
+        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+        (out_dir / "best.safetensors").unlink(missing_ok=True)
     data.vocab.save(saved)
     return out_dir
 
