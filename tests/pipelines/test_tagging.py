@@ -84,6 +84,21 @@ def test_pos_tags_are_scored_by_accuracy_and_unknown_words(tmp_path):
     assert bundle.evaluate(train[:10])["token_accuracy"] == 1.0
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_word_dropout_trains_the_unk_embedding(corpus, tmp_path, rate):
+    """Every training word is in the vocabulary (min_freq 1): only word dropout makes the
+    <unk> row, which every unseen word reads, learn anything."""
+    from seqattn.models import SequenceTagger
+    from seqattn.training import seed_everything
+
+    cfg = _config(True, epochs=2, word_dropout=rate)
+    bundle = fit_tagger(corpus["train"][:60], None, cfg, tmp_path / "wd")
+    seed_everything(cfg.seed)
+    start = SequenceTagger(bundle.model.config).embedding.weight[bundle.vocab.unk_id]
+    moved = not torch.equal(bundle.model.embedding.weight[bundle.vocab.unk_id], start)
+    assert moved == (rate > 0)
+
+
 def test_resume_continues_to_more_epochs(corpus, tmp_path):
     train, valid = corpus["train"][:80], corpus["valid"][:20]
     fit_tagger(train, valid, _config(True, epochs=1, patience=None), tmp_path / "r")
@@ -145,6 +160,8 @@ def test_config_checks():
         TaggerTrainConfig(metric="f1")
     with pytest.raises(ValueError, match="scheme None or one of"):
         TaggerTrainConfig(scheme="BIO")
+    with pytest.raises(ValueError, match="word_dropout in"):
+        TaggerTrainConfig(word_dropout=1.0)
     with pytest.raises(ValueError, match="model.num_tags to stay 2"):
         TaggerTrainConfig(model=TaggerConfig(vocab_size=1, num_tags=5))
     cfg = TaggerTrainConfig.from_dict({"model": {"crf": False}, "epochs": 3})

@@ -33,6 +33,7 @@ _TRAIN_OPTIONS = {
     "--dropout": ("model.dropout", float, "dropout rate"),
     "--min-freq": ("min_freq", int, "training words seen fewer times become <unk>"),
     "--max-vocab": ("max_vocab", int, "vocabulary size cap, specials included"),
+    "--word-dropout": ("word_dropout", float, "probability a training token reads as <unk>"),
     "--epochs": ("epochs", int, "training epochs"),
     "--batch-size": ("batch_size", int, "sentences per batch"),
     "--lr": ("lr", float, "Adam learning rate"),

@@ -74,6 +74,9 @@ class TaggerTrainConfig(ConfigDict):
         lowercase: lowercase tokens before the vocabulary lookup (off: case is a strong
             entity cue).
         min_freq: training tokens seen fewer times become ``<unk>`` (and so teach it).
+        word_dropout: the probability that a training token reads as ``<unk>`` in a step
+            (Lample et al., 2016); with 0 and ``min_freq`` 1 the ``<unk>`` embedding, which
+            every unseen word reads, is never trained.
         max_vocab: keep at most this many entries, specials included (None: all).
         epochs, batch_size, lr: training length, sentences per batch, Adam's learning rate.
         patience: with a validation set, stop after this many epochs without a better score
@@ -95,6 +98,7 @@ class TaggerTrainConfig(ConfigDict):
     model: TaggerConfig = field(default_factory=default_tagger_model)
     lowercase: bool = False
     min_freq: int = 1
+    word_dropout: float = 0.0
     max_vocab: int | None = None
     epochs: int = 20
     batch_size: int = 32
@@ -122,6 +126,9 @@ class TaggerTrainConfig(ConfigDict):
             raise ValueError(f"expected lr > 0, got {self.lr!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"expected clip_norm > 0 or None, got {self.clip_norm!r}")
+        rate = self.word_dropout
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
+            raise ValueError(f"expected word_dropout in [0, 1), got {rate!r}")
         if self.metric not in METRICS:
             raise ValueError(f"expected metric in {METRICS}, got {self.metric!r}")
         if self.scheme is not None and self.scheme not in SCHEMES:

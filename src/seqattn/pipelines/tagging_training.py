@@ -94,9 +94,19 @@ def _encode_data(
                  entities)  # fmt: skip
 
 
-def _loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    lengths = batch["tokens_lengths"]
-    return model.loss(batch["tokens"], lengths, batch["tags"]), int(lengths.sum())
+def _loss_fn(rate: float, pad_id: int, unk_id: int):
+    """``loss_fn(model, batch) -> (loss per token, tokens)``; with ``rate`` > 0 every real
+    training token reads as ``<unk>`` with that probability (word dropout, Lample et al.
+    2016), so the ``<unk>`` embedding learns what unseen words look like in context."""
+
+    def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        tokens, lengths = batch["tokens"], batch["tokens_lengths"]
+        if rate > 0 and model.training:
+            drop = (torch.rand(tokens.shape) < rate) & (tokens != pad_id)
+            tokens = tokens.masked_fill(drop.to(tokens.device), unk_id)
+        return model.loss(tokens, lengths, batch["tags"]), int(lengths.sum())
+
+    return loss_fn
 
 
 def _scores(
@@ -163,7 +173,8 @@ def _train(
         return out
 
     trainer = Trainer(
-        model, optimizer, _loss_fn, data.train_set, trainer_cfg, out_dir,
+        model, optimizer, _loss_fn(config.word_dropout, data.vocab.pad_id, data.vocab.unk_id),
+        data.train_set, trainer_cfg, out_dir,
         collate_fn=PadCollate(pad_value=data.vocab.pad_id),
         val_fn=val_fn if data.valid_set else None, callbacks=callbacks,
         extra_state={"pipeline": config.to_dict(), "tags": data.tags},
