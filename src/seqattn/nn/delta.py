@@ -46,22 +46,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqattn.nn._heads import HeadsLayer
 from seqattn.nn._streaming import MODES, check_input, check_mode, valid_mask
 
 __all__ = ["MODES", "DeltaNet", "GatedLinearAttention"]
 
 
-class _MatrixStateLayer(nn.Module):
-    """Shared checks, zero state and step of the per-head (Dh x Dh) state layers."""
-
-    def __init__(self, embed_dim: int, num_heads: int):
-        super().__init__()
-        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
-            raise ValueError(
-                f"expected embed_dim divisible by num_heads, got {embed_dim}, {num_heads}"
-            )
-        self.embed_dim, self.num_heads = embed_dim, num_heads
-        self.head_dim = embed_dim // num_heads
+class _MatrixStateLayer(HeadsLayer):
+    """Shared checks, zero state and forward of the per-head (Dh x Dh) state layers."""
 
     def init_state(self, batch: int, dtype=None, device=None) -> Tensor:
         """Zero state (B, H, Dh, Dh) for ``batch`` sequences."""
@@ -83,11 +75,6 @@ class _MatrixStateLayer(nn.Module):
         B, T, _ = t.shape
         return t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def _merge(self, t: Tensor) -> Tensor:
-        """(B, H, T, Dh) -> (B, T, D)."""
-        B, _, T, _ = t.shape
-        return t.transpose(1, 2).reshape(B, T, self.embed_dim)
-
     def forward(
         self,
         x: Tensor,
@@ -108,13 +95,6 @@ class _MatrixStateLayer(nn.Module):
         if mask is not None:
             y = y * mask[..., None].to(y.dtype)
         return y, S
-
-    def step(self, x_t: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One step: x_t (B, D) -> (y_t (B, D), state)."""
-        if x_t.dim() != 2:
-            raise ValueError(f"expected x_t of shape (B, {self.embed_dim}), got {tuple(x_t.shape)}")
-        y, state = self.forward(x_t[:, None], state, mode="sequential")
-        return y[:, 0], state
 
 
 class DeltaNet(_MatrixStateLayer):

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqattn.nn._heads import HeadsLayer
 from seqattn.nn._streaming import check_input, valid_mask
 
 __all__ = ["MLSTM", "MLSTM_MODES", "SLSTM"]
@@ -61,12 +62,7 @@ def _check_state(state, want: list[tuple[int, ...]]) -> None:
         raise ValueError(f"expected state of shapes {want}, got {got}")
 
 
-def _step_check(x_t: Tensor, dim: int) -> None:
-    if x_t.dim() != 2:
-        raise ValueError(f"expected x_t of shape (B, {dim}), got {tuple(x_t.shape)}")
-
-
-class MLSTM(nn.Module):
+class MLSTM(HeadsLayer):
     """The mLSTM cell layer: matrix memory, covariance update, exponential input gate.
 
     Args:
@@ -86,13 +82,7 @@ class MLSTM(nn.Module):
     """
 
     def __init__(self, embed_dim: int, num_heads: int = 1, bias: bool = True):
-        super().__init__()
-        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
-            raise ValueError(
-                f"expected embed_dim divisible by num_heads, got {embed_dim}, {num_heads}"
-            )
-        self.embed_dim, self.num_heads = embed_dim, num_heads
-        self.head_dim = embed_dim // num_heads
+        super().__init__(embed_dim, num_heads)
         self.in_proj = nn.Linear(embed_dim, 3 * embed_dim, bias=bias)  # q, k, v
         self.gate_proj = nn.Linear(embed_dim, 2 * num_heads)  # i~, f~ per head
         self.o_proj = nn.Linear(embed_dim, embed_dim, bias=bias)  # the output gate
@@ -143,8 +133,7 @@ class MLSTM(nn.Module):
         else:
             size = max(T, 1) if mode == "parallel" else chunk_size
             h, state = self._chunked(q, k, v, i_pre, log_f, state, size)
-        h = h.transpose(1, 2).reshape(B, T, self.embed_dim)
-        y = self.out_proj(torch.sigmoid(self.o_proj(x)) * h)
+        y = self.out_proj(torch.sigmoid(self.o_proj(x)) * self._merge(h))
         if mask is not None:
             y = y * mask[..., None].to(y.dtype)
         return y, state
@@ -192,12 +181,6 @@ class MLSTM(nn.Module):
             n = se[..., None] * n + torch.einsum("bhj,bhjk->bhk", w, kc)
             m = m_end
         return (torch.cat(hs, 2) if hs else v[:, :, :0]), (C, n, m)
-
-    def step(self, x_t: Tensor, state=None):
-        """One step: x_t (B, D) -> (y_t (B, D), state)."""
-        _step_check(x_t, self.embed_dim)
-        y, state = self.forward(x_t[:, None], state, mode="sequential")
-        return y[:, 0], state
 
 
 class SLSTM(nn.Module):
@@ -300,6 +283,9 @@ class SLSTM(nn.Module):
 
     def step(self, x_t: Tensor, state=None):
         """One step: x_t (B, D) -> (y_t (B, hidden_size), state)."""
-        _step_check(x_t, self.input_size)
+        if x_t.dim() != 2:
+            raise ValueError(
+                f"expected x_t of shape (B, {self.input_size}), got {tuple(x_t.shape)}"
+            )
         y, state = self.forward(x_t[:, None], state)
         return y[:, 0], state
