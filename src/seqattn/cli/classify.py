@@ -52,6 +52,7 @@ _TRAIN_OPTIONS = {
     "--patience": ("patience", int, "epochs without a better validation accuracy before stopping"),
     "--seed": ("seed", int, "random seed"),
     "--embeddings": ("embeddings", str, "GloVe / word2vec / fastText vectors for the embeddings"),
+    "--label-sep": ("label_sep", str, "with --multi-label: the separator between a text's labels"),
 }
 
 
@@ -66,11 +67,16 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
         changes["model.freeze_embeddings"] = True
     if args.no_lowercase:
         changes["lowercase"] = False
+    if args.multi_label:
+        changes["multi_label"] = True
     config = resolve_train_config(TextClassifierConfig, args, changes)
-    train = read_text_examples(args.train, args.text_col, args.label_col)
-    valid = read_text_examples(args.valid, args.text_col, args.label_col) if args.valid else None
+    empty = config.multi_label  # an empty multi-label field is the empty set
+    train = read_text_examples(args.train, args.text_col, args.label_col, empty_labels=empty)
+    valid = (read_text_examples(args.valid, args.text_col, args.label_col, empty_labels=empty)
+             if args.valid else None)  # fmt: skip
     tb = tensorboard_logger(args)
-    callbacks = [ProgressBar(bar_factory(), metric="val_acc", items_label=None, desc="train")]
+    metric = "val_f1" if config.multi_label else "val_acc"
+    callbacks = [ProgressBar(bar_factory(), metric=metric, items_label=None, desc="train")]
     callbacks = (callbacks if args.progress else []) + ([tb] if tb else [])
     with folder_lock(args.out):  # one writer per model folder
         bundle = fit_text_classifier(train, valid, config, args.out, callbacks=callbacks,
@@ -86,7 +92,13 @@ def _cmd_train_classify(args: argparse.Namespace) -> int:
     )
     if summary["valid"] is not None:
         line += f", valid accuracy {summary['valid']['acc']:.4f} ({summary['num_valid']} examples)"
+    if config.multi_label:
+        line = line.replace("accuracy", "subset accuracy")
+        if summary["valid"] is not None:
+            line += f", valid micro-F1 {summary['valid']['f1']:.4f} at 0.5"
     print(line)
+    if summary.get("thresholds"):
+        print("thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary["thresholds"].items()))
     if summary["embedding_coverage"]:
         print(f"embeddings: {summary['embedding_coverage']}")
     print(f"model: {bundle.path}")
@@ -109,7 +121,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         texts, ids = list(args.texts), [f"text argument {i + 1}" for i in range(len(args.texts))]
         preds = bundle.predict(texts, args.batch_size, ids)
         for p, text in zip(preds, texts, strict=True):
-            print(f"{p.label}\t{p.probs[p.label]:.4f}\t{text}")
+            if p.labels is None:
+                print(f"{p.label}\t{p.probs[p.label]:.4f}\t{text}")
+            else:  # multi-label: the set and each chosen label's probability
+                probs = bundle.label_sep.join(f"{p.probs[n]:.4f}" for n in p.labels)
+                print(f"{p.label}\t{probs}\t{text}")
     else:
         table = read_table(args.input)
         texts = table.column(args.text_col)
@@ -136,7 +152,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerow(columns)
             writer.writerows(rows)
-        if gold is not None:
+        if gold is not None and bundle.multi_label:
+            from seqattn.pipelines.multilabel import scores
+
+            probs = [[p.probs[n] for n in bundle.labels] for p in preds]
+            s = scores(probs, targets, bundle.labels, bundle.thresholds)
+            print(f"micro-F1 {s['f1_micro']:.4f}, macro-F1 {s['f1_macro']:.4f}, subset accuracy "
+                  f"{s['subset_accuracy']:.4f} ({len(targets)} texts)", file=info)  # fmt: skip
+        elif gold is not None:
             correct = sum(p.label_id == t for p, t in zip(preds, targets, strict=True))
             acc = correct / len(targets) if targets else float("nan")
             print(f"accuracy {acc:.4f} ({correct}/{len(targets)})", file=info)
@@ -150,7 +173,7 @@ def _explain(bundle, texts, ids, gold, preds, args: argparse.Namespace, info) ->
     first), one HTML page, figures only in ``--explain-figures`` formats."""
     order = list(range(len(texts)))
     if gold is not None:  # the wrong predictions are the ones worth a look
-        order.sort(key=lambda i: str(gold[i]).strip() == preds[i].label)
+        order.sort(key=lambda i: bundle.canonical(gold[i]) == preds[i].label)
     chosen = sorted(order[: args.explain_limit])
     formats = [f for f in (args.explain_figures or "").split(",") if f]
     result = bundle.explain([texts[i] for i in chosen], args.explain,
@@ -204,6 +227,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cls.add_argument("--freeze-embeddings", action="store_true", help="keep embeddings fixed")
     cls.add_argument("--no-lowercase", action="store_true", help="keep the texts' case")
+    cls.add_argument(
+        "--multi-label", action="store_true",
+        help="a set of labels per text (label column 'sports|politics', see --label-sep; empty "
+        "= none): one sigmoid per label, thresholds tuned on --valid",
+    )  # fmt: skip
     add_run_flags(cls)
     cls.set_defaults(func=guarded("train classify", _cmd_train_classify))
 
@@ -236,11 +264,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     exp = sub.add_parser(
         "export",
-        help="export a trained classifier to ONNX or TorchScript",
-        description="Export forward(tokens, mask) -> probs with dynamic batch and length.",
+        help="export a trained classifier to ONNX or TorchScript, a translator to ONNX",
+        description="Export forward(tokens, mask) -> probs with dynamic batch and length; for a "
+        "translator, an encoder and a one-step decoder graph with the tokenizers and a "
+        "manifest (run them with seqattn.serving; see docs/onnx.md).",
     )
     exp.add_argument("--model", required=True, metavar="DIR", help="model directory")
     exp.add_argument("--format", required=True, choices=FORMAT_CHOICES, help="export format")
-    exp.add_argument("--output", metavar="FILE", help="file to write (default: in DIR)")
-    exp.add_argument("--quantize", choices=["int8"], help="also ONNX dynamic int8 quantisation")
+    exp.add_argument("--output", metavar="FILE", help="file (translator: folder) to write "
+                     "(default: in DIR)")  # fmt: skip
+    exp.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="ONNX dynamic int8 quantisation (translator: into DIR/onnx-int8; classifier: also "
+        "model.int8.onnx)",
+    )
     exp.set_defaults(func=guarded("export", _cmd_export))

@@ -57,6 +57,7 @@ from seqattn.data import Vocab, WordTokenizer, load_tokenizer, pad_sequences
 from seqattn.data.tokenize import check_text
 from seqattn.io import atomic_write_text
 from seqattn.models import ClassifierConfig, SequenceClassifier
+from seqattn.pipelines import multilabel as ml
 from seqattn.pipelines._hub_mixin import HubMixin
 from seqattn.pipelines.classification_config import (  # noqa: F401 (re-exported)
     DATA_FIELDS,
@@ -80,7 +81,8 @@ log = logging.getLogger("seqattn.pipelines")
 FORMAT = "seqattn.text-classifier/1"  # config.json's tag before the shared model-dir format
 KIND = "text-classifier"  # the kind in manifest.json (seqattn.pipelines.model_dir)
 _FILES = ("vocab.json", "tokenizer.json")
-_RESERVED = ("format", "model", "labels", "files")  # config.json keys that info cannot take
+# config.json keys that info cannot take
+_RESERVED = ("format", "model", "labels", "files", "multi_label")
 
 
 # -- predictions ------------------------------------------------------------------------------
@@ -89,10 +91,14 @@ class Prediction:
     """One text's prediction.
 
     Attributes:
-        label: the predicted label's name. label_id: its index in the model's labels.
-        probs: probability of every label, by name (they sum to 1).
+        label: the predicted label's name (multi-label: the predicted set, joined by the
+            model's ``label_sep`` in label order; ``""`` for the empty set).
+        label_id: the most probable label's index in the model's labels.
+        probs: probability of every label, by name (they sum to 1; multi-label: each label's
+            own sigmoid).
         tokens: the tokens the model read (after lowercasing and truncation).
         attention: the attention head's weight per token (sums to 1), else None.
+        labels: multi-label: the predicted set, in label order (None for a single label).
     """
 
     label: str
@@ -100,6 +106,13 @@ class Prediction:
     probs: dict[str, float]
     tokens: list[str]
     attention: list[float] | None = None
+    labels: list[str] | None = None
+
+    def describe(self) -> str:
+        """``pos (0.93)``; multi-label ``sports (0.91) | politics (0.64)`` or ``no label``."""
+        if self.labels is None:
+            return f"{self.label} ({self.probs[self.label]:.2f})"
+        return " | ".join(f"{n} ({self.probs[n]:.2f})" for n in self.labels) or "no label"
 
 
 # -- the bundle -------------------------------------------------------------------------------
@@ -117,6 +130,10 @@ class ClassifierBundle(HubMixin):
         labels: label names, in class-id order.
         path: the directory it was loaded from or saved to (None before).
         info: free-form metadata saved in ``config.json`` (the training config...).
+        multi_label: a set of labels per text (:mod:`seqattn.pipelines.multilabel`): one
+            sigmoid per label, each label predicted when its probability reaches its threshold.
+        label_sep: the separator of a multi-label field (``sports|politics``).
+        thresholds: multi-label: each label's decision threshold (None: 0.5 each).
 
     Example:
         >>> cfg = ClassifierConfig(vocab_size=4, embed_dim=4, hidden_size=4, encoder="gru")
@@ -134,11 +151,20 @@ class ClassifierBundle(HubMixin):
     labels: list[str]
     path: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    multi_label: bool = False
+    label_sep: str = "|"
+    thresholds: list[float] | None = None
 
     def __post_init__(self) -> None:
         n = self.model.config.num_classes
         if len(self.labels) != n:
             raise ValueError(f"expected {n} label names (num_classes), got {len(self.labels)}")
+        if self.multi_label and self.thresholds is None:
+            self.thresholds = [0.5] * n
+        if self.thresholds is not None and (
+            len(self.thresholds) != n or not all(0 < t < 1 for t in self.thresholds)
+        ):
+            raise ValueError(f"expected {n} thresholds in (0, 1), got {self.thresholds!r}")
         if len(self.vocab) != self.model.config.vocab_size:
             raise ValueError(
                 f"expected a vocabulary of {self.model.config.vocab_size} entries (the model's "
@@ -197,7 +223,8 @@ class ClassifierBundle(HubMixin):
                 idx = order[start : start + batch_size]
                 batch, lengths = self._batch([tokens[i] for i in idx])
                 result = self.model(batch, lengths)
-                probs = result.logits.double().softmax(-1)
+                logits = result.logits.double()
+                probs = logits.sigmoid() if self.multi_label else logits.softmax(-1)
                 for row, i in enumerate(idx):
                     att = None
                     if result.attention is not None:
@@ -212,7 +239,17 @@ class ClassifierBundle(HubMixin):
     def _prediction(self, probs: Tensor, tokens: list[str], att: list[float] | None):
         k = int(probs.argmax())
         named = {name: float(p) for name, p in zip(self.labels, probs.tolist(), strict=True)}
-        return Prediction(self.labels[k], k, named, list(tokens), att)
+        if not self.multi_label:
+            return Prediction(self.labels[k], k, named, list(tokens), att)
+        chosen = [n for n, t in zip(self.labels, self.thresholds, strict=True) if named[n] >= t]
+        return Prediction(self.label_sep.join(chosen), k, named, list(tokens), att, chosen)
+
+    def canonical(self, label: Any) -> str:
+        """A gold label field as predictions spell it: stripped; multi-label: the set's
+        labels in label order, joined by ``label_sep`` (``"b | a"`` -> ``"a|b"``)."""
+        if not self.multi_label:
+            return str(label).strip()
+        return ml.join_labels(ml.split_labels(label, self.label_sep), self.labels, self.label_sep)
 
     def check_labels(self, gold: Sequence[str], ids: Sequence[str] | None = None) -> list[int]:
         """Class ids of gold label names; ValueError naming the first unknown one.
@@ -233,12 +270,15 @@ class ClassifierBundle(HubMixin):
         index = {name: i for i, name in enumerate(self.labels)}
         out = []
         for label, where in zip(gold, names, strict=True):
-            key = str(label).strip()
-            if key not in index:
-                raise ValueError(
-                    f"expected a label the model knows ({self.labels}) at {where}, got {key!r}"
-                )
-            out.append(index[key])
+            keys = (
+                ml.split_labels(label, self.label_sep) if self.multi_label else [str(label).strip()]
+            )
+            for key in keys:
+                if key not in index:
+                    raise ValueError(
+                        f"expected a label the model knows ({self.labels}) at {where}, got {key!r}"
+                    )
+            out.append(ml.multi_hot(keys, index) if self.multi_label else index[keys[0]])
         return out
 
     def evaluate(
@@ -251,6 +291,9 @@ class ClassifierBundle(HubMixin):
         """
         targets = self.check_labels(gold, ids)
         preds = self.predict(texts, batch_size, ids)
+        if self.multi_label:
+            probs = [[p.probs[n] for n in self.labels] for p in preds]
+            return ml.scores(probs, targets, self.labels, self.thresholds)
         return _scores(preds, targets, self.labels)
 
     # -- explanation --------------------------------------------------------------------------
@@ -322,13 +365,12 @@ class ClassifierBundle(HubMixin):
         method = "attention" if self.model.config.head == "attention" else "gradient x input"
         if gold is not None and len(gold) != len(texts):
             raise ValueError(f"expected {len(texts)} gold labels (one per text), got {len(gold)}")
-        titles = [f"{name}: {p.label} ({p.probs[p.label]:.2f})"
-                  for p, name in zip(preds, names, strict=True)]  # fmt: skip
+        titles = [f"{name}: {p.describe()}" for p, name in zip(preds, names, strict=True)]
         wrong = 0
         for i, label in enumerate(gold or ()):
-            ok = str(label).strip() == preds[i].label
+            ok = self.canonical(label) == preds[i].label
             wrong += not ok
-            titles[i] += f", gold {str(label).strip()}" + ("" if ok else " - WRONG")
+            titles[i] += f", gold {self.canonical(label) or 'none'}" + ("" if ok else " - WRONG")
         views = [AttentionView(torch.tensor(p.attention), keys=p.tokens, title=title)
                  for p, title in zip(preds, titles, strict=True)]  # fmt: skip
         out_dir = Path(out_dir)
@@ -363,6 +405,8 @@ class ClassifierBundle(HubMixin):
             "labels": list(self.labels),
             **{k: v for k, v in self.info.items() if k not in _RESERVED},
         }
+        if self.multi_label:
+            config["multi_label"] = {"label_sep": self.label_sep, "thresholds": self.thresholds}
         files = {"vocab.json": self.vocab.save, "tokenizer.json": self.tokenizer.save}
         self.path = write_model_dir(out_dir, KIND, config, self.model, files)
         return self.path
@@ -393,7 +437,19 @@ class ClassifierBundle(HubMixin):
             )
         model = md.load_weights(SequenceClassifier(model_config))
         info = {k: v for k, v in config.items() if k not in (*_RESERVED, "tokenizer")}
-        return cls(model, tokenizer, vocab, [str(x) for x in config["labels"]], md.path, info)
+        labels = [str(x) for x in config["labels"]]
+        multi = config.get("multi_label")
+        if multi is None:
+            return cls(model, tokenizer, vocab, labels, md.path, info)
+        if not isinstance(multi, dict) or not isinstance(multi.get("label_sep"), str):
+            raise ValueError(f"expected multi_label to hold label_sep and thresholds in "
+                             f"{cfg_path}, got {multi!r}")  # fmt: skip
+        try:
+            return cls(model, tokenizer, vocab, labels, md.path, info, True, multi["label_sep"],
+                       [float(t) for t in multi["thresholds"]])  # fmt: skip
+        except (TypeError, ValueError, KeyError) as err:
+            raise ValueError(f"expected valid multi_label thresholds in {cfg_path}, got: "
+                             f"{err}") from None  # fmt: skip
 
 
 def _scores(preds: Sequence[Prediction], targets: Sequence[int], labels: Sequence[str]) -> dict:

@@ -56,6 +56,11 @@ class TextClassifierConfig(ConfigDict):
         clip_norm: clip the gradient norm (None: off).
         seed: seeds the initialisation and the data order.
         embeddings: a GloVe / word2vec / fastText file for the embedding table (None: random).
+        multi_label: each example has a set of labels (``"sports|politics"``, ``label_sep``
+            between them; an empty label field is the empty set): one sigmoid per label,
+            binary cross-entropy, early stopping on the validation micro-F1, and per-label
+            decision thresholds tuned on the validation set (0.5 without one).
+        label_sep: the separator of a multi-label field.
 
     The flat keys of older versions (``hidden_size`` for ``model.hidden_size``...) still work
     in :meth:`from_dict`, in the constructor and as attributes, deprecated.
@@ -85,6 +90,8 @@ class TextClassifierConfig(ConfigDict):
     clip_norm: float | None = 5.0
     seed: int = 0
     embeddings: str | None = None
+    multi_label: bool = False
+    label_sep: str = "|"
 
     config_aliases: ClassVar[dict[str, str]] = moved_to("model", _FLAT_MODEL_KEYS)
 
@@ -107,6 +114,8 @@ class TextClassifierConfig(ConfigDict):
             raise ValueError(f"expected lr > 0, got {self.lr!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"expected clip_norm > 0 or None, got {self.clip_norm!r}")
+        if not isinstance(self.label_sep, str) or not self.label_sep.strip():
+            raise ValueError(f"expected label_sep to be a non-blank str, got {self.label_sep!r}")
         check_unchanged(self.model, default_model(), DATA_FIELDS, "model",
                         "training fills it in from the data")  # fmt: skip
 

@@ -24,6 +24,7 @@ from seqattn.data.datasets.text_classification import TextExample
 from seqattn.data.datasets.text_classification import label_names as _label_names
 from seqattn.io import atomic_write_json
 from seqattn.models import SequenceClassifier
+from seqattn.pipelines import multilabel as ml
 from seqattn.pipelines.classification_config import SPECIALS, TextClassifierConfig
 from seqattn.pipelines.resume import resume_config
 from seqattn.training import Trainer, TrainerConfig, seed_everything
@@ -40,13 +41,21 @@ log = logging.getLogger("seqattn.pipelines")
 RESUMABLE = ("epochs", "patience")
 
 
-def _warn_rare_labels(train: Sequence[TextExample]) -> None:
+def _label_set(ex: TextExample, config: TextClassifierConfig) -> list[str]:
+    """The example's labels: its one stripped label, or its multi-label set."""
+    if config.multi_label:
+        return ml.split_labels(ex.label, config.label_sep)
+    return [str(ex.label).strip()]
+
+
+def _warn_rare_labels(train: Sequence[TextExample], config: TextClassifierConfig) -> None:
     """A warning naming each label seen only once in ``train`` (a typo becomes a class)."""
-    counts = Counter(str(ex.label).strip() for ex in train)
-    once = [(i, ex) for i, ex in enumerate(train) if counts[str(ex.label).strip()] == 1]
+    counts = Counter(name for ex in train for name in _label_set(ex, config))
+    once = [(i, name, ex) for i, ex in enumerate(train) for name in _label_set(ex, config)
+            if counts[name] == 1]  # fmt: skip
     if once:
-        named = ", ".join(f"{str(ex.label).strip()!r} (at {_where(ex, i, 'train')})"
-                          for i, ex in once[:10])  # fmt: skip
+        named = ", ".join(f"{name!r} (at {_where(ex, i, 'train')})"
+                          for i, name, ex in once[:10])  # fmt: skip
         more = f" and {len(once) - 10} more" if len(once) > 10 else ""
         log.warning("%d label(s) seen only once in the training data, each a class of 1 "
                     "example (a typo?): %s%s", len(once), named, more)  # fmt: skip
@@ -61,7 +70,11 @@ def _where(ex: TextExample, i: int, what: str) -> str:
 
 # -- training ---------------------------------------------------------------------------------
 def _prepare(
-    examples: Sequence[TextExample], tokenizer: WordTokenizer, max_length: int, what: str
+    examples: Sequence[TextExample],
+    tokenizer: WordTokenizer,
+    max_length: int,
+    what: str,
+    need_label: bool = True,
 ) -> list[list[str]]:
     if isinstance(examples, str | TextExample):
         raise TypeError(f"expected a list of TextExample for {what}, got {type(examples).__name__}")
@@ -70,7 +83,7 @@ def _prepare(
         if not isinstance(ex, TextExample):
             raise TypeError(f"expected TextExample items in {what}, got {type(ex).__name__}")
         where = _where(ex, i, what)
-        if ex.label is None or not str(ex.label).strip():
+        if need_label and (ex.label is None or not str(ex.label).strip()):
             raise ValueError(f"expected a label at {where}, got {ex.label!r}")
         if not isinstance(ex.text, str):
             raise TypeError(f"expected a str text at {where}, got {type(ex.text).__name__}")
@@ -86,27 +99,46 @@ def _prepare(
 
 def _loss_fn(model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
     logits = model(batch["tokens"], batch["tokens_lengths"]).logits
+    if batch["label"].dim() == 2:  # multi-hot targets: one sigmoid per label
+        return ml.loss(logits, batch["label"]), len(batch["label"])
     return F.cross_entropy(logits, batch["label"]), len(batch["label"])
 
 
-def _evaluate_ids(
-    model: SequenceClassifier, data: Sequence[dict], pad_id: int, batch_size: int
-) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of ``model`` on encoded examples (batched by length)."""
+def _collate(pad_id: int) -> PadCollate:
+    return PadCollate(pad_value=pad_id, seq_fields=("tokens",))  # labels: ids or multi-hot rows
+
+
+def _outputs(model: SequenceClassifier, data: Sequence[dict], pad_id: int, batch_size: int):
+    """(logits (N, C), targets) of ``model`` on encoded examples, batched by length."""
     order = sorted(range(len(data)), key=lambda i: len(data[i]["tokens"]))
-    collate = PadCollate(pad_value=pad_id)
-    correct, loss = 0, 0.0
+    collate, logits, targets = _collate(pad_id), [], []
     was_training = model.training
     model.eval()
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch = collate([data[i] for i in order[start : start + batch_size]])
-            logits = model(batch["tokens"], batch["tokens_lengths"]).logits
-            loss += float(F.cross_entropy(logits, batch["label"], reduction="sum"))
-            correct += int((logits.argmax(-1) == batch["label"]).sum())
+            logits.append(model(batch["tokens"], batch["tokens_lengths"]).logits)
+            targets.append(batch["label"])
     model.train(was_training)
-    n = max(len(data), 1)
-    return {"acc": correct / n, "loss": loss / n}
+    return torch.cat(logits), torch.cat(targets)
+
+
+def _evaluate_ids(
+    model: SequenceClassifier, data: Sequence[dict], pad_id: int, batch_size: int
+) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``model`` on encoded examples (batched by length);
+    multi-label: subset accuracy, micro-F1 at 0.5 and the mean binary cross-entropy."""
+    if not data:
+        return {"acc": 0.0, "loss": 0.0}
+    logits, target = _outputs(model, data, pad_id, batch_size)
+    if target.dim() == 2:
+        pred = (logits > 0).to(target.dtype)  # sigmoid >= 0.5
+        tp = float((pred * target).sum())
+        f1 = 2 * tp / max(float(pred.sum() + target.sum()), 1.0)
+        return {"acc": float((pred == target).all(1).double().mean()), "f1": f1,
+                "loss": float(ml.loss(logits, target))}  # fmt: skip
+    return {"acc": float((logits.argmax(-1) == target).double().mean()),
+            "loss": float(F.cross_entropy(logits, target))}  # fmt: skip
 
 
 @dataclass
@@ -126,26 +158,32 @@ def _encode_data(
     """Tokenise, check the labels, build the vocabulary on ``train``, encode both sets."""
     tokenizer = WordTokenizer(lowercase=config.lowercase)
     max_length = config.model.max_length
-    train_tokens = _prepare(train, tokenizer, max_length, "train")
+    multi = config.multi_label
+    train_tokens = _prepare(train, tokenizer, max_length, "train", need_label=not multi)
     if not train_tokens:
         raise ValueError("expected at least one training example, got none")
-    labels = _label_names([ex.label for ex in train])
-    if len(labels) < 2:
-        raise ValueError(f"expected at least 2 distinct labels in the training data, got {labels}")
+    labels = _label_names([name for ex in train for name in _label_set(ex, config)])
+    if len(labels) < (1 if multi else 2):
+        raise ValueError(f"expected at least {1 if multi else 2} distinct labels in the "
+                         f"training data, got {labels}")  # fmt: skip
     index = {name: i for i, name in enumerate(labels)}
-    _warn_rare_labels(train)
-    valid_tokens = _prepare(valid, tokenizer, max_length, "valid") if valid else []
+    _warn_rare_labels(train, config)
+    valid_tokens = _prepare(valid, tokenizer, max_length, "valid", not multi) if valid else []
     for i, ex in enumerate(valid or ()):
-        if str(ex.label).strip() not in index:
-            raise ValueError(
-                f"expected a validation label among the training labels {labels} at "
-                f"{_where(ex, i, 'valid')}, got {str(ex.label).strip()!r}"
-            )
+        for name in _label_set(ex, config):
+            if name not in index:
+                raise ValueError(f"expected a validation label among the training labels "
+                                 f"{labels} at {_where(ex, i, 'valid')}, got {name!r}")  # fmt: skip
     vocab = Vocab.build(train_tokens, min_freq=config.min_freq, max_size=config.max_vocab,
                         specials=SPECIALS)  # fmt: skip
 
+    def target(ex):
+        if multi:
+            return ml.multi_hot(_label_set(ex, config), index)
+        return index[str(ex.label).strip()]
+
     def encode(examples, token_lists):
-        return [{"tokens": vocab.encode(t), "label": index[str(ex.label).strip()]}
+        return [{"tokens": vocab.encode(t), "label": target(ex)}
                 for ex, t in zip(examples, token_lists, strict=True)]  # fmt: skip
 
     train_set = encode(train, train_tokens)
@@ -204,7 +242,12 @@ def _attention_probe(data: _Data, n: int = 3):
     from seqattn.viz import AttentionView, attention_image
 
     examples = (data.valid_set or data.train_set)[:n]
-    collate = PadCollate(pad_value=data.vocab.pad_id)
+    collate = _collate(data.vocab.pad_id)
+
+    def names(row) -> str:  # a multi-hot row or a class id, as label names
+        if isinstance(row, list):
+            return "|".join(n for n, y in zip(data.labels, row, strict=True) if y) or "none"
+        return data.labels[int(row)]
 
     def probe(model: nn.Module) -> list:
         model.eval()
@@ -212,12 +255,17 @@ def _attention_probe(data: _Data, n: int = 3):
         out = model(batch["tokens"], batch["tokens_lengths"])
         if out.attention is None:
             return []
-        probs = out.logits.softmax(-1)
+        multi = isinstance(examples[0]["label"], list)
+        probs = out.logits.sigmoid() if multi else out.logits.softmax(-1)
         views = []
         for row, ex in enumerate(examples):
             k, length = int(probs[row].argmax()), len(ex["tokens"])
-            title = (f"predicted {data.labels[k]} ({float(probs[row, k]):.2f}), "
-                     f"gold {data.labels[int(ex['label'])]}")  # fmt: skip
+            if multi:
+                said = names([float(q >= 0.5) for q in probs[row].tolist()])
+                title = f"predicted {said}, gold {names(ex['label'])}"
+            else:
+                title = (f"predicted {data.labels[k]} ({float(probs[row, k]):.2f}), "
+                         f"gold {names(ex['label'])}")  # fmt: skip
             keys = data.vocab.decode(ex["tokens"], strip_specials=False)
             views.append(AttentionView(out.attention[row, :length], keys=keys, title=title))
         return [attention_image(v) for v in views]
@@ -239,15 +287,16 @@ def _train(
     patience = None
     if valid_set:
         patience = config.patience if config.patience is not None else config.epochs + 1
+    monitor = "val_f1" if config.multi_label else "val_acc"
     trainer_cfg = TrainerConfig(
         max_epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-        clip_norm=config.clip_norm, monitor="val_acc", mode="max", patience=patience,
+        clip_norm=config.clip_norm, monitor=monitor, mode="max", patience=patience,
         log_every=max(1, min(10, -(-len(train_set) // config.batch_size))),
     )  # fmt: skip
 
     def val_fn(m: nn.Module) -> dict[str, float]:
         scores = _evaluate_ids(m, valid_set, pad_id, config.batch_size)
-        return {"val_acc": scores["acc"], "val_loss": scores["loss"]}
+        return {f"val_{k}": v for k, v in scores.items()}  # val_acc, val_loss (val_f1)
 
     extra_state = {"pipeline": config.to_dict(), "labels": data.labels}
     for cb in callbacks:  # a TensorBoard logger draws a few examples' attention
@@ -255,7 +304,7 @@ def _train(
             cb.use_attention_probe(_attention_probe(data))
     trainer = Trainer(
         model, optimizer, _loss_fn, train_set, trainer_cfg, out_dir,
-        collate_fn=PadCollate(pad_value=pad_id), val_fn=val_fn if valid_set else None,
+        collate_fn=_collate(pad_id), val_fn=val_fn if valid_set else None,
         callbacks=callbacks, extra_state=extra_state,
     )  # fmt: skip
     result = trainer.fit(resume=resume)
@@ -278,7 +327,8 @@ def _summary(
     train_set, valid_set, pad_id = data.train_set, data.valid_set, data.vocab.pad_id
     return {
         "labels": data.labels,
-        "label_counts": {name: sum(d["label"] == k for d in train_set)
+        "label_counts": {name: int(sum(d["label"][k] if isinstance(d["label"], list)
+                                       else d["label"] == k for d in train_set))
                          for k, name in enumerate(data.labels)},
         "num_train": len(train_set),
         "num_valid": len(valid_set),
@@ -287,7 +337,7 @@ def _summary(
         "trainable_parameters": model.num_parameters(trainable_only=True),
         "epochs_run": result["epoch"],
         "steps": result["step"],
-        "best_val_acc": result["best"],
+        "best_val_f1" if config.multi_label else "best_val_acc": result["best"],
         "train": _evaluate_ids(model, train_set, pad_id, config.batch_size),
         "valid": _evaluate_ids(model, valid_set, pad_id, config.batch_size)
         if valid_set else None,
@@ -295,6 +345,14 @@ def _summary(
         "seconds": time.time() - started,
         "config": config.to_dict(),
     }  # fmt: skip
+
+
+def _thresholds(model: SequenceClassifier, config: TextClassifierConfig, data: _Data):
+    """Per-label decision thresholds tuned on the validation set (0.5 each without one)."""
+    if not data.valid_set:
+        return [0.5] * len(data.labels)
+    logits, target = _outputs(model, data.valid_set, data.vocab.pad_id, config.batch_size)
+    return ml.tune_thresholds(logits.double().sigmoid(), target)
 
 
 def fit_text_classifier(
@@ -362,9 +420,14 @@ def fit_text_classifier(
     summary = _summary(model, config, data, result, coverage, started)
     if record is not None:
         summary["resume"] = record
+    thresholds = _thresholds(model, config, data) if config.multi_label else None
+    if thresholds is not None:
+        summary["thresholds"] = dict(zip(data.labels, thresholds, strict=True))
     atomic_write_json(out_dir / "train_summary.json", summary)
     bundle = ClassifierBundle(model, data.tokenizer, data.vocab, data.labels,
-                              info={"train_config": config.to_dict()})  # fmt: skip
+                              info={"train_config": config.to_dict()},
+                              multi_label=config.multi_label, label_sep=config.label_sep,
+                              thresholds=thresholds)  # fmt: skip
     bundle.save(out_dir)
     log.info("saved the classifier to %s (train acc %.3f)", out_dir, summary["train"]["acc"])
     return bundle

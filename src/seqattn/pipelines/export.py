@@ -258,8 +258,9 @@ class ExportableClassifier(nn.Module):
         True
     """
 
-    def __init__(self, model: SequenceClassifier) -> None:
+    def __init__(self, model: SequenceClassifier, multi_label: bool = False) -> None:
         super().__init__()
+        self.multi_label = multi_label  # probs: one sigmoid per label instead of the softmax
         if not isinstance(model, SequenceClassifier):
             raise TypeError(f"expected a SequenceClassifier, got {type(model).__name__}")
         model = copy.deepcopy(model).eval()
@@ -288,7 +289,8 @@ class ExportableClassifier(nn.Module):
             mask = torch.cat([mask, torch.zeros_like(mask[:, :1]).expand(-1, n)], 1)
         tokens, mask = tokens[:, :n], mask[:, :n]
         lengths = mask.to(torch.long).sum(dim=1)  # (B,)
-        return self.model(tokens, lengths).logits.softmax(dim=-1)  # (B, C)
+        logits = self.model(tokens, lengths).logits
+        return logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)  # (B, C)
 
 
 def _ragged(vocab_size: int, lengths: list[int], seed: int) -> tuple[Tensor, Tensor]:
@@ -376,7 +378,7 @@ def export_classifier(
         raise ValueError(f"expected format in {EXPORT_FORMATS}, got {format!r}")
     bundle = ClassifierBundle.load(model_dir)
     out = Path(out_path) if out_path is not None else Path(model_dir) / f"model{SUFFIX[format]}"
-    wrapper = ExportableClassifier(bundle.model).eval()
+    wrapper = ExportableClassifier(bundle.model, bundle.multi_label).eval()
     vocab_size = bundle.model.config.vocab_size
     example = _ragged(vocab_size, [5, 3], seed=0)
     meta = {
@@ -387,6 +389,9 @@ def export_classifier(
         "outputs": {"probs": "(B, C) float32 class probabilities, in the order of labels"},
         "max_length": bundle.max_length,
     }  # fmt: skip
+    if bundle.multi_label:  # each label's own sigmoid, predicted at its threshold
+        meta["outputs"]["probs"] = "(B, C) float32 per-label sigmoid probabilities"
+        meta["multi_label"] = {"label_sep": bundle.label_sep, "thresholds": bundle.thresholds}
     try:
         blob = _export_bytes(wrapper, format, example, meta)
     except Exception as err:  # the tracer/exporter raise RuntimeError, TypeError, ...
@@ -398,7 +403,8 @@ def export_classifier(
         ) from err
     tokens, mask = _ragged(vocab_size, [9, 2, 7, 1], seed=1)  # unseen batch size and length
     with torch.no_grad():
-        expected = bundle.model(tokens, mask.sum(1)).logits.softmax(-1)
+        expected = bundle.model(tokens, mask.sum(1)).logits
+        expected = expected.sigmoid() if bundle.multi_label else expected.softmax(-1)
     try:
         got = _run_exported(blob, format, tokens, mask)
     except Exception as err:  # TorchScript and onnxruntime raise their own error types

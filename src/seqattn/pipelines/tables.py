@@ -206,7 +206,10 @@ def _header(row: list[str], path: Path) -> list[str]:
 
 
 def read_text_examples(
-    path: str | os.PathLike, text_col: str = "text", label_col: str | None = "label"
+    path: str | os.PathLike,
+    text_col: str = "text",
+    label_col: str | None = "label",
+    empty_labels: bool = False,
 ) -> list[TextExample]:
     """Labelled (or unlabelled) texts from a CSV/TSV file, labels kept as strings.
 
@@ -214,6 +217,8 @@ def read_text_examples(
         path: the file (see :func:`read_table`).
         text_col: the column holding the text.
         label_col: the column holding the label (any string: ``pos``, ``3``...), or None.
+        empty_labels: accept an empty label field (a multi-label text with no label), read
+            as ``""``; by default it is an error.
 
     Returns:
         :class:`~seqattn.data.datasets.text_classification.TextExample` list in file order;
@@ -222,7 +227,8 @@ def read_text_examples(
 
     Raises:
         ValueError: anything :func:`read_table` rejects, a missing column (the message lists
-            the columns found), or an empty label field (named by file:line).
+            the columns found), or an empty label field (named by file:line) unless
+            ``empty_labels``.
 
     Example:
         >>> import tempfile, pathlib
@@ -240,7 +246,7 @@ def read_text_examples(
         label = None
         if li is not None:
             label = row[li].strip()
-            if not label:
+            if not label and not empty_labels:
                 raise ValueError(
                     f"expected a label in column {label_col!r} at {table.where(r)}, "
                     f"got an empty field"
