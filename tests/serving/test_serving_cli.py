@@ -59,3 +59,33 @@ def test_runner_refuses_what_translate_refuses(model_dir, exported):
         OnnxTranslator(model_dir)  # the model directory itself, not its export
     with pytest.raises(ValueError, match="expected an exported translator's manifest"):
         OnnxTranslator(model_dir / "missing")
+
+
+def test_classifier_export_with_quantize_adds_an_int8_file(tmp_path, capsys):
+    """The classifier export itself is unchanged (model.onnx); --quantize int8 writes
+    model.int8.onnx beside it, whose probabilities stay close; torchscript refuses it."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from seqattn.data import Vocab, WordTokenizer
+    from seqattn.models import ClassifierConfig, SequenceClassifier
+    from seqattn.pipelines.classification import ClassifierBundle
+
+    torch.manual_seed(0)
+    words = ["<pad>", "<unk>", "a", "good", "film", "the", "plot", "was", "bad"]
+    cfg = ClassifierConfig(vocab_size=len(words), num_classes=2, embed_dim=16, hidden_size=16,
+                           encoder="lstm", head="attention")  # fmt: skip
+    bundle = ClassifierBundle(SequenceClassifier(cfg), WordTokenizer(),
+                              Vocab(words, bos=None, eos=None), ["neg", "pos"])  # fmt: skip
+    bundle.save(tmp_path / "clf")
+    assert main(["export", "--model", str(tmp_path / "clf"), "--format", "onnx",
+                 "--quantize", "int8"]) == 0  # fmt: skip
+    assert "model.int8.onnx" in capsys.readouterr().out
+    tokens = np.array([[2, 3, 4, 0], [5, 6, 7, 8]], dtype=np.int64)
+    feed = {"tokens": tokens, "mask": tokens != 0}
+    probs = [ort.InferenceSession(str(tmp_path / "clf" / name)).run(["probs"], feed)[0]
+             for name in ("model.onnx", "model.int8.onnx")]  # fmt: skip
+    np.testing.assert_allclose(probs[1], probs[0], atol=0.05)
+    assert main(["export", "--model", str(tmp_path / "clf"), "--format", "torchscript",
+                 "--quantize", "int8"]) != 0  # fmt: skip

@@ -112,8 +112,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError("expected --label-col only with --input, got it with text arguments")
     if args.explain_limit < 1:
         raise ValueError(f"expected --explain-limit >= 1, got {args.explain_limit}")
-    from seqattn.pipelines import ClassifierBundle, read_table, write_csv
+    from seqattn.pipelines import ClassifierBundle, model_kind, read_table, write_csv
 
+    kind = model_kind(args.model)
+    other = {"sequence-tagger": "seqattn tag", "translation": "seqattn translate",
+             "captioner": "seqattn caption"}  # fmt: skip
+    if kind in other:
+        raise ValueError(f"expected a text classifier in {args.model} for predict, got a {kind} "
+                         f"model: use {other[kind]} --model {args.model}")  # fmt: skip
     bundle = ClassifierBundle.load(args.model)
     info = sys.stderr if args.input and not args.output else sys.stdout  # stdout may be the CSV
     gold = None
