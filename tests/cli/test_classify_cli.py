@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,11 @@ def test_export_bad_model(tmp_path, capsys):
 def test_train_without_task_prints_help(capsys):
     assert main(["train"]) == 0
     assert "classify" in capsys.readouterr().out
+
+
+def test_predict_on_another_kind_names_the_command(tmp_path, capsys):
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "model_dirs" / "current"
+    model = str(fixtures / "translator" / "model")
+    assert main(["predict", "--model", model, "a text"]) == 2
+    err = capsys.readouterr().err
+    assert "got a translation model: use seqattn translate --model" in err

@@ -49,3 +49,19 @@ def test_import_seqattn_stays_light():
     code = "import sys, seqattn; assert 'torch' not in sys.modules; print(seqattn.__version__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_load_knows_taggers_and_they_share_the_hub_methods(tmp_path):
+    from seqattn.data import Vocab
+    from seqattn.models import SequenceTagger, TaggerConfig
+    from seqattn.pipelines import TaggerBundle
+
+    cfg = TaggerConfig(vocab_size=4, num_tags=2, embed_dim=4, hidden_size=4)
+    vocab = Vocab(["<pad>", "<unk>", "eu", "rejects"], bos=None, eos=None)
+    bundle = TaggerBundle(SequenceTagger(cfg), vocab, ["B-ORG", "O"], lowercase=True)
+    bundle.save(tmp_path / "tagger")
+    assert model_kind(tmp_path / "tagger") == "sequence-tagger"
+    loaded = seqattn.load(tmp_path / "tagger")
+    assert type(loaded) is TaggerBundle
+    assert loaded.predict([["EU", "rejects"]]) == bundle.predict([["EU", "rejects"]])
+    assert callable(TaggerBundle.from_pretrained) and callable(loaded.push_to_hub)

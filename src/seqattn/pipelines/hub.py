@@ -33,6 +33,7 @@ _PIPELINE = {
     "text-classifier": "text-classification",
     "translation": "translation",
     "captioner": "image-to-text",
+    "sequence-tagger": "token-classification",
 }
 
 

@@ -10,6 +10,7 @@ text-classifier    :class:`~seqattn.pipelines.ClassifierBundle`  ``.predict(text
                                                                 ``.explain(texts, out_dir)``
 translation        :class:`~seqattn.pipelines.TranslationModel`  ``.translate(texts, beam=5)``
 captioner          :class:`~seqattn.pipelines.Captioner`         ``.caption(images)``
+sequence-tagger    :class:`~seqattn.pipelines.TaggerBundle`      ``.predict(sentences)``
 =================  ===========================================  ================================
 
 Each has ``.save(dir)`` and ``Class.load(dir)``; the per-task classes stay the typed way in.
@@ -30,7 +31,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from seqattn.pipelines import captioning, classification, translation
+from seqattn.pipelines import captioning, classification, tagging, translation
 from seqattn.pipelines.model_dir import CONFIG, MANIFEST
 
 __all__ = ["KINDS", "load_model", "model_kind"]
@@ -40,6 +41,7 @@ KINDS: dict[str, Any] = {
     classification.KIND: classification.ClassifierBundle,
     translation.KIND: translation.TranslationModel,
     captioning.KIND: captioning.Captioner,
+    tagging.KIND: tagging.TaggerBundle,
 }
 _LEGACY = {
     classification.FORMAT: classification.KIND,
@@ -84,6 +86,6 @@ def model_kind(path: str | os.PathLike) -> str:
 
 
 def load_model(path: str | os.PathLike) -> Any:
-    """The model saved at ``path``, whatever its kind: a ClassifierBundle, TranslationModel or
-    Captioner, checked as its class's ``load`` checks it (see docs/reliability.md)."""
+    """The model saved at ``path``, whatever its kind: a ClassifierBundle, TranslationModel,
+    Captioner or TaggerBundle, checked as its class's ``load`` checks it (docs/reliability.md)."""
     return KINDS[model_kind(path)].load(path)

@@ -44,6 +44,7 @@ from seqattn.data import Vocab, pad_sequences
 from seqattn.data.datasets.conll import TaggedSentence
 from seqattn.evaluation.tagging import SCHEMES, is_entity_tagset, tagging_scores
 from seqattn.models import SequenceTagger, TaggerConfig
+from seqattn.pipelines._hub_mixin import HubMixin
 from seqattn.pipelines.model_dir import open_model_dir, write_model_dir
 
 __all__ = ["KIND", "METRICS", "TaggerTrainConfig", "TaggerBundle", "default_tagger_model"]
@@ -164,7 +165,7 @@ def check_tokens(tokens: Any, where: str) -> list[str]:
 
 
 @dataclass
-class TaggerBundle:
+class TaggerBundle(HubMixin):
     """A trained tagger with its vocabulary and tag set.
 
     Build one with :func:`~seqattn.pipelines.tagging_training.fit_tagger` or :meth:`load`;
