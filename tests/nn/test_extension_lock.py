@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,20 @@ def test_build_cache_is_keyed_by_content_not_checkout(tmp_path, monkeypatch):
     assert staged_a.read_text() == a.read_text()
     b.write_text("int f() { return 2; }\n")
     assert _extension.cache_name("seqattn_probe_", b, flags) != name
+
+
+def test_a_symlinked_environment_gets_its_own_build(tmp_path, monkeypatch):
+    """The same torch reached through a symlinked .venv puts other paths on the compiler's
+    command line: it must not share a name (ninja would rebuild at each alternation)."""
+    import torch.utils.cpp_extension as cpp
+
+    src = tmp_path / "k.cpp"
+    src.write_text("int f() { return 1; }\n")
+    name = _extension.cache_name("seqattn_probe_", src, [])
+    real = cpp.include_paths()
+    linked = [p.replace(str(Path(p).parents[4]), str(tmp_path / "link")) for p in real]
+    monkeypatch.setattr(cpp, "include_paths", lambda *a, **k: linked)
+    assert linked != real and _extension.cache_name("seqattn_probe_", src, []) != name
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -114,10 +115,17 @@ def cache_name(base: str, source: Path, flags: list[str]) -> str:
     at one path per name, so a reinstall or a second clone using the same environment reuses
     the build; another virtualenv (its own torch headers, so its own ninja command lines) gets
     its own name instead of rebuilding over this one's each time the two alternate; a changed
-    source gets a new name (a process that has loaded the old build keeps working)."""
+    source gets a new name (a process that has loaded the old build keeps working).
+
+    The installation is keyed by the paths exactly as they appear on the compiler's command
+    line (torch's include and library paths and Python's include, unresolved): the same
+    virtualenv reached through a symlink (the docs' snippet test links ``.venv``) writes other
+    command lines, and sharing one name made ninja rebuild silently each time the two met."""
+    from torch.utils.cpp_extension import include_paths, library_paths
+
     digest = hashlib.sha256(source.read_bytes())
-    install = str(Path(torch.__file__).resolve().parent)
-    digest.update("\0".join([*flags, torch.__version__, install]).encode())
+    paths = [*include_paths(), *library_paths(), sysconfig.get_paths()["include"]]
+    digest.update("\0".join([*flags, torch.__version__, *paths]).encode())
     return f"{base}_{digest.hexdigest()[:12]}"
 
 
