@@ -83,3 +83,25 @@ def test_a_compile_is_announced_and_a_second_checkout_loads_the_cache(tmp_path, 
         announced = "compiling the probe C++ extension" in caplog.text
         assert announced == (checkout == "a"), caplog.text  # the second one is a cache load
     assert state["seconds"] < 10
+
+
+def test_a_slow_load_from_the_cache_is_announced(tmp_path, monkeypatch, caplog):
+    """A built extension that loads slowly (ninja rebuilding, another build's lock) says so."""
+    import torch.utils.cpp_extension as cpp
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SEQATTN_NO_EXT", raising=False)
+    monkeypatch.setattr(_extension, "SLOW_LOAD_S", 0.05)
+    src = tmp_path / "k.cpp"
+    src.write_text("int f() { return 1; }\n")
+    name, flags = _extension._flags()
+    name = _extension.cache_name(name.replace("seqattn_recurrent_", "seqattn_slow_"), src, flags)
+    staged, _ = _extension._stage(name, src)  # the name build_once gives it
+    (staged.parent / f"{staged.parent.name}.so").touch()  # "already built"
+    monkeypatch.setattr(cpp, "load", lambda *a, **k: time.sleep(0.5) or "module")
+    log = logging.getLogger("test.extension.slow")
+    with caplog.at_level(logging.WARNING, logger="test.extension.slow"):
+        module = _extension.build_once({}, threading.Lock(), src, "seqattn_slow_", "probe",
+                                       "fallback", log)  # fmt: skip
+    assert module == "module"
+    assert "still loading after" in caplog.text and "compiling" not in caplog.text

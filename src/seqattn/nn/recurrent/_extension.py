@@ -57,6 +57,9 @@ def _flags() -> tuple[str, list[str]]:
     return f"seqattn_recurrent_{level}", flags
 
 
+#: A cache load slower than this is announced (a load from the cache takes well under 1 s).
+SLOW_LOAD_S = 3.0
+
 #: A build lock older than this is stale (a build takes about 40 s of CPU, minutes when loaded).
 STALE_LOCK_S = 900.0
 
@@ -185,7 +188,26 @@ def build_once(
                     logger.warning("seqattn: compiling the %s C++ extension (once per installed "
                                    "version, about %d s; later runs load it in well under a "
                                    "second)", what, expected_s)  # fmt: skip
-                module = _load(name, [str(staged)], extra_cflags=flags, verbose=False)
+                # a load that is slow anyway (ninja rebuilding a changed command line or
+                # header, another process's build holding the lock) is announced too
+                slow = threading.Timer(
+                    SLOW_LOAD_S,
+                    logger.warning,
+                    (
+                        "seqattn: the %s C++ extension is still loading after %.0f s (a rebuild, or "
+                        "another process's build; about %d s)",
+                        what,
+                        SLOW_LOAD_S,
+                        expected_s,
+                    ),
+                )
+                slow.daemon = True
+                if built:
+                    slow.start()
+                try:
+                    module = _load(name, [str(staged)], extra_cflags=flags, verbose=False)
+                finally:
+                    slow.cancel()
             except Exception as err:
                 reason = f"build failed: {type(err).__name__}: {str(err)[-500:]}"
             else:
