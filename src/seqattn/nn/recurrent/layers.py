@@ -33,6 +33,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from seqattn.nn.recurrent import _checks, _extension, fast, packing
 from seqattn.nn.recurrent.cells import GATES, _check_size, gru_step, lstm_step, rnn_step
+from seqattn.nn.recurrent.streaming import State, StreamingRecurrent
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "BACKENDS"]
 
@@ -41,11 +42,10 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "BACKENDS"]
 #: "reference". See docs/recurrent.md, "Backends".
 BACKENDS = ("auto", "reference", "fast", "native")
 
-State = Tensor | tuple[Tensor, Tensor]
 
-
-class RNNBase(nn.Module):
-    """Shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+class RNNBase(StreamingRecurrent, nn.Module):
+    """Shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`; streams with
+    ``init_state``/``step`` (:mod:`seqattn.nn.recurrent.streaming`).
 
     Args:
         mode: ``"RNN_TANH"``, ``"RNN_RELU"``, ``"LSTM"`` or ``"GRU"``.
