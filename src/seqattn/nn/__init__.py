@@ -2,6 +2,7 @@
 
 from seqattn.nn import attention as _attention
 from seqattn.nn.attention import *  # noqa: F403  (its __all__)
+from seqattn.nn.attention.kv_cache import KVCache, sink_window_mask
 from seqattn.nn.crf import CRF
 from seqattn.nn.delta import DeltaNet, GatedLinearAttention
 from seqattn.nn.embeddings import (
@@ -32,6 +33,8 @@ __all__ = [
     "GATConv",
     "GATv2Conv",
     *_attention.__all__,
+    "KVCache",
+    "sink_window_mask",
     "SinusoidalPositionalEncoding",
     "LearnedPositionalEncoding",
     "sinusoidal_encoding",

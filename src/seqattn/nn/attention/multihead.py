@@ -20,12 +20,16 @@ from torch import Tensor, nn
 
 from seqattn.functional.attention import scaled_dot_product_attention
 from seqattn.functional.masks import bool_to_additive, causal_mask
+from seqattn.nn.attention.kv_cache import StreamingAttention
 
 __all__ = ["MultiHeadAttention"]
 
 
-class MultiHeadAttention(nn.Module):
+class MultiHeadAttention(StreamingAttention, nn.Module):
     """Multi-head attention; see :class:`torch.nn.MultiheadAttention` for the arguments.
+
+    As causal self-attention it streams with a KV cache (``init_state``/``step``/``stream``,
+    optionally StreamingLLM's sink + window cache): :mod:`seqattn.nn.attention.kv_cache`.
 
     Args:
         embed_dim: D. num_heads: H (must divide D).
