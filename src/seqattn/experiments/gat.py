@@ -18,6 +18,10 @@ chart and attention view), and the distribution of per-node attention entropy ag
 entropy of uniform attention over the same neighbourhood (GAT on Cora learns close-to-uniform
 attention: the degree-normalised averaging of a GCN).
 
+``layer=gatv2`` trains the same model with :class:`~seqattn.nn.graph.GATv2Conv` (Brody et al.
+2022; PyG's layer, so GAT's three dataflow options do not apply), the same hyperparameters and
+early stopping; ``residual`` and ``norm`` are options of a tuned recipe (docs/gat.md).
+
 Datasets: ``cora``, ``citeseer`` (the real data, :func:`seqattn.data.datasets.load_planetoid`)
 and ``sbm`` (offline: a small stochastic block model with class-dependent noisy features).
 """
@@ -85,6 +89,11 @@ class Config:
     dropout_style: str = "authors"
     attention_bias: bool = True  # authors' code: a scalar bias per head in each score term
     init: str = "authors"  # Glorot per head, as TF initialises each head's convolutions
+    # "gatv2": GATv2Conv (Brody et al. 2022), PyG's layer; the three authors' options above
+    # are GAT's and not used with it (GATv2 takes one input mask, Glorot, no score bias).
+    layer: str = "gat"
+    residual: bool = False  # tuned recipe: each layer adds a projection of its input
+    norm: str = "none"  # tuned recipe: "layer" or "batch" on the hidden layer's output
     lr: float = 0.005
     weight_decay: float = 5e-4
     patience: int = 100
@@ -111,12 +120,15 @@ class Config:
             )
 
     def model_config(self, in_channels: int, num_classes: int) -> GATConfig:
-        """The GAT of this experiment for ``in_channels`` features and ``num_classes``."""
+        """The GAT (or GATv2) of this experiment for ``in_channels`` features, ``num_classes``."""
+        gat = self.layer == "gat"  # the authors' dataflow options are GAT's only
         return GATConfig(
             in_channels=in_channels, num_classes=num_classes,
             hidden_channels=self.hidden_channels, heads=self.heads, out_heads=self.out_heads,
             dropout=self.dropout, attention_dropout=self.attention_dropout,
-            dropout_style=self.dropout_style, attention_bias=self.attention_bias, init=self.init,
+            dropout_style=self.dropout_style if gat else "pyg",
+            attention_bias=self.attention_bias and gat, init=self.init if gat else "pyg",
+            layer=self.layer, residual=self.residual, norm=self.norm,
         )  # fmt: skip
 
 
@@ -231,7 +243,8 @@ def train_one(cfg: Config, g: Graph, seed: int) -> tuple[dict[str, Any], GAT, li
         "ms_per_epoch": 1000 * wall / max(epoch, 1),  # wall: inflated on a busy machine
         "cpu_ms_per_epoch": 1000 * cpu / max(epoch, 1),  # training step + evaluation pass
     }
-    log.info("gat %s seed %d: test acc %.4f after %d epochs", g.name, seed, kept["test_acc"], epoch)
+    log.info("%s %s seed %d: test acc %.4f after %d epochs", cfg.layer, g.name, seed,
+             kept["test_acc"], epoch)  # fmt: skip
     return record, model, curve
 
 
@@ -311,20 +324,22 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     g = load_graph(cfg)
     run_seeds = seeds(cfg.seed, cfg.seeds)
     runs, first_model, curve = [], None, []
-    for seed in progress(run_seeds, f"gat {cfg.dataset}", len(run_seeds)):
+    for seed in progress(run_seeds, f"{cfg.layer} {cfg.dataset}", len(run_seeds)):
         record, model, seed_curve = train_one(cfg, g, seed)
         runs.append(record)
         if first_model is None:
             first_model, curve = model, seed_curve
     mean, std = mean_std(100 * r["test_acc"] for r in runs)
-    paper = PAPER.get(cfg.dataset)
-    title = f"GAT on {cfg.dataset}, seed {cfg.seed} (kept epoch {runs[0]['kept_epoch']})"
+    paper = PAPER.get(cfg.dataset) if cfg.layer == "gat" else None  # GAT's paper, not GATv2's
+    kept = runs[0]["kept_epoch"]
+    title = f"{cfg.layer.upper()} on {cfg.dataset}, seed {cfg.seed} (kept epoch {kept})"
     figures = [str(plot_curves(curve, out_dir / "learning_curves.png", title))]
     att = analyse_attention(cfg, g, first_model, out_dir)
     figures += att.pop("figures")
     results = {
         "experiment": "gat",
         "dataset": cfg.dataset,
+        "layer": cfg.layer,
         "nodes": int(g.x.shape[0]),
         "edges": int(g.edge_index.shape[1]),
         "features": int(g.x.shape[1]),
