@@ -207,6 +207,14 @@ class _MinRNNBase(nn.Module):
         out = x if self.batch_first else x.transpose(0, 1)
         return out, torch.stack(finals)
 
+    def init_state(self, batch: int, dtype=None, device=None) -> Tensor:
+        """Zero state h (num_layers, B, hidden_size) of a unidirectional stack, for step()."""
+        if self.bidirectional:
+            raise ValueError("expected a unidirectional layer to stream, got bidirectional=True")
+        p = self.weight_ih_l0
+        shape = (self.num_layers, batch, self.hidden_size)
+        return torch.zeros(shape, dtype=dtype or p.dtype, device=device or p.device)
+
     @torch.no_grad()
     def step(self, x_t: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One streaming step of a unidirectional stack: x_t (B, I), h (num_layers, B,
