@@ -13,6 +13,7 @@ from seqattn.experiments.gat import EXPERIMENT as _GAT
 from seqattn.experiments.language_model import EXPERIMENT as _LANGUAGE_MODEL
 from seqattn.experiments.memn2n import EXPERIMENT as _MEMN2N
 from seqattn.experiments.ntm_copy import EXPERIMENT as _NTM_COPY
+from seqattn.experiments.ntm_recall import EXPERIMENT as _NTM_RECALL
 from seqattn.experiments.se import EXPERIMENT as _SE
 from seqattn.experiments.sentiment import EXPERIMENT as _SENTIMENT
 from seqattn.experiments.show_attend_tell import EXPERIMENT as _SHOW_ATTEND_TELL
@@ -29,6 +30,7 @@ EXPERIMENTS[_MEMN2N.name] = _MEMN2N
 EXPERIMENTS[_TRANSLATE.name] = _TRANSLATE
 EXPERIMENTS[_BOTTLENECK.name] = _BOTTLENECK
 EXPERIMENTS[_NTM_COPY.name] = _NTM_COPY
+EXPERIMENTS[_NTM_RECALL.name] = _NTM_RECALL
 EXPERIMENTS[_SHOW_ATTEND_TELL.name] = _SHOW_ATTEND_TELL
 
 
