@@ -173,11 +173,16 @@ class StreamingAttention:
         out = self._attend(q, keys, values, mask, B)
         out = self.out_proj(out.permute(2, 0, 1, 3).reshape(T, B, D))
         seen = state.seen + T
-        if state.window is not None:  # evict what no later query can see
-            keep = (k_pos < state.sink) | (k_pos > seen - 1 - state.window)
-            if not bool(keep.all()):
-                idx = keep.nonzero().squeeze(1)
-                keys, values, k_pos = keys[:, :, idx], values[:, :, idx], k_pos[idx]
+        if state.window is not None:  # evict what no later query can see: keep the positions
+            # j < sink (a prefix of the cache) and j > seen - 1 - window (a suffix)
+            n_sink = min(state.sink, seen)
+            n_recent = max(0, seen - max(state.sink, seen - state.window))
+            if n_sink + n_recent < keys.shape[2]:
+                keys, values, k_pos = (
+                    torch.cat([t[..., :n_sink, :], t[..., t.shape[-2] - n_recent :, :]], -2)
+                    for t in (keys, values, k_pos[:, None])
+                )
+                k_pos = k_pos[:, 0]
         return out, KVCache(keys, values, k_pos, seen, state.sink, state.window)
 
     def _attend(self, q: Tensor, keys: Tensor, values: Tensor, mask: Tensor, B: int) -> Tensor:
