@@ -14,6 +14,7 @@ from seqattn.experiments.language_model import EXPERIMENT as _LANGUAGE_MODEL
 from seqattn.experiments.memn2n import EXPERIMENT as _MEMN2N
 from seqattn.experiments.ntm_copy import EXPERIMENT as _NTM_COPY
 from seqattn.experiments.ntm_recall import EXPERIMENT as _NTM_RECALL
+from seqattn.experiments.recall import EXPERIMENT as _RECALL
 from seqattn.experiments.se import EXPERIMENT as _SE
 from seqattn.experiments.sentiment import EXPERIMENT as _SENTIMENT
 from seqattn.experiments.show_attend_tell import EXPERIMENT as _SHOW_ATTEND_TELL
@@ -32,6 +33,7 @@ EXPERIMENTS[_BOTTLENECK.name] = _BOTTLENECK
 EXPERIMENTS[_NTM_COPY.name] = _NTM_COPY
 EXPERIMENTS[_NTM_RECALL.name] = _NTM_RECALL
 EXPERIMENTS[_SHOW_ATTEND_TELL.name] = _SHOW_ATTEND_TELL
+EXPERIMENTS[_RECALL.name] = _RECALL
 
 
 def get(name: str) -> Experiment:
