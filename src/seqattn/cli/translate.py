@@ -106,13 +106,17 @@ def _bleu_lines(bundle, splits, args: argparse.Namespace) -> None:
     """Score the splits greedy and with beam ``--bleu-beam``; print, keep in config.json."""
     from seqattn.pipelines.translation_eval import bleu_summary
 
-    print(f"scoring with sacreBLEU (greedy and beam {args.bleu_beam})...", flush=True)
-    scores = bleu_summary(bundle, splits, beams=(1, args.bleu_beam))
-    for split, rows in scores.items():
+    scores = {}
+    for split, pairs in splits.items():  # one split at a time: each says it runs, then scores
+        if not pairs:
+            continue
+        print(f"scoring {split} with sacreBLEU ({len(pairs)} sentences, greedy and beam "
+              f"{args.bleu_beam})...", flush=True)  # fmt: skip
+        rows = bleu_summary(bundle, {split: pairs}, beams=(1, args.bleu_beam))[split]
+        scores[split] = rows
         parts = [f"{row['bleu']:.2f} {'greedy' if name == 'greedy' else 'beam ' + name[4:]}"
                  for name, row in rows.items()]  # fmt: skip
-        n = len(splits[split])
-        print(f"{split} BLEU ({n} sentences): {' / '.join(parts)}")
+        print(f"{split} BLEU ({len(pairs)} sentences): {' / '.join(parts)}", flush=True)
     print(f"  sacreBLEU {next(iter(next(iter(scores.values())).values()))['signature']}")
     bundle.info["bleu"] = scores
     bundle.save(args.out)  # the scores go into config.json with the model
