@@ -121,3 +121,10 @@ def test_config_errors():
         ntm_recall.Config(threshold_bits=0.0)
     with pytest.raises(ValueError, match="sort_outputs <= sort_length"):
         ntm_recall.Config(sort_outputs=30)
+
+
+def test_compile_setting_leaves_the_lstm_baseline_eager():
+    # compile=True compiles the NTM cell only; the baseline has none (a run once died here)
+    cfg = ntm_recall.Config(**{**TINY, "compile": True, "sequences": 8})
+    record, model = ntm_tasks.train_run(cfg, "lstm", 0, ntm_recall.held_out_set(cfg))
+    assert record["updates"] == 1 and isinstance(model, ntm_tasks.CopyLSTM)
