@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: demo test test-slow test-all lint bench docs install clean
+.PHONY: demo test test-slow test-gpu test-all lint bench docs install clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# Parity on a CUDA device (tests/gpu; skipped without one). scripts/device_check.sh runs it
+# with the --device cuda benchmarks as one prepared script on a lent GPU machine.
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -m gpu tests/gpu
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
