@@ -82,3 +82,15 @@ def test_quick_run_writes_table_and_figures(tmp_path):
 def test_bad_configs_are_named(change, message):
     with pytest.raises(ValueError, match=message):
         recall.Config(**change)
+
+
+def test_positions_are_fixed_or_learned_and_only_for_attention():
+    kw = {"vocab_size": 9, "dim": 16, "max_len": 20}
+    fixed = RecallModel("softmax_attention", **kw)
+    learned = RecallModel("softmax_attention", positions="learned", **kw)
+    assert parameter_count(learned) - parameter_count(fixed) == 20 * 16
+    assert RecallModel("mamba", **kw).pos is None
+    with pytest.raises(ValueError, match="expected T <= 20"):
+        fixed(torch.zeros(1, 21, dtype=torch.long))
+    with pytest.raises(ValueError, match="positions"):
+        RecallModel("linear_attention", positions="rotary", **kw)

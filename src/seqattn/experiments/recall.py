@@ -60,7 +60,7 @@ class Config:
     models: tuple[str, ...] = MIXERS
     widths: tuple[int, ...] = (64, 128, 256)  # nominal D: the attention model's width
     lengths: tuple[int, ...] = (64, 128, 256, 512)
-    pair_every: int = 16  # MQAR pairs per sequence: T // pair_every (Zoology: 4 at T = 64)
+    pair_every: int = 8  # MQAR pairs per sequence: T // pair_every (Zoology: 64 at T = 512)
     num_keys: int = 64
     num_values: int = 64
     copy_tokens: int = 16  # selective copying: data tokens (Gu & Dao: 16)
@@ -68,6 +68,7 @@ class Config:
     layers: int = 2
     heads: int = 2
     mlp: bool = True
+    positions: str = "sinusoidal"  # the attention mixers': sinusoidal or learned
     batch: int = 32
     steps: int = 2000
     lr: float = 1e-3
@@ -123,7 +124,7 @@ def make_batch(cfg: Config, task: str, length: int, batch: int, gen: torch.Gener
 
 def model_kwargs(cfg: Config, task: str) -> dict[str, Any]:
     return {"vocab_size": vocab_size(cfg, task), "layers": cfg.layers, "heads": cfg.heads,
-            "max_len": max(cfg.lengths), "mlp": cfg.mlp}  # fmt: skip
+            "max_len": max(cfg.lengths), "mlp": cfg.mlp, "positions": cfg.positions}  # fmt: skip
 
 
 def sizes(cfg: Config, task: str, width: int) -> dict[str, tuple[int, int]]:

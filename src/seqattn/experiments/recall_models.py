@@ -15,9 +15,19 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
-from seqattn.nn import GRU, LSTM, MLSTM, CausalLinearAttention, Mamba, MinGRU, MultiHeadAttention
+from seqattn.nn import (
+    GRU,
+    LSTM,
+    MLSTM,
+    CausalLinearAttention,
+    Mamba,
+    MinGRU,
+    MultiHeadAttention,
+    sinusoidal_encoding,
+)
 
 __all__ = ["MIXERS", "RecallModel", "matched_width", "parameter_count"]
 
@@ -84,21 +94,31 @@ class RecallModel(nn.Module):
         heads: H of the multi-head mixers (mLSTM, linear and softmax attention).
         max_len: the longest sequence (the positional table of the attention mixers).
         mlp: whether each block has an MLP after the mixer.
+        positions: the attention mixers' position signal, ``"sinusoidal"`` (fixed, Vaswani et
+            al. 2017; no parameters) or ``"learned"`` (a table of ``max_len`` x D).
 
     Shape:
         tokens (B, T) long -> logits (B, T, vocab_size).
     """
 
     def __init__(self, mixer: str, vocab_size: int, dim: int, *, layers: int = 2,
-                 heads: int = 2, max_len: int = 512, mlp: bool = True) -> None:  # fmt: skip
+                 heads: int = 2, max_len: int = 512, mlp: bool = True,
+                 positions: str = "sinusoidal") -> None:  # fmt: skip
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"expected a mixer from {list(MIXERS)}, got {mixer!r}")
         if dim % heads:
             raise ValueError(f"expected dim divisible by heads, got {dim} and {heads}")
-        self.mixer_name, self.dim = mixer, dim
+        if positions not in ("sinusoidal", "learned"):
+            raise ValueError(f"expected positions 'sinusoidal' or 'learned', got {positions!r}")
+        self.mixer_name, self.dim, self.max_len = mixer, dim, max_len
         self.embed = nn.Embedding(vocab_size, dim)
-        self.pos = nn.Embedding(max_len, dim) if mixer in _POSITIONAL else None
+        if mixer in _POSITIONAL and positions == "learned":
+            self.pos: Tensor | None = nn.Parameter(0.02 * torch.randn(max_len, dim))
+        elif mixer in _POSITIONAL:
+            self.register_buffer("pos", sinusoidal_encoding(max_len, dim), persistent=False)
+        else:
+            self.pos = None
         self.blocks = nn.ModuleList(_Block(mixer, dim, heads, mlp) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab_size)
@@ -106,9 +126,9 @@ class RecallModel(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         x = self.embed(tokens)  # (B, T, D)
         if self.pos is not None:
-            if tokens.shape[1] > self.pos.num_embeddings:
-                raise ValueError(f"expected T <= {self.pos.num_embeddings}, got {tokens.shape[1]}")
-            x = x + self.pos.weight[: tokens.shape[1]]
+            if tokens.shape[1] > self.max_len:
+                raise ValueError(f"expected T <= {self.max_len}, got {tokens.shape[1]}")
+            x = x + self.pos[: tokens.shape[1]]
         for block in self.blocks:
             x = block(x)
         return self.head(self.norm(x))
