@@ -105,3 +105,24 @@ def test_a_slow_load_from_the_cache_is_announced(tmp_path, monkeypatch, caplog):
                                        "fallback", log)  # fmt: skip
     assert module == "module"
     assert "still loading after" in caplog.text and "compiling" not in caplog.text
+
+
+def test_a_lock_older_than_the_finished_library_is_stale(tmp_path, monkeypatch, caplog):
+    """A process killed after linking, before releasing the lock: the lock is stale at once."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    log = logging.getLogger("test.extension.finished")
+    build = tmp_path / "seqattn_done_probe"
+    build.mkdir()
+    lock, library = build / "lock", build / "seqattn_done_probe.so"
+    lock.touch()
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    assert not _extension.clear_stale_lock("seqattn_done_probe", log)  # a build, no library yet
+    library.touch()  # the build linked after the lock was taken, then died
+    with caplog.at_level(logging.WARNING, logger="test.extension.finished"):
+        assert _extension.clear_stale_lock("seqattn_done_probe", log)
+    assert not lock.exists() and "its build finished" in caplog.text
+    lock.touch()  # a new rebuild's lock is newer than the library: kept
+    later = time.time() + 5
+    os.utime(lock, (later, later))
+    assert not _extension.clear_stale_lock("seqattn_done_probe", log) and lock.exists()

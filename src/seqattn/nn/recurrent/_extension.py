@@ -65,23 +65,30 @@ STALE_LOCK_S = 900.0
 
 
 def clear_stale_lock(name: str, logger: logging.Logger, max_age_s: float = STALE_LOCK_S) -> bool:
-    """Remove the JIT build lock of extension ``name`` if it is older than ``max_age_s``.
+    """Remove the JIT build lock of extension ``name`` if it is older than ``max_age_s``, or
+    older than the built library (the build it guarded finished).
 
     torch's builder guards a build with a ``lock`` file in the build directory and waits for
     it to go away, forever; a build killed half-way (a timeout, Ctrl-C, an out-of-memory kill)
-    leaves it behind and every later process hangs. Returns whether a lock was removed.
+    leaves it behind and every later process hangs. A process killed after linking but before
+    releasing it leaves one beside a complete library: that one is stale at once (a new build
+    takes a new lock, newer than the library). Returns whether a lock was removed.
     """
     try:
         from torch.utils.cpp_extension import _get_build_directory
 
-        lock = Path(_get_build_directory(name, verbose=False)) / "lock"
-        age = time.time() - lock.stat().st_mtime
+        build = Path(_get_build_directory(name, verbose=False))
+        lock = build / "lock"
+        locked_at = lock.stat().st_mtime
     except (OSError, ImportError, AttributeError):
         return False  # no lock (the usual case), or a torch without the helper
-    if age <= max_age_s:
+    age = time.time() - locked_at
+    library = build / f"{name}.so"
+    finished = library.is_file() and library.stat().st_mtime > locked_at
+    if age <= max_age_s and not finished:
         return False
-    logger.warning("removing a stale build lock %s (%.0f s old: a build was killed half-way)",
-                   lock, age)  # fmt: skip
+    why = "its build finished" if finished else "a build was killed half-way"
+    logger.warning("removing a stale build lock %s (%.0f s old: %s)", lock, age, why)
     lock.unlink(missing_ok=True)
     return True
 
@@ -190,17 +197,10 @@ def build_once(
                                    "second)", what, expected_s)  # fmt: skip
                 # a load that is slow anyway (ninja rebuilding a changed command line or
                 # header, another process's build holding the lock) is announced too
-                slow = threading.Timer(
-                    SLOW_LOAD_S,
-                    logger.warning,
-                    (
-                        "seqattn: the %s C++ extension is still loading after %.0f s (a rebuild, or "
-                        "another process's build; about %d s)",
-                        what,
-                        SLOW_LOAD_S,
-                        expected_s,
-                    ),
-                )
+                note = ("seqattn: the %s C++ extension is still loading after %.0f s (a "
+                        "rebuild, or another process's build; about %d s)")  # fmt: skip
+                slow = threading.Timer(SLOW_LOAD_S, logger.warning,
+                                       (note, what, SLOW_LOAD_S, expected_s))  # fmt: skip
                 slow.daemon = True
                 if built:
                     slow.start()
