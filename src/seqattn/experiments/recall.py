@@ -103,8 +103,8 @@ class Config:
 
 
 def quick(cfg: Config) -> Config:
-    """Every task and model once, tiny: width 16, T = 32, 40 steps, one seed."""
-    return dataclasses.replace(cfg, widths=(16,), lengths=(32,), copy_tokens=4, steps=40,
+    """Every task and model once, tiny: width 16, T = 32, 20 steps, one seed."""
+    return dataclasses.replace(cfg, widths=(16,), lengths=(32,), copy_tokens=4, steps=20,
                                batch=16, seeds=1, eval_examples=64)  # fmt: skip
 
 
