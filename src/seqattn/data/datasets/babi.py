@@ -17,7 +17,7 @@ from pathlib import Path
 from seqattn.data.datasets._download import DatasetNotFoundError
 from seqattn.data.datasets._registry import data_dir, get_info
 
-__all__ = ["BabiExample", "BABI_TASKS", "babi_file", "load_babi", "parse_babi"]
+__all__ = ["BabiExample", "BABI_TASKS", "babi_file", "babi_path", "load_babi", "parse_babi"]
 
 log = logging.getLogger("seqattn.data")
 
@@ -79,6 +79,19 @@ def babi_file(task: int, split: str = "train", size: str = "1k") -> str:
     if size not in _SIZES:
         raise ValueError(f"expected size in {list(_SIZES)}, got {size!r}")
     return f"tasks_1-20_v1-2/{_SIZES[size]}/qa{task}_{BABI_TASKS[task]}_{split}.txt"
+
+
+def babi_path(
+    task: int, split: str = "train", size: str = "1k", root: str | os.PathLike | None = None
+) -> Path:
+    """Absolute path of a task file under the data dir (``root``, default ``SEQATTN_DATA_DIR``
+    or the user cache); the file need not exist (``load_babi`` returns ``[]`` for a missing one).
+
+    Example:
+        >>> babi_path(3, "train", "10k", "/data").as_posix()
+        '/data/babi/tasks_1-20_v1-2/en-10k/qa3_three-supporting-facts_train.txt'
+    """
+    return data_dir(root) / get_info("babi").folder / babi_file(task, split, size)
 
 
 def parse_babi(lines, task: int = 0, source: str = "<lines>") -> list[BabiExample]:
@@ -157,8 +170,7 @@ def load_babi(
     """
     rel = babi_file(task, split, size)
     info = get_info("babi")
-    folder = data_dir(root) / info.folder
-    path = folder / rel
+    path = babi_path(task, split, size, root)
     if not path.parent.is_dir():
         needed = [f for f in info.required_files if f.path.startswith(str(Path(rel).parent))]
         raise DatasetNotFoundError(info, root, needed)
