@@ -57,9 +57,13 @@ PAPER_PE_LS_RN = {
     11: 0.9, 12: 0.2, 13: 0.4, 14: 1.7, 15: 0.0, 16: 1.3, 17: 51.0, 18: 11.1, 19: 82.8, 20: 0.0,
 }  # fmt: skip
 PAPER_MEAN, PAPER_FAILED, PAPER_JOINT_MEAN = 13.9, 11, 12.4
-# The same column for 10k training (per task, best of 10): see docs/memn2n.md for the source;
-# a task missing here has no transcribed value (reported as n/a).
-PAPER_10K_PE_LS_RN: dict[int, float] = {}
+# The same column for 10k training (Table 1 prints its summary, mean 6.6 and 4 failed; the
+# per-task values are second-hand, docs/memn2n.md says from where and how they were checked).
+PAPER_10K_PE_LS_RN = {
+    1: 0.0, 2: 0.3, 3: 9.3, 4: 0.0, 5: 0.6, 6: 0.0, 7: 3.7, 8: 0.8, 9: 0.8, 10: 2.4,
+    11: 0.0, 12: 0.0, 13: 0.0, 14: 0.0, 15: 0.0, 16: 0.4, 17: 40.7, 18: 6.7, 19: 66.5, 20: 0.0,
+}  # fmt: skip
+PAPER_10K_MEAN, PAPER_10K_FAILED = 6.6, 4
 PAPER_COLUMNS = {"1k": PAPER_PE_LS_RN, "10k": PAPER_10K_PE_LS_RN}
 FAIL_THRESHOLD = 5.0  # % test error
 
