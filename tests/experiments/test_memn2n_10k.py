@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -66,9 +67,15 @@ def test_finished_tasks_are_saved_and_reused_with_resume(tmp_path):
                                          (1, "test"): _task1_lines(10)})  # fmt: skip
     out = tmp_path / "run"
     first = E.run(_tiny(root, tasks="1"), out)
-    assert (out / "groups" / "task1.json").is_file() and first["resumed_tasks"] == []
+    saved = out / "groups" / "task1.json"
+    assert saved.is_file() and first["resumed_tasks"] == []
+    # a task saved before the paper column was filled in gets the column as it is now
+    blob = json.loads(saved.read_text())
+    blob["result"]["rows"][0]["paper_pe_ls_rn"] = None
+    saved.write_text(json.dumps(blob))
     again = E.run(_tiny(root, tasks="1", resume=True, workers=2), out)
     assert again["resumed_tasks"] == [1]
+    assert again["table"][0]["paper_pe_ls_rn"] == E.PAPER_10K_PE_LS_RN[1]
     assert again["table"][0]["test_error"] == first["table"][0]["test_error"]
     assert again["metrics"] == first["metrics"]
     # another setting that shapes training: trained again, not reused

@@ -321,6 +321,8 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
     worker_cpu = sum(d["cpu"] for d in done if not d.get("resumed")) if pooled else 0.0
     done.sort(key=lambda d: d["rows"][0]["task"])  # back in task order
     rows = [r for d in done for r in d["rows"]]
+    for r in rows:  # the column as it is now (a resumed task may have been saved before)
+        r["paper_pe_ls_rn"] = PAPER_COLUMNS[cfg.size].get(r["task"])
     curves = {d["curve"][0]: (d["curve"][1], d["curve"][2]) for d in done}
     mean = sum(r["test_error"] for r in rows) / len(rows)
     paper = [r["paper_pe_ls_rn"] for r in rows if r["paper_pe_ls_rn"] is not None]
