@@ -1,4 +1,4 @@
-"""Experiment ``language-model``: character-level LSTM vs causal Transformer on a text file.
+"""Experiment ``language-model``: character LSTM vs causal Transformer (and the modern layers).
 
 Both models read the training part of a text (all but its last ``valid_fraction``) in random
 windows of ``context`` characters and minimise the next-character cross-entropy; both get the
@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from seqattn.decoding import sample
+from seqattn.experiments import language_model_layers as modern
 from seqattn.experiments.base import Experiment, Progress, no_progress
 from seqattn.experiments.toolkit import attention_view
 from seqattn.models.char_lm import (
@@ -46,7 +47,7 @@ from seqattn.viz import plot_panels
 from seqattn.viz.table import Column, Table, render_markdown
 
 NAMED = {"multi30k-en": "en", "multi30k-de": "de"}
-MODELS = ("lstm", "transformer")
+MODELS = ("lstm", "transformer")  # the defaults; MODERN adds the modern layers
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class Config:
     tf_dropout: float = 0.0
     tf_lr: float = 2e-3
     positions: str = "learned"
+    mixer_d_model: int = 128  # the modern layers' stack (language_model_layers.MODERN)
+    mixer_layers: int = 2
+    mixer_heads: int = 4
+    mixer_lr: float = 2e-3
     curve_every_s: float = 45.0
     curve_chars: int = 4000
     temperatures: tuple[float, ...] = (0.5, 0.8, 1.0)
@@ -97,8 +102,9 @@ class Config:
             raise ValueError(
                 f"expected eval_chars >= 0 (0 = the whole tail), got {self.eval_chars}"
             )
-        if not self.models or set(self.models) - set(MODELS):
-            raise ValueError(f"expected models from {list(MODELS)}, got {list(self.models)}")
+        if not self.models or set(self.models) - set(known := MODELS + modern.MODERN):
+            raise ValueError(f"expected models from {list(known)}, got {list(self.models)}")
+        modern.check_mixer_config(self)
         if not self.time_budget_s > 0:
             raise ValueError(f"expected time_budget_s > 0, got {self.time_budget_s}")
         if any(not t >= 0 for t in self.temperatures):
@@ -123,6 +129,7 @@ def quick(cfg: Config) -> Config:
         cfg, context=64, batch_size=16, max_steps=300, time_budget_s=10.0, eval_chars=4000,
         curve_chars=1000, curve_every_s=4.0, lstm_hidden=96, lstm_layers=1, tf_d_model=64,
         tf_heads=4, tf_layers=2, tf_ff=192, samples_per_setting=1, sample_chars=100,
+        mixer_d_model=64,
     )  # fmt: skip
 
 
@@ -187,7 +194,9 @@ def load_text(cfg: Config) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- training
 
 
-def build_model(kind: str, cfg: Config, vocab_size: int) -> CharLSTM | CharTransformer:
+def build_model(kind: str, cfg: Config, vocab_size: int) -> torch.nn.Module:
+    if kind in modern.MODERN:
+        return modern.build_model(kind, cfg, vocab_size)
     if kind == "lstm":
         return CharLSTM(
             CharLSTMConfig(vocab_size, cfg.lstm_embed, cfg.lstm_hidden, cfg.lstm_layers)
@@ -276,7 +285,7 @@ def _train(kind, model, train_ids, curve_ids, cfg, progress) -> dict[str, Any]:
     Held-out bpc on ``curve_ids`` is measured at the start and then every ``curve_every_s``
     seconds (after a step, before the budget is checked), and once at the end.
     """
-    lr = cfg.lstm_lr if kind == "lstm" else cfg.tf_lr
+    lr = cfg.lstm_lr if kind == "lstm" else cfg.tf_lr if kind == "transformer" else cfg.mixer_lr
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.0)
     warmup = max(1, cfg.warmup_steps)  # linear warm-up over the first steps, then constant
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda done: min(1.0, (done + 1) / warmup))
@@ -410,6 +419,7 @@ def run(cfg: Config, out_dir: str | Path, progress: Progress = no_progress) -> d
             **trained,
             "ms_per_step": 1000 * trained["train_seconds"] / max(1, trained["steps"]),
             "eval_seconds": eval_seconds,
+            **modern.speeds(model, trained, cfg.sample_chars),
         })  # fmt: skip
         samples.extend(_samples(kind, model, vocab, prime, cfg))
         if kind == "transformer":
@@ -462,6 +472,7 @@ def tables(results: dict[str, Any]) -> list[Table | str]:
         Column("train_seconds", "train wall s", ".0f"),
         Column("train_cpu_seconds", "train CPU s", ".0f"),
         Column("ms_per_step", "ms/step", ".0f"),
+        *modern.SPEED_COLUMNS,
     ]
     samples = ["Samples (primed with a newline, stopped at the next):", ""]
     for s in results["samples"]:
