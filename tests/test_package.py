@@ -23,9 +23,10 @@ ALLOWED = {
     "_registry": set(),
     "io": set(),
     "lock": set(),
+    "_extension": set(),  # the C++ build helper (torch and the standard library only)
     "config": {"io"},
-    "functional": set(),
-    "nn": {"functional"},
+    "functional": {"_extension"},
+    "nn": {"functional", "_extension"},
     "models": {"functional", "nn"} | FOUNDATION,
     "decoding": {"functional"},
     "data": FOUNDATION,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from seqattn.nn.recurrent import _extension
+from seqattn import _extension
 
 
 def test_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path, monkeypatch, caplog):
