@@ -25,8 +25,9 @@ from seqattn.functional import efficient_attention, scaled_dot_product_attention
 from seqattn.viz import plot_panels
 
 IMPLS = {
-    "naive": "scaled_dot_product_attention(q, k, v)",
-    "efficient": "efficient_attention(q, k, v, block_size={block})",
+    "naive": "scaled_dot_product_attention(q, k, v, backend='reference')",
+    "efficient": "efficient_attention(q, k, v)",  # the fused C++ kernel on CPU
+    "python": "efficient_attention(q, k, v, block_size={block}, backend='reference')",
     "sdpa": "F.scaled_dot_product_attention(q, k, v)",
 }
 

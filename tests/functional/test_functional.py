@@ -131,7 +131,7 @@ def test_attention_returns_context_and_weights():
         (lambda: sf.general_score(torch.randn(3, 4), torch.randn(5, 6), torch.randn(6, 4)),
          ValueError, r"expected weight of shape \(Dq, Dk\) = \(4, 6\), got \(6, 4\)"),
         (lambda: sf.efficient_attention(torch.randn(3, 4), torch.randn(5, 4), torch.randn(5, 4),
-                                        block_size=0), ValueError, "positive int, got 0"),
+                                        block_size=0), ValueError, "positive int or None, got 0"),
     ],
 )  # fmt: skip
 def test_bad_input(call, err, match):

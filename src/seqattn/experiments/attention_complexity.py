@@ -88,7 +88,7 @@ def _setup_code(method: str, n: int, cfg: Config, grad: bool) -> str:
             "fn = lambda: lstm(x)[0]\n"
         )
     call = {
-        "naive": "scaled_dot_product_attention(q, k, v)",
+        "naive": "scaled_dot_product_attention(q, k, v, backend='reference')",
         "efficient": f"efficient_attention(q, k, v, block_size={cfg.block_size})",
         "sdpa": "F.scaled_dot_product_attention(q, k, v)",
         "banded": f"sliding_window_attention(q, k, v, {cfg.window})",
@@ -98,6 +98,9 @@ def _setup_code(method: str, n: int, cfg: Config, grad: bool) -> str:
         "from seqattn.functional import efficient_attention, scaled_dot_product_attention\n"
         "from seqattn.functional import sliding_window_attention\n"
         f"torch.manual_seed({cfg.seed})\n"
+        # one call on small inputs first: loading a compiled kernel is not what is measured
+        f"q, k, v = (torch.randn(1, 1, 64, {d}, requires_grad=True) for _ in range(3))\n"
+        f"({call}).sum().backward()\n"
         f"q, k, v = (torch.randn({b}, {h}, {n}, {d}, requires_grad={rg}) for _ in range(3))\n"
         f"fn = lambda: {call}\n"
     )

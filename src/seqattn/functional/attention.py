@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from seqattn.functional import _fused
 from seqattn.functional.masks import causal_mask, check_mask
 from seqattn.functional.scores import SCORES
 from seqattn.functional.softmax import masked_softmax
@@ -114,6 +115,7 @@ def scaled_dot_product_attention(
     enable_gqa: bool = False,
     *,
     need_weights: bool = False,
+    backend: str = "auto",
 ) -> Tensor | tuple[Tensor, Tensor]:
     """``F.scaled_dot_product_attention``, written out, NaN-free, optionally with its weights.
 
@@ -127,6 +129,10 @@ def scaled_dot_product_attention(
         scale: score scale; default 1/sqrt(Dh).
         enable_gqa: grouped-query attention: Hq a multiple of H, keys/values repeated.
         need_weights: also return the weights (after dropout, as used).
+        backend: "auto": the fused CPU kernel (:mod:`seqattn.functional._fused`, no T x S
+            buffer; its dropout mask comes from its own seeded hash, not ``F.dropout``) when
+            no weights are asked for and it applies, else this written-out formula;
+            "fused": the kernel or an error saying why not; "reference": the formula.
 
     Returns:
         output (..., Hq, T, Dv), or (output, weights (..., Hq, T, S)). A query with every key
@@ -154,6 +160,19 @@ def scaled_dot_product_attention(
         )
     if scale is None:  # Dh = 0: every score is 0 whatever the scale
         scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
+    _fused.check_backend(backend)
+    if backend != "reference":
+        reason = "weights asked for" if need_weights else None
+        reason = reason or _fused.why_not(query, key, value, attn_mask)
+        if reason is None:
+            if attn_mask is not None:
+                check_mask(attn_mask, (*query.shape[:-1], key.shape[-2]), "attn_mask")
+            return _fused.attention(query, key, value, attn_mask, is_causal, float(scale),
+                                    dropout_p)  # fmt: skip
+        if backend == "fused":
+            raise RuntimeError(
+                f"scaled_dot_product_attention: backend='fused' does not apply: {reason}"
+            )
     scores = (query @ key.transpose(-2, -1)) * scale  # (..., T, S)
     if is_causal:
         attn_mask = causal_mask(query.shape[-2], key.shape[-2], device=query.device)

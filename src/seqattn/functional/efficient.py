@@ -17,20 +17,29 @@ recomputes each block's probabilities p = exp(s - L) instead of storing the T ×
 
 Peak memory is O(T · block) per (batch, head) instead of O(T · S). Fully masked queries get a
 zero output and zero gradients, never NaN.
+
+This file is the readable reference (``backend="reference"``). On CPU, ``backend="auto"`` (the
+default) runs the same algorithm as a fused C++ kernel (:mod:`seqattn.functional._fused`)
+wherever it applies: float32, bfloat16 or float64 inputs with the same leading dims, and no
+mask gradient; everything else runs this code.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from seqattn.functional import _fused
 from seqattn.functional.attention import check_qkv
 from seqattn.functional.masks import causal_mask, check_mask
 
 __all__ = ["efficient_attention"]
+
+log = logging.getLogger(__name__)
 
 
 def _block_scores(q_scaled, k_blk, mask, is_causal, j0, j1):
@@ -124,7 +133,8 @@ def efficient_attention(
     attn_mask: Tensor | None = None,
     is_causal: bool = False,
     scale: float | None = None,
-    block_size: int = 128,
+    block_size: int | None = None,
+    backend: str = "auto",
 ) -> Tensor:
     """Exact softmax attention in O(T · block_size) memory per (batch, head).
 
@@ -136,7 +146,9 @@ def efficient_attention(
             A float mask that requires grad gets its gradient (this costs O(T · S)).
         is_causal: top-left aligned causal mask (query t sees keys s <= t).
         scale: default 1/sqrt(Dh).
-        block_size: keys per block.
+        block_size: keys per block; None: 128 in the reference, 512 in the fused kernel.
+        backend: "auto" (the fused CPU kernel where it applies, else the reference),
+            "fused" (the kernel, or an error saying why not) or "reference" (this file).
 
     Returns:
         (..., T, Dv). A query with no visible key gets zeros.
@@ -160,8 +172,11 @@ def efficient_attention(
         )
     if is_causal and attn_mask is not None:
         raise ValueError("expected attn_mask=None with is_causal=True, got both")
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"expected block_size to be a positive int, got {block_size!r}")
+    _fused.check_backend(backend)
+    if block_size is not None and (
+        isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1
+    ):
+        raise ValueError(f"expected block_size to be a positive int or None, got {block_size!r}")
     if attn_mask is not None:
         scores_shape = (*query.shape[:-1], key.shape[-2])
         check_mask(attn_mask, scores_shape, "attn_mask")
@@ -173,4 +188,13 @@ def efficient_attention(
     if scale is None:  # Dh = 0: every score is 0 whatever the scale
         scale = 1.0 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
     scale = float(scale)
-    return _EfficientAttention.apply(query, key, value, attn_mask, is_causal, scale, block_size)
+    if backend != "reference":
+        reason = _fused.why_not(query, key, value, attn_mask)
+        if reason is None:
+            return _fused.attention(query, key, value, attn_mask, is_causal, scale,
+                                    block_k=block_size)  # fmt: skip
+        if backend == "fused":
+            raise RuntimeError(f"efficient_attention: backend='fused' does not apply: {reason}")
+        log.debug("efficient_attention: the reference path: %s", reason)
+    block = 128 if block_size is None else block_size
+    return _EfficientAttention.apply(query, key, value, attn_mask, is_causal, scale, block)

@@ -176,13 +176,18 @@ class MultiHeadAttention(StreamingAttention, nn.Module):
             v = torch.cat([v, v.new_zeros(bsz, heads, 1, self.head_dim)], dim=2)
             mask = _pad_last(mask)
         dropout_p = self.dropout if self.training else 0.0
-        out, weights = scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=dropout_p, need_weights=True
-        )  # (B, H, T, Dh), (B, H, T, S)
+        if need_weights:
+            out, weights = scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p, need_weights=True
+            )  # (B, H, T, Dh), (B, H, T, S)
+        else:  # the fused CPU kernel where it applies: no (B, H, T, S) buffer
+            out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            weights = None
         out = out.permute(2, 0, 1, 3).reshape(tgt_len, bsz, self.embed_dim)
         out = self.out_proj(out)  # (T, B, D)
         if not batched:
-            out, weights = out.squeeze(1), weights.squeeze(0)
+            out = out.squeeze(1)
+            weights = None if weights is None else weights.squeeze(0)
         elif self.batch_first:
             out = out.transpose(0, 1)
         if not need_weights:
